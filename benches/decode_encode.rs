@@ -1,0 +1,66 @@
+//! Criterion benches of the hot path on realistic ~1 KB clickstream events:
+//! JSON -> RecordBatch (declared schema), raw -> RecordBatch, RecordBatch -> Parquet (snappy,
+//! zstd). Throughput is in bytes of JSON input, so MB/s compare across stages; records/s =
+//! MB/s / mean event size (printed once at start).
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use streamx::config::ParquetCodec;
+use streamx::decode::json::JsonDecoder;
+use streamx::decode::raw::RawDecoder;
+use streamx::decode::sample::{clickstream_event, clickstream_schema};
+use streamx::decode::{RecordBuffer, ValueDecoder};
+use streamx::format::parquet::ParquetFileWriter;
+use streamx::format::FileWriter;
+
+const RECORDS: usize = 4096;
+
+fn buffer() -> (RecordBuffer, usize) {
+    let mut b = RecordBuffer::new(false, false);
+    let mut bytes = 0;
+    for i in 0..RECORDS as u64 {
+        let e = clickstream_event(i);
+        bytes += e.len();
+        b.push(i as i64, 0, None, Some(e.as_bytes()), Vec::new);
+    }
+    (b, bytes)
+}
+
+fn benches(c: &mut Criterion) {
+    let (buf, bytes) = buffer();
+    eprintln!("{RECORDS} events, {bytes} bytes, mean {} bytes/event", bytes / RECORDS);
+    let mut g = c.benchmark_group("clickstream");
+    g.throughput(Throughput::Bytes(bytes as u64));
+    g.sample_size(30);
+
+    g.bench_function("decode_json_declared_schema", |b| {
+        let mut d = JsonDecoder::new("bench".into(), Some(clickstream_schema()), RECORDS);
+        b.iter(|| d.decode(&buf).unwrap().batch.num_rows())
+    });
+    g.bench_function("decode_raw", |b| {
+        let mut d = RawDecoder::new();
+        b.iter(|| d.decode(&buf).unwrap().batch.num_rows())
+    });
+    let batch = JsonDecoder::new("bench".into(), Some(clickstream_schema()), RECORDS).decode(&buf).unwrap().batch;
+    for (name, codec) in [("encode_parquet_snappy", ParquetCodec::Snappy), ("encode_parquet_zstd", ParquetCodec::Zstd)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut w = ParquetFileWriter::new(batch.schema(), codec).unwrap();
+                w.write(&batch).unwrap();
+                Box::new(w).finish().unwrap().len()
+            })
+        });
+    }
+    g.bench_function("decode_json_and_encode_parquet_snappy", |b| {
+        let mut d = JsonDecoder::new("bench".into(), Some(clickstream_schema()), RECORDS);
+        b.iter(|| {
+            let batch = d.decode(&buf).unwrap().batch;
+            let mut w = ParquetFileWriter::new(batch.schema(), ParquetCodec::Snappy).unwrap();
+            w.write(&batch).unwrap();
+            Box::new(w).finish().unwrap().len()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(decode_encode, benches);
+criterion_main!(decode_encode);

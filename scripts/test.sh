@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): installs what the build and the tests need on a fresh
+# machine, starts the external test services (tansu, moto, Azurite) with scripts/services.sh,
+# runs every test (unit, embedded-broker, crash, real-service), and stops the services.
+# Extra arguments go to `cargo test` (e.g. a test name filter).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build dependencies of rdkafka's bundled librdkafka (C): a compiler, make, zlib headers.
+need=()
+command -v cc >/dev/null || need+=(build-essential)
+command -v make >/dev/null || need+=(make)
+[ -e /usr/include/zlib.h ] || need+=(zlib1g-dev)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+fi
+
+# A target dir that survives between runs on a reused machine.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/streamx/target}
+export CARGO_TERM_COLOR=never
+
+scripts/services.sh up
+trap 'scripts/services.sh down' EXIT
+set -a
+# shellcheck disable=SC1091
+. "${STREAMX_SERVICES_DIR:-/tmp/streamx-services}/env"
+set +a
+
+cargo test --locked "$@"

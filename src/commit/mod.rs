@@ -1,0 +1,354 @@
+//! The exactly-once commit protocol (shared/DESIGN.md, "Exactly-once").
+//!
+//! ```text
+//!  PartitionWriter (one Kafka partition, commit k covers offsets start..=end)
+//!     │ 1. stage:   put every file at  <topics.dir>/_streamx/staging/<topic>/<p>/<writer>/<k>/<name>
+//!     │ 2. commit:  put_opts(PutMode::Create) <topics.dir>/_streamx/commits/<topic>/<p>/<k>.json
+//!     │             └─ AlreadyExists => Fenced: another writer owns commit k; delete our staging
+//!     │ 3. publish: rename staging -> <topics.dir>/<topic>/<partition path>/<topic>+<p>+<first>+<last>.<ext>
+//!     ▼             (idempotent; replayed by recovery)
+//!  Recovery on assignment: newest commit k -> replay its publish -> resume at end+1 with seq k+1
+//! ```
+//!
+//! Why only the newest commit is replayed: a writer publishes commit k completely before it
+//! stages commit k+1, and a recovering writer replays k before it writes anything, so every commit
+//! older than the newest was published by whoever created the one after it.
+//!
+//! Everything before step 2 is invisible to readers (it lives under `_streamx`, a segment starting
+//! with `_` that Hive, Spark, DuckDB and DataFusion skip); everything after it is idempotent. The
+//! commit object is the single atomic step that makes a commit durable, and `PutMode::Create`
+//! makes two writers of one partition unable to both commit the same sequence number.
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use crate::fault;
+use crate::store::Store;
+use crate::Origin;
+
+/// Version of the commit object layout; bumped on incompatible changes.
+pub const COMMIT_FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error("store operation {op} on {path} failed: {source}")]
+    Store { op: &'static str, path: String, source: object_store::Error },
+    #[error("commit object {path} is unreadable: {message}")]
+    Corrupt { path: String, message: String },
+    #[error("commit {commit} lists {file}, but neither its staged copy nor the final file exists")]
+    MissingFile { commit: String, file: String },
+}
+
+impl CommitError {
+    pub fn origin(&self) -> Origin {
+        match self {
+            CommitError::Store { .. } => Origin::External,
+            CommitError::Corrupt { .. } | CommitError::MissingFile { .. } => Origin::External,
+        }
+    }
+}
+
+/// One file of a commit, as recorded in the commit object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommittedFile {
+    /// Staging key, relative to the store root.
+    pub staging: String,
+    /// Final key, relative to the store root.
+    #[serde(rename = "final")]
+    pub final_path: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub first_offset: i64,
+    pub last_offset: i64,
+}
+
+/// The content of a commit object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitRecord {
+    pub version: u32,
+    pub topic: String,
+    pub partition: i32,
+    pub seq: u64,
+    /// First offset covered (the previous commit's `end_offset + 1`, or the first consumed).
+    pub start_offset: i64,
+    /// Last offset covered, inclusive. Records skipped by `errors.tolerance=all` or absent
+    /// (compaction, transaction markers) are covered too: they are consumed.
+    pub end_offset: i64,
+    /// Id of the process that created the commit.
+    pub writer: String,
+    pub files: Vec<CommittedFile>,
+}
+
+/// A finished file handed to [`CommitLog::commit`].
+#[derive(Debug, Clone)]
+pub struct PendingFile {
+    /// Final key relative to the store root.
+    pub final_path: String,
+    pub data: Bytes,
+    pub rows: u64,
+    pub first_offset: i64,
+    pub last_offset: i64,
+}
+
+/// What became of a commit attempt.
+#[derive(Debug)]
+pub enum CommitOutcome {
+    Committed(CommitRecord),
+    /// Another writer created commit `seq` first; nothing of ours is visible.
+    Fenced { seq: u64 },
+}
+
+/// Where a Kafka partition stands according to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    /// Sequence number the next commit must take.
+    pub next_seq: u64,
+    /// First offset not yet committed; `None` when the partition has no commit yet.
+    pub next_offset: Option<i64>,
+}
+
+/// The commit log of every Kafka partition under one `topics.dir`.
+#[derive(Debug, Clone)]
+pub struct CommitLog {
+    store: Store,
+    topics_dir: String,
+    writer_id: String,
+}
+
+impl CommitLog {
+    pub fn new(store: Store, topics_dir: &str, writer_id: &str) -> Self {
+        CommitLog {
+            store,
+            topics_dir: topics_dir.trim_matches('/').to_string(),
+            writer_id: writer_id.to_string(),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn writer_id(&self) -> &str {
+        &self.writer_id
+    }
+
+    fn commits_dir(&self, topic: &str, partition: i32) -> Path {
+        self.store.path(&format!("{}/_streamx/commits/{topic}/{partition}", self.topics_dir))
+    }
+
+    /// Key of commit `seq` of a Kafka partition.
+    pub fn commit_path(&self, topic: &str, partition: i32, seq: u64) -> Path {
+        self.commits_dir(topic, partition).join(format!("{seq:020}.json"))
+    }
+
+    fn staging_rel(&self, topic: &str, partition: i32, seq: u64, name: &str) -> String {
+        format!(
+            "{}/_streamx/staging/{topic}/{partition}/{}/{seq:020}/{name}",
+            self.topics_dir, self.writer_id
+        )
+    }
+
+    /// Runs steps 1-3 for commit `seq` of `topic`/`partition` covering `start..=end`.
+    pub async fn commit(
+        &self,
+        topic: &str,
+        partition: i32,
+        seq: u64,
+        start_offset: i64,
+        end_offset: i64,
+        files: Vec<PendingFile>,
+    ) -> Result<CommitOutcome, CommitError> {
+        let mut record = CommitRecord {
+            version: COMMIT_FORMAT_VERSION,
+            topic: topic.to_string(),
+            partition,
+            seq,
+            start_offset,
+            end_offset,
+            writer: self.writer_id.clone(),
+            files: Vec::with_capacity(files.len()),
+        };
+        // 1. stage
+        for f in files {
+            let name = f.final_path.rsplit('/').next().unwrap_or(&f.final_path).to_string();
+            let staging = self.staging_rel(topic, partition, seq, &name);
+            let bytes = f.data.len() as u64;
+            let path = self.store.path(&staging);
+            self.store
+                .inner
+                .put(&path, PutPayload::from_bytes(f.data))
+                .await
+                .map_err(|source| store_err("put (stage)", &path, source))?;
+            record.files.push(CommittedFile {
+                staging,
+                final_path: f.final_path,
+                rows: f.rows,
+                bytes,
+                first_offset: f.first_offset,
+                last_offset: f.last_offset,
+            });
+        }
+        fault::point("commit.after_stage");
+        // 2. the atomic step
+        let path = self.commit_path(topic, partition, seq);
+        let body = serde_json::to_vec_pretty(&record).expect("commit record serialises");
+        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
+        match self.store.inner.put_opts(&path, PutPayload::from(body), opts).await {
+            Ok(_) => {}
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                self.discard_staged(&record).await;
+                return Ok(CommitOutcome::Fenced { seq });
+            }
+            Err(source) => return Err(store_err("put (create commit)", &path, source)),
+        }
+        fault::point("commit.after_commit_object");
+        // 3. publish
+        self.publish(&record, &path).await?;
+        fault::point("commit.after_publish");
+        Ok(CommitOutcome::Committed(record))
+    }
+
+    /// Moves every staged file of `record` to its final key. Idempotent: a file already moved
+    /// (by us before a crash, or by another writer replaying the same commit) is left as it is.
+    async fn publish(&self, record: &CommitRecord, commit_path: &Path) -> Result<(), CommitError> {
+        for (i, f) in record.files.iter().enumerate() {
+            let from = self.store.path(&f.staging);
+            let to = self.store.path(&f.final_path);
+            match self.store.inner.rename(&from, &to).await {
+                Ok(()) => {}
+                Err(object_store::Error::NotFound { .. }) => {
+                    if let Err(source) = self.store.inner.head(&to).await {
+                        return Err(match source {
+                            object_store::Error::NotFound { .. } => CommitError::MissingFile {
+                                commit: commit_path.to_string(),
+                                file: f.final_path.clone(),
+                            },
+                            source => store_err("head (publish)", &to, source),
+                        });
+                    }
+                }
+                Err(source) => return Err(store_err("rename (publish)", &from, source)),
+            }
+            if i == 0 {
+                fault::point("commit.after_first_publish");
+            }
+        }
+        Ok(())
+    }
+
+    /// Best effort: a fenced writer removes its staged files (they are invisible either way).
+    async fn discard_staged(&self, record: &CommitRecord) {
+        for f in &record.files {
+            let path = self.store.path(&f.staging);
+            if let Err(e) = self.store.inner.delete(&path).await {
+                tracing::warn!(path = %path, error = %e, "could not delete a fenced staging file");
+            }
+        }
+    }
+
+    /// Reads the newest commit of a Kafka partition, replays its publish step and says where
+    /// consumption resumes.
+    pub async fn recover(&self, topic: &str, partition: i32) -> Result<Recovered, CommitError> {
+        let dir = self.commits_dir(topic, partition);
+        let metas: Vec<_> = self
+            .store
+            .inner
+            .list(Some(&dir))
+            .try_collect()
+            .await
+            .map_err(|source| store_err("list (recover)", &dir, source))?;
+        let newest = metas
+            .iter()
+            .filter_map(|m| {
+                let name = m.location.filename()?;
+                name.strip_suffix(".json")?.parse::<u64>().ok().map(|seq| (seq, &m.location))
+            })
+            .max_by_key(|(seq, _)| *seq);
+        let Some((seq, path)) = newest else {
+            return Ok(Recovered { next_seq: 0, next_offset: None });
+        };
+        let record = self.read_commit(path).await?;
+        if record.seq != seq || record.topic != topic || record.partition != partition {
+            return Err(CommitError::Corrupt {
+                path: path.to_string(),
+                message: format!(
+                    "it describes {}/{} seq {}, expected {topic}/{partition} seq {seq}",
+                    record.topic, record.partition, record.seq
+                ),
+            });
+        }
+        self.publish(&record, path).await?;
+        Ok(Recovered { next_seq: seq + 1, next_offset: Some(record.end_offset + 1) })
+    }
+
+    /// Reads and parses one commit object.
+    pub async fn read_commit(&self, path: &Path) -> Result<CommitRecord, CommitError> {
+        let bytes = self
+            .store
+            .inner
+            .get(path)
+            .await
+            .map_err(|source| store_err("get (commit)", path, source))?
+            .bytes()
+            .await
+            .map_err(|source| store_err("get (commit)", path, source))?;
+        let record: CommitRecord = serde_json::from_slice(&bytes)
+            .map_err(|e| CommitError::Corrupt { path: path.to_string(), message: e.to_string() })?;
+        if record.version > COMMIT_FORMAT_VERSION {
+            return Err(CommitError::Corrupt {
+                path: path.to_string(),
+                message: format!(
+                    "commit format version {} is newer than this StreamX understands ({})",
+                    record.version, COMMIT_FORMAT_VERSION
+                ),
+            });
+        }
+        Ok(record)
+    }
+
+    /// Every commit of a Kafka partition, oldest first (for tests, `query` and tools).
+    pub async fn list_commits(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Vec<CommitRecord>, CommitError> {
+        let dir = self.commits_dir(topic, partition);
+        let mut paths: Vec<Path> = self
+            .store
+            .inner
+            .list(Some(&dir))
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await
+            .map_err(|source| store_err("list (commits)", &dir, source))?;
+        paths.sort();
+        let mut out = Vec::with_capacity(paths.len());
+        for p in &paths {
+            out.push(self.read_commit(p).await?);
+        }
+        Ok(out)
+    }
+}
+
+fn store_err(op: &'static str, path: &Path, source: object_store::Error) -> CommitError {
+    CommitError::Store { op, path: path.to_string(), source }
+}
+
+/// The final file name of kafka-connect-hdfs: `<topic>+<partition>+<first>+<last>.<ext>`, offsets
+/// zero-padded to `pad` digits.
+pub fn final_file_name(
+    topic: &str,
+    partition: i32,
+    first: i64,
+    last: i64,
+    pad: usize,
+    ext: &str,
+) -> String {
+    format!("{topic}+{partition}+{first:0pad$}+{last:0pad$}.{ext}")
+}
+
+#[cfg(test)]
+mod tests;

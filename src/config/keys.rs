@@ -1,0 +1,295 @@
+//! The registry of known configuration keys: one table ([`KEYS`]) with each key's default and a
+//! one-line description, the pass-through prefixes ([`PREFIXES`]), aliases ([`canonical`]), the
+//! "did you mean" suggestion for unknown keys ([`suggest`]) and the secret test ([`is_secret`]).
+//!
+//! Keys are case-sensitive, as in Kafka Connect; a key that differs only in case gets a suggestion.
+
+/// One known configuration key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeySpec {
+    pub name: &'static str,
+    /// The value used when the key is not set; `None` = required or optional without default.
+    pub default: Option<&'static str>,
+    /// One line for `--help`-style listings and documentation.
+    pub doc: &'static str,
+}
+
+const fn key(name: &'static str, default: Option<&'static str>, doc: &'static str) -> KeySpec {
+    KeySpec { name, default, doc }
+}
+
+/// Every key StreamX knows, including the Kafka Connect keys it accepts and ignores or maps.
+pub static KEYS: &[KeySpec] = &[
+    // --- the job ---
+    key("name", Some("streamx"), "Name of the job; used in the default group.id and client.id."),
+    key("topics", None, "Comma-separated topics to consume; exactly one of topics / topics.regex."),
+    key("topics.regex", None, "Regular expression of topics to consume (librdkafka syntax, ^-anchored)."),
+    key("bootstrap.servers", None, "Kafka brokers to consume from, e.g. localhost:9092 (required)."),
+    key("group.id", None, "Kafka consumer group; default streamx-<name>."),
+    // --- rotation ---
+    key("flush.size", None, "Records per commit of one Kafka partition (>= 1); unset = no record limit."),
+    key("rotate.size.bytes", Some("67108864"), "Estimated encoded bytes per commit of one Kafka partition (>= 1024)."),
+    key("rotate.interval.ms", None, "Record-time span of a file, also the idle timeout; -1 = unset."),
+    key("rotate.schedule.interval.ms", None, "Wall-clock rotation boundaries (multiples since the epoch, UTC); -1 = unset."),
+    // --- output ---
+    key("topics.dir", Some("topics"), "Directory inside store.url under which each topic gets its files."),
+    key("store.url", None, "Where files go: a path, file://, s3://bucket, gs://bucket or az://container (alias s3.url)."),
+    key("format.class", Some("parquet"), "Output format: parquet or raw (Kafka Connect class names accepted; alias format)."),
+    key("parquet.codec", Some("snappy"), "Parquet compression: snappy, zstd, gzip, lz4 or none."),
+    key("filename.offset.zero.pad.width", Some("10"), "Digits of the zero-padded offsets in file names (1..=20)."),
+    // --- input ---
+    key("input.format", Some("json"), "How record values are decoded: json or raw (alias value.converter)."),
+    key("value.schema", None, "Declared schema of JSON values, e.g. `id BIGINT, name STRING`; unset = inferred."),
+    key("include.kafka.metadata", Some("false"), "Add _topic, _partition, _offset, _timestamp, _key and _headers columns."),
+    key("decode.batch.records", Some("4096"), "Records decoded together (1..=1000000)."),
+    // --- errors ---
+    key("errors.tolerance", Some("none"), "none: stop on a bad record; all: skip it (and send it to the DLQ if set)."),
+    key("errors.deadletterqueue.topic.name", None, "Topic that receives records skipped under errors.tolerance=all."),
+    key("errors.deadletterqueue.context.headers.enable", Some("true"), "Accepted for Kafka Connect compatibility; StreamX always adds the error headers."),
+    key("errors.log.enable", Some("true"), "Accepted for Kafka Connect compatibility; skipped records are always logged."),
+    // --- commit ---
+    key("commit.fenced.backoff.ms", Some("30000"), "Pause of a partition that lost a commit race before it is recovered again."),
+    // --- Kafka Connect keys accepted and ignored or mapped ---
+    key("connector.class", None, "Kafka Connect only; ignored (StreamX is the connector)."),
+    key("tasks.max", None, "Kafka Connect only; ignored: run more StreamX processes with the same group.id instead."),
+    key("key.converter", None, "Accepted; keys are written as bytes in _key; only meaningful in a later version."),
+    key("value.converter.schemas.enable", None, "Accepted; only meaningful in a later version (JSON envelopes)."),
+    key("key.converter.schemas.enable", None, "Accepted; only meaningful in a later version."),
+    key("storage.class", None, "Kafka Connect only; ignored (the store follows from store.url)."),
+    key("partitioner.class", None, "Only the default partitioner is accepted for now; others arrive with partition rules."),
+    key("s3.bucket.name", None, "Kafka Connect S3: when store.url is unset, store.url = s3://<bucket>."),
+    key("s3.region", None, "Kafka Connect S3: mapped to the store option region."),
+    key("aws.access.key.id", None, "Kafka Connect S3: mapped to the store option access_key_id."),
+    key("aws.secret.access.key", None, "Kafka Connect S3: mapped to the store option secret_access_key (secret)."),
+];
+
+/// Prefixes whose keys are passed through unchecked: `consumer.*` to the librdkafka consumer,
+/// `producer.*` to the dead letter queue producer, `store.*` to the object store.
+pub const PREFIXES: &[&str] = &["consumer.", "producer.", "store."];
+
+/// Alternative spellings, mapped to the canonical key: `(alias, canonical)`.
+pub const ALIASES: &[(&str, &str)] = &[
+    ("s3.url", "store.url"),
+    ("value.converter", "input.format"),
+    ("format", "format.class"),
+];
+
+/// The canonical name of `key` (itself unless it is an alias).
+pub fn canonical(key: &str) -> &str {
+    ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == key)
+        .map_or(key, |(_, canonical)| canonical)
+}
+
+/// The registry entry of `key` (after resolving aliases).
+pub fn spec(key: &str) -> Option<&'static KeySpec> {
+    let key = canonical(key);
+    KEYS.iter().find(|k| k.name == key)
+}
+
+/// The default value of `key`, if it has one.
+pub fn default_of(key: &str) -> Option<&'static str> {
+    spec(key).and_then(|k| k.default)
+}
+
+/// True for a registry key or an alias of one (not for prefixed pass-through keys).
+pub fn is_known(key: &str) -> bool {
+    spec(key).is_some()
+}
+
+/// The pass-through prefix of `key` (`consumer.`, `producer.`, `store.`), when it has one and
+/// something follows it. `store.url` is a known key, not a store option.
+pub fn prefix_of(key: &str) -> Option<&'static str> {
+    if is_known(key) {
+        return None;
+    }
+    PREFIXES
+        .iter()
+        .copied()
+        .find(|p| key.len() > p.len() && key.starts_with(p))
+}
+
+/// True when the configuration accepts `key`: known, an alias, or under a pass-through prefix.
+pub fn is_accepted(key: &str) -> bool {
+    is_known(key) || prefix_of(key).is_some()
+}
+
+/// "Did you mean": the known key or alias closest to `unknown` by edit distance (ignoring case),
+/// when it is within `max(2, len/4)` edits. A misspelt prefix (`consumr.x`) suggests the prefixed
+/// key (`consumer.x`).
+pub fn suggest(unknown: &str) -> Option<String> {
+    let lower = unknown.to_lowercase();
+    let limit = (lower.chars().count() / 4).max(2);
+    let candidates = KEYS
+        .iter()
+        .map(|k| k.name)
+        .chain(ALIASES.iter().map(|(alias, _)| *alias));
+    let best = candidates
+        .map(|c| (levenshtein(&lower, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d);
+    if let Some((_, name)) = best {
+        return Some(name.to_string());
+    }
+    // A misspelt pass-through prefix.
+    let (head, rest) = unknown.split_once('.')?;
+    if rest.is_empty() {
+        return None;
+    }
+    let head = head.to_lowercase();
+    PREFIXES
+        .iter()
+        .map(|p| (levenshtein(&head, p.trim_end_matches('.')), p))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, p)| format!("{p}{rest}"))
+}
+
+/// Edit distance (insertions, deletions, substitutions) between two strings, by characters.
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = substitution.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// True when the value of `key` must never be printed: passwords, secrets, tokens, JAAS configs,
+/// access keys, account keys, credentials and Azure SAS keys/tokens.
+pub fn is_secret(key: &str) -> bool {
+    const PARTS: &[&str] = &[
+        "password",
+        "secret",
+        "token",
+        "sasl.jaas",
+        "access.key",
+        "access_key",
+        "account_key",
+        "credentials",
+        "ssl.key.pem",
+        "private",
+    ];
+    let lower = key.to_lowercase();
+    // `sas` only as a whole word, so that `sasl.mechanism` stays visible.
+    PARTS.iter().any(|p| lower.contains(p))
+        || lower.split(['.', '_', '-']).any(|word| word == "sas")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_has_unique_names_and_docs() {
+        for (i, k) in KEYS.iter().enumerate() {
+            assert!(!k.doc.is_empty(), "{} has a doc", k.name);
+            assert!(
+                KEYS[i + 1..].iter().all(|o| o.name != k.name),
+                "{} is listed once",
+                k.name
+            );
+            assert!(prefix_of(k.name).is_none());
+        }
+        for (alias, canonical) in ALIASES {
+            assert!(is_known(canonical), "{alias} points at a known key");
+            assert!(KEYS.iter().all(|k| k.name != *alias), "{alias} is not also a key");
+        }
+    }
+
+    #[test]
+    fn aliases() {
+        assert_eq!(canonical("s3.url"), "store.url");
+        assert_eq!(canonical("value.converter"), "input.format");
+        assert_eq!(canonical("format"), "format.class");
+        assert_eq!(canonical("flush.size"), "flush.size");
+        assert_eq!(canonical("whatever"), "whatever");
+        assert!(is_known("s3.url") && is_known("format"));
+    }
+
+    #[test]
+    fn defaults() {
+        assert_eq!(default_of("name"), Some("streamx"));
+        assert_eq!(default_of("rotate.size.bytes"), Some("67108864"));
+        assert_eq!(default_of("format"), Some("parquet"));
+        assert_eq!(default_of("value.converter"), Some("json"));
+        assert_eq!(default_of("topics"), None);
+        assert_eq!(default_of("nope"), None);
+    }
+
+    #[test]
+    fn known_and_prefixed() {
+        assert!(is_known("flush.size"));
+        assert!(!is_known("consumer.fetch.min.bytes"));
+        assert!(is_accepted("consumer.fetch.min.bytes"));
+        assert!(is_accepted("store.endpoint"));
+        assert_eq!(prefix_of("producer.acks"), Some("producer."));
+        assert_eq!(prefix_of("store.url"), None);
+        assert!(!is_accepted("consumer."));
+        assert!(!is_accepted("flush.sise"));
+    }
+
+    #[test]
+    fn levenshtein_distance() {
+        assert_eq!(levenshtein("", ""), 0);
+        assert_eq!(levenshtein("abc", ""), 3);
+        assert_eq!(levenshtein("", "abc"), 3);
+        assert_eq!(levenshtein("kitten", "sitting"), 3);
+        assert_eq!(levenshtein("flush.sise", "flush.size"), 1);
+        assert_eq!(levenshtein("été", "ete"), 2);
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(suggest("flush.sise").as_deref(), Some("flush.size"));
+        assert_eq!(suggest("Flush.Size").as_deref(), Some("flush.size"));
+        assert_eq!(suggest("topic").as_deref(), Some("topics"));
+        assert_eq!(suggest("bootstrap.server").as_deref(), Some("bootstrap.servers"));
+        assert_eq!(suggest("rotate.intervall.ms").as_deref(), Some("rotate.interval.ms"));
+        assert_eq!(suggest("s3.ur").as_deref(), Some("s3.url"));
+        assert_eq!(
+            suggest("consumr.auto.offset.reset").as_deref(),
+            Some("consumer.auto.offset.reset")
+        );
+        assert_eq!(suggest("completely.unrelated.thing"), None);
+        assert_eq!(suggest("xyz"), None);
+    }
+
+    #[test]
+    fn secrets() {
+        for k in [
+            "consumer.sasl.password",
+            "consumer.ssl.key.password",
+            "consumer.sasl.jaas.config",
+            "aws.secret.access.key",
+            "aws.access.key.id",
+            "store.secret_access_key",
+            "store.access_key_id",
+            "store.token",
+            "store.azure_storage_account_key",
+            "store.sas_token",
+            "store.azure_storage_sas_key",
+            "store.google_application_credentials",
+            "store.SESSION_TOKEN",
+        ] {
+            assert!(is_secret(k), "{k} is secret");
+        }
+        for k in [
+            "consumer.sasl.mechanism",
+            "consumer.sasl.username",
+            "store.url",
+            "store.region",
+            "bootstrap.servers",
+            "flush.size",
+        ] {
+            assert!(!is_secret(k), "{k} is not secret");
+        }
+    }
+}

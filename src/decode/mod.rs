@@ -1,0 +1,84 @@
+//! Decoding: Kafka records (copied into a [`RecordBuffer`]) into Arrow [`RecordBatch`]es.
+//!
+//! Owns the value decoders ([`json`], [`raw`]) and the Kafka metadata columns ([`metadata`]).
+//! Hot path contract: no per-record intermediate value tree; JSON goes through arrow-json's tape
+//! decoder, raw bytes become a `BinaryArray` built from the buffer's contiguous bytes.
+//!
+//! A decoder never drops a record silently: every input row either appears in the output batch
+//! (in input order) or is listed in [`Decoded::rejected`] with its index and cause, so the caller
+//! can apply `errors.tolerance` and name topic/partition/offset.
+
+pub mod buffer;
+pub mod json;
+pub mod metadata;
+pub mod raw;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+
+pub use buffer::RecordBuffer;
+
+use crate::config::{Config, InputFormat};
+
+/// Why a single record could not be decoded. The caller adds topic/partition/offset.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RecordError(pub String);
+
+/// Errors of a whole decode call (not of one record): always ours or the schema's.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("cannot infer a JSON schema for topic '{topic}' from its first records: {message}")]
+    Inference { topic: String, message: String },
+    #[error("internal decode error: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+}
+
+/// The result of decoding a buffer.
+#[derive(Debug)]
+pub struct Decoded {
+    /// One row per accepted record, in buffer order, value columns only.
+    pub batch: RecordBatch,
+    /// Buffer indexes (ascending) of the records that were not decoded, with the cause.
+    pub rejected: Vec<(usize, RecordError)>,
+}
+
+impl Decoded {
+    /// Buffer indexes of the rows of `batch`, in order (all indexes not rejected).
+    pub fn accepted_indexes(&self, buffer_len: usize) -> Vec<usize> {
+        let mut rejected = self.rejected.iter().map(|(i, _)| *i).peekable();
+        (0..buffer_len)
+            .filter(|i| {
+                if rejected.peek() == Some(i) {
+                    rejected.next();
+                    false
+                } else {
+                    true
+                }
+            })
+            .collect()
+    }
+}
+
+/// Turns the values of a [`RecordBuffer`] into a RecordBatch.
+///
+/// Contract: `decode` is called with a non-empty buffer; the output schema is stable across calls
+/// (the one returned by `schema()` once the first call has succeeded); null values (tombstones)
+/// are rejected with a cause saying so.
+pub trait ValueDecoder: Send {
+    fn decode(&mut self, buffer: &RecordBuffer) -> Result<Decoded, DecodeError>;
+    /// The value schema, once known (JSON inference needs a first buffer).
+    fn schema(&self) -> Option<SchemaRef>;
+}
+
+/// Builds the value decoder for one topic from the config.
+pub fn decoder_for(config: &Config, topic: &str) -> Box<dyn ValueDecoder> {
+    match config.input_format {
+        InputFormat::Raw => Box::new(raw::RawDecoder::new()),
+        InputFormat::Json => Box::new(json::JsonDecoder::new(
+            topic.to_string(),
+            config.value_schema.clone(),
+            config.decode_batch_records,
+        )),
+    }
+}

@@ -1,0 +1,56 @@
+//! Output formats: each encodes RecordBatches of one output file into bytes.
+//!
+//! Owns [`parquet`] (default) and [`raw`] (values as they are, newline-separated). A
+//! [`FileWriter`] lives in memory until its file is rotated; `finish` returns the whole file,
+//! which the commit protocol stages and publishes. Memory per open file is bounded by the
+//! rotation limits (`rotate.size.bytes` is checked against [`FileWriter::estimated_size`]).
+
+pub mod parquet;
+pub mod raw;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use bytes::Bytes;
+
+use crate::config::{Config, OutputFormat};
+use crate::Origin;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    #[error("parquet encoding failed: {0}")]
+    Parquet(#[from] ::parquet::errors::ParquetError),
+    #[error("format '{format}' cannot write this data: {message}")]
+    Unsupported { format: &'static str, message: String },
+}
+
+impl FormatError {
+    pub fn origin(&self) -> Origin {
+        match self {
+            FormatError::Parquet(_) => Origin::Internal,
+            FormatError::Unsupported { .. } => Origin::User,
+        }
+    }
+}
+
+/// One output file being written.
+///
+/// Contract: `write` is called with batches of the schema given at creation; `finish` is called
+/// once and returns the complete file; `estimated_size` is an upper-bound-ish estimate of the
+/// finished size, cheap enough to call after every batch.
+pub trait FileWriter: Send {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), FormatError>;
+    fn estimated_size(&self) -> usize;
+    fn rows(&self) -> usize;
+    fn finish(self: Box<Self>) -> Result<Bytes, FormatError>;
+}
+
+/// Creates a writer for one file of `schema` in the configured format.
+pub fn new_writer(config: &Config, schema: SchemaRef) -> Result<Box<dyn FileWriter>, FormatError> {
+    match config.format {
+        OutputFormat::Parquet => Ok(Box::new(parquet::ParquetFileWriter::new(
+            schema,
+            config.parquet_codec,
+        )?)),
+        OutputFormat::Raw => Ok(Box::new(raw::RawFileWriter::new(&schema)?)),
+    }
+}

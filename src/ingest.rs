@@ -1,0 +1,294 @@
+//! `streamx ingest`: the loop that owns the consumer and the partition writers.
+//!
+//! ```text
+//!   poll(100 ms) ──► rebalance events (assign: writer from the store's state; revoke: drop)
+//!        │
+//!        ├─ record ──► PartitionWriter::push ──► maybe commit ──► Kafka offset commit (advisory)
+//!        │                                          └─ fenced ──► pause partition, retry later
+//!        └─ every 100 ms ──► tick every writer (idle / schedule rotation), retry fenced ones
+//! ```
+//!
+//! One thread does all of it; store I/O runs on a small tokio runtime through `block_on`. There is
+//! no channel between stages, so memory is what the writers buffer and librdkafka prefetches.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Headers, Message};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use crate::commit::CommitLog;
+use crate::config::Config;
+use crate::decode::buffer::Header;
+use crate::metrics::{Metrics, Snapshot};
+use crate::partition::DefaultPartitioner;
+use crate::sink::rotation::{RotateReason, RotationPolicy};
+use crate::sink::{wall_ms, Committed, PartitionWriter, SinkContext, SinkError};
+use crate::source::dlq::{DeadLetterQueue, DlqError};
+use crate::source::{self, IngestContext, RebalanceEvent, SourceError};
+use crate::store::{Store, StoreError};
+use crate::Origin;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error(transparent)]
+    DeadLetter(#[from] DlqError),
+    #[error("cannot start the I/O runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+impl IngestError {
+    pub fn origin(&self) -> Origin {
+        match self {
+            IngestError::Store(e) => e.origin(),
+            IngestError::Source(e) => e.origin(),
+            IngestError::Sink(e) => e.origin(),
+            IngestError::DeadLetter(_) => Origin::External,
+            IngestError::Runtime(_) => Origin::Internal,
+        }
+    }
+}
+
+/// How an ingest run ends and what it reports to.
+#[derive(Clone)]
+pub struct IngestOptions {
+    /// Commit and return once every assigned partition has been read to its end.
+    pub stop_at_end: bool,
+    /// Set to stop: open files are committed, then the run returns.
+    pub shutdown: Arc<AtomicBool>,
+    /// How long the brokers may take to answer the first metadata request.
+    pub connect_timeout: Duration,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            stop_at_end: false,
+            shutdown: Arc::new(AtomicBool::new(false)),
+            connect_timeout: Duration::from_secs(10),
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+}
+
+const TICK: Duration = Duration::from_millis(100);
+
+struct Slot {
+    writer: PartitionWriter,
+    at_end: bool,
+}
+
+/// Runs one ingest process until it is stopped, fails, or (with `stop_at_end`) is caught up.
+pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("streamx-io")
+        .enable_all()
+        .build()
+        .map_err(IngestError::Runtime)?;
+    let config = Arc::new(config);
+    let store = Store::with_url(&config.store_url, &config.store_options)?;
+    runtime.block_on(store.check_reachable(options.connect_timeout))?;
+    let writer_id = uuid::Uuid::new_v4().simple().to_string();
+    let commit_log = CommitLog::new(store, &config.topics_dir, &writer_id);
+    let dlq = match &config.dlq_topic {
+        Some(t) => Some(Arc::new(DeadLetterQueue::new(&config, t)?)),
+        None => None,
+    };
+    let ctx = SinkContext {
+        config: config.clone(),
+        commit_log: commit_log.clone(),
+        runtime: runtime.handle().clone(),
+        metrics: options.metrics.clone(),
+        partitioner: Arc::new(DefaultPartitioner),
+        dlq,
+        inferred_schemas: Mutex::new(HashMap::new()),
+        policy: RotationPolicy { config: config.rotation.clone() },
+    };
+    let source_ctx = IngestContext::new(commit_log, runtime.handle().clone(), config.start_from);
+    let consumer = source::connect(&config, source_ctx, options.connect_timeout)?;
+    tracing::info!(writer = %writer_id, group = %config.group_id, store = %config.store_url, "ingest started");
+    let result = ingest_loop(&consumer, &ctx, &options);
+    // Leave the group now so the partitions move on without waiting for the session timeout.
+    consumer.unsubscribe();
+    drop(consumer);
+    result.map(|()| options.metrics.snapshot())
+}
+
+fn ingest_loop(
+    consumer: &BaseConsumer<IngestContext>,
+    ctx: &SinkContext,
+    options: &IngestOptions,
+) -> Result<(), IngestError> {
+    let mut slots: HashMap<String, HashMap<i32, Slot>> = HashMap::new();
+    let mut last_tick = Instant::now();
+    let mut assigned_once = false;
+    loop {
+        if options.shutdown.load(Ordering::Relaxed) {
+            rotate_all(consumer, ctx, &mut slots, RotateReason::Shutdown)?;
+            return Ok(());
+        }
+        let polled = consumer.poll(TICK);
+        for event in consumer.context().take_events() {
+            match event {
+                RebalanceEvent::Assigned(list) => {
+                    assigned_once |= !list.is_empty();
+                    for (topic, partition, recovered) in list {
+                        let writer = PartitionWriter::new(ctx, &topic, partition, &recovered);
+                        slots.entry(topic).or_default().insert(partition, Slot { writer, at_end: false });
+                    }
+                }
+                RebalanceEvent::Revoked(list) => {
+                    for (topic, partition) in list {
+                        if let Some(m) = slots.get_mut(&topic) {
+                            m.remove(&partition);
+                        }
+                    }
+                }
+                RebalanceEvent::Failed(e) => return Err(e.into()),
+            }
+        }
+        match polled {
+            None => {}
+            Some(Ok(msg)) => {
+                let Some(slot) = slots.get_mut(msg.topic()).and_then(|m| m.get_mut(&msg.partition())) else {
+                    continue;
+                };
+                let payload = msg.payload();
+                Metrics::add(&ctx.metrics.records_consumed, 1);
+                Metrics::add(&ctx.metrics.bytes_consumed, payload.map_or(0, |p| p.len() as u64));
+                slot.at_end = false;
+                let committed = slot.writer.push(
+                    ctx,
+                    msg.offset(),
+                    msg.timestamp().to_millis().unwrap_or(-1),
+                    msg.key(),
+                    payload,
+                    || headers_of(&msg),
+                )?;
+                after_commit(consumer, &slot.writer, committed);
+            }
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                for m in slots.values_mut() {
+                    if let Some(slot) = m.get_mut(&partition) {
+                        slot.at_end = true;
+                    }
+                }
+            }
+            Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+        }
+        let now = Instant::now();
+        if now.duration_since(last_tick) >= TICK {
+            last_tick = now;
+            let wall = wall_ms();
+            for slot in slots.values_mut().flat_map(|m| m.values_mut()) {
+                let committed = slot.writer.tick(ctx, now, wall)?;
+                after_commit(consumer, &slot.writer, committed);
+                if let Some(since) = slot.writer.fenced_since() {
+                    if now.duration_since(since) >= ctx.config.fenced_backoff {
+                        resume_fenced(consumer, ctx, &mut slot.writer)?;
+                    }
+                }
+            }
+            if options.stop_at_end && assigned_once && caught_up(consumer, &mut slots) {
+                rotate_all(consumer, ctx, &mut slots, RotateReason::EndOfInput)?;
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// True when every assigned partition reported its end and the watermarks confirm it.
+fn caught_up(consumer: &BaseConsumer<IngestContext>, slots: &mut HashMap<String, HashMap<i32, Slot>>) -> bool {
+    let all: Vec<&mut Slot> = slots.values_mut().flat_map(|m| m.values_mut()).collect();
+    if all.is_empty() || all.iter().any(|s| !s.at_end) {
+        return false;
+    }
+    for slot in all {
+        let (t, p) = (slot.writer.topic(), slot.writer.partition());
+        match consumer.fetch_watermarks(t, p, Duration::from_secs(5)) {
+            Ok((_, high)) if slot.writer.expected_offset().is_none_or(|e| e >= high) => {}
+            _ => {
+                slot.at_end = false;
+                return false;
+            }
+        }
+    }
+    true
+}
+
+fn rotate_all(
+    consumer: &BaseConsumer<IngestContext>,
+    ctx: &SinkContext,
+    slots: &mut HashMap<String, HashMap<i32, Slot>>,
+    reason: RotateReason,
+) -> Result<(), IngestError> {
+    for slot in slots.values_mut().flat_map(|m| m.values_mut()) {
+        if slot.writer.has_open_records() {
+            let committed = slot.writer.rotate(ctx, reason)?;
+            after_commit(consumer, &slot.writer, committed);
+        }
+    }
+    Ok(())
+}
+
+/// Commits the Kafka offset after a store commit (advisory, for lag) or pauses a fenced partition.
+fn after_commit(consumer: &BaseConsumer<IngestContext>, writer: &PartitionWriter, committed: Committed) {
+    let mut tpl = TopicPartitionList::new();
+    match committed {
+        Committed::Nothing => {}
+        Committed::Through { end } => {
+            let _ = tpl.add_partition_offset(writer.topic(), writer.partition(), Offset::Offset(end + 1));
+            if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+                tracing::debug!(error = %e, "Kafka offset commit failed (advisory only)");
+            }
+        }
+        Committed::Fenced => {
+            tpl.add_partition(writer.topic(), writer.partition());
+            if let Err(e) = consumer.pause(&tpl) {
+                tracing::warn!(error = %e, topic = writer.topic(), partition = writer.partition(), "pause failed");
+            }
+        }
+    }
+}
+
+/// Recovers a fenced partition from the store and resumes consuming it there.
+fn resume_fenced(
+    consumer: &BaseConsumer<IngestContext>,
+    ctx: &SinkContext,
+    writer: &mut PartitionWriter,
+) -> Result<(), IngestError> {
+    let (topic, partition) = (writer.topic().to_string(), writer.partition());
+    let recovered = consumer.context().recover(&topic, partition)?;
+    writer.reset(ctx, &recovered);
+    let offset = consumer.context().start_offset(&recovered);
+    consumer
+        .seek(&topic, partition, offset, Duration::from_secs(10))
+        .map_err(SourceError::Consumer)?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(&topic, partition);
+    consumer.resume(&tpl).map_err(SourceError::Consumer)?;
+    tracing::info!(%topic, partition, ?offset, "resumed a fenced partition from the store");
+    Ok(())
+}
+
+fn headers_of<M: Message>(msg: &M) -> Vec<Header> {
+    msg.headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| Header { key: h.key.to_string(), value: h.value.map(<[u8]>::to_vec) })
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,52 @@
+//! StreamX: copies Kafka topics into object stores as analytics-ready files, exactly once.
+//!
+//! ```text
+//!  Kafka (consumer group) ──► source ──► RecordBuffer (raw bytes + Kafka metadata, per partition)
+//!                                             │
+//!                                          decode ──► RecordBatch (+ optional _topic, _partition, ...)
+//!                                             │
+//!                                        partition ──► one open file per output partition (format)
+//!                                             │
+//!                          sink: rotation (records, bytes, record-time, wall-clock schedule, idle)
+//!                                             │
+//!                          commit: stage ─► commit object (PutMode::Create) ─► publish final names
+//!                                             │
+//!                          Kafka offsets committed (advisory, for lag)
+//! ```
+//!
+//! Module map: [`config`] reads and validates the flat key/value configuration, [`source`] owns the
+//! Kafka consumer and rebalances, [`decode`] turns bytes into Arrow, [`partition`] names output
+//! partitions, [`format`] encodes files, [`store`] builds object stores from URLs, [`commit`] is the
+//! exactly-once protocol, [`sink`] buffers and rotates per Kafka partition, [`ingest`] runs the loop.
+
+pub mod commit;
+pub mod config;
+pub mod decode;
+pub mod fault;
+pub mod format;
+pub mod ingest;
+pub mod metrics;
+pub mod partition;
+pub mod quickstart;
+pub mod sink;
+pub mod source;
+pub mod store;
+
+/// Who has to act on an error: the user (fix the config or input), an external system (broker,
+/// store), or StreamX itself (a bug).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    User,
+    External,
+    Internal,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Origin::User => "user error",
+            Origin::External => "external system error",
+            Origin::Internal => "internal error (a StreamX bug)",
+        })
+    }
+}

@@ -1,0 +1,148 @@
+//! The `streamx` command line. Thin: parses arguments, loads the config and calls the library.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use streamx::config::Config;
+use streamx::ingest::{self, IngestOptions};
+use streamx::quickstart::{self, QuickstartOptions};
+
+#[derive(Parser)]
+#[command(name = "streamx", version, about = "Copies Kafka topics into object stores, exactly once")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Consume topics into the store until stopped (SIGINT/SIGTERM commit what is open, then exit).
+    Ingest {
+        /// A .properties file with the job's configuration.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// key=value, overriding the file and STREAMX_* environment variables; repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Commit and exit once every assigned partition has been read to its end.
+        #[arg(long)]
+        stop_at_end: bool,
+    },
+    /// Validate a configuration and print it (secrets redacted), without connecting anywhere.
+    CheckConfig {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// Try StreamX with nothing installed: embedded broker, sample events, ingest, summary.
+    Quickstart {
+        #[arg(long, default_value_t = 50_000)]
+        records: u64,
+        #[arg(long, default_value_t = 4)]
+        partitions: i32,
+        /// Output directory (created; reused runs resume where the last one stopped).
+        #[arg(long, default_value = "streamx-quickstart")]
+        out: PathBuf,
+    },
+    /// Load sample ~1 KB clickstream events into a topic (for trying things out and benches).
+    /// Without --bootstrap-servers it starts the embedded broker and keeps it running.
+    Samples {
+        #[arg(long, default_value = "clickstream")]
+        topic: String,
+        #[arg(long, default_value_t = 4)]
+        partitions: i32,
+        #[arg(long, default_value_t = 100_000)]
+        records: u64,
+        #[arg(long)]
+        bootstrap_servers: Option<String>,
+        /// Write the bootstrap servers here once the events are loaded.
+        #[arg(long)]
+        ready_file: Option<PathBuf>,
+        /// Only print the `value.schema` of the sample events and exit.
+        #[arg(long)]
+        print_schema: bool,
+    },
+}
+
+static SHUTDOWN: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    SHUTDOWN.store(true, Ordering::Relaxed);
+}
+
+fn parse_sets(set: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    set.iter()
+        .map(|s| {
+            s.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .with_context(|| format!("--set {s:?}: expected KEY=VALUE"))
+        })
+        .collect()
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STREAMX_LOG")
+                .unwrap_or_else(|_| "info,librdkafka=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Ingest { config, set, stop_at_end } => {
+            let config = Config::load(config.as_deref(), &parse_sets(&set)?)
+                .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
+            // SAFETY: the handler only stores to an atomic.
+            unsafe {
+                libc::signal(libc::SIGINT, on_signal as libc::sighandler_t);
+                libc::signal(libc::SIGTERM, on_signal as libc::sighandler_t);
+            }
+            let shutdown = Arc::new(AtomicBool::new(false));
+            let flag = shutdown.clone();
+            std::thread::spawn(move || loop {
+                if SHUTDOWN.load(Ordering::Relaxed) {
+                    flag.store(true, Ordering::Relaxed);
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            });
+            let options = IngestOptions { stop_at_end, shutdown, ..Default::default() };
+            let snapshot =
+                ingest::run(config, options).map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
+            println!("{snapshot}");
+        }
+        Command::CheckConfig { config, set } => {
+            let config = Config::load(config.as_deref(), &parse_sets(&set)?)
+                .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
+            println!("configuration is valid: {} (group {}) -> {}", config.name, config.group_id, config.store_url);
+        }
+        Command::Samples { topic, partitions, records, bootstrap_servers, ready_file, print_schema } => {
+            if print_schema {
+                println!("{}", streamx::decode::sample::clickstream_schema_ddl());
+                return Ok(());
+            }
+            let (servers, cluster) =
+                quickstart::load_samples(bootstrap_servers.as_deref(), &topic, partitions, records)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("loaded {records} events into '{topic}' on {servers}");
+            if let Some(f) = ready_file {
+                std::fs::write(&f, &servers).with_context(|| format!("writing {}", f.display()))?;
+            }
+            if cluster.is_some() {
+                println!("embedded broker running; stop with Ctrl-C");
+                loop {
+                    std::thread::park();
+                }
+            }
+        }
+        Command::Quickstart { records, partitions, out } => {
+            quickstart::run(&QuickstartOptions { records, partitions, out })
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,228 @@
+//! The Kafka source: an rdkafka consumer in a consumer group (several processes with one config
+//! share the partitions), with assignment and revocation handled explicitly.
+//!
+//! On assignment the [`IngestContext`] recovers every new partition from the store (the commit
+//! log is the source of truth, never Kafka's committed offsets) and assigns it at the offset the
+//! store gives; a partition with no commit starts at `consumer.auto.offset.reset` (earliest by
+//! default). On revocation the partitions are reported to the ingest loop, which drops their
+//! writers and what they buffered (nothing buffered is visible, and the next owner re-reads it).
+//! Rebalance callbacks run inside `poll` on the ingest thread; they hand their outcome to the
+//! loop through [`IngestContext::take_events`].
+
+pub mod dlq;
+pub mod embedded;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, RebalanceProtocol};
+use rdkafka::error::KafkaError;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientConfig, ClientContext};
+
+use crate::commit::{CommitLog, Recovered};
+use crate::config::{Config, StartFrom, TopicSelection};
+use crate::Origin;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("invalid Kafka client setting: {0}")]
+    Client(KafkaError),
+    #[error("Kafka brokers {servers} are unreachable (bootstrap.servers): {source}")]
+    Unreachable { servers: String, source: KafkaError },
+    #[error("topic '{topic}' does not exist on {servers} (topics)")]
+    NoSuchTopic { topic: String, servers: String },
+    #[error("cannot subscribe to {what}: {source}")]
+    Subscribe { what: String, source: KafkaError },
+    #[error("recovering topic '{topic}' partition {partition} from the store failed: {message}")]
+    Recovery { topic: String, partition: i32, message: String },
+    #[error("Kafka consumer failed: {0}")]
+    Consumer(KafkaError),
+}
+
+impl SourceError {
+    pub fn origin(&self) -> Origin {
+        match self {
+            SourceError::Client(_) | SourceError::NoSuchTopic { .. } => Origin::User,
+            _ => Origin::External,
+        }
+    }
+}
+
+/// What a rebalance did, for the ingest loop.
+#[derive(Debug)]
+pub enum RebalanceEvent {
+    /// Partitions now owned, with where the store says each stands.
+    Assigned(Vec<(String, i32, Recovered)>),
+    Revoked(Vec<(String, i32)>),
+    Failed(SourceError),
+}
+
+/// The consumer context: recovers partitions from the store during assignment.
+pub struct IngestContext {
+    commit_log: CommitLog,
+    runtime: tokio::runtime::Handle,
+    start_from: StartFrom,
+    events: Mutex<Vec<RebalanceEvent>>,
+}
+
+impl IngestContext {
+    pub fn new(commit_log: CommitLog, runtime: tokio::runtime::Handle, start_from: StartFrom) -> Self {
+        IngestContext { commit_log, runtime, start_from, events: Mutex::new(Vec::new()) }
+    }
+
+    /// Events since the last call, oldest first.
+    pub fn take_events(&self) -> Vec<RebalanceEvent> {
+        self.events.lock().map(|mut e| std::mem::take(&mut *e)).unwrap_or_default()
+    }
+
+    fn push(&self, event: RebalanceEvent) {
+        if let Ok(mut e) = self.events.lock() {
+            e.push(event);
+        }
+    }
+
+    /// The offset to assign a partition at.
+    pub fn start_offset(&self, recovered: &Recovered) -> Offset {
+        match (recovered.next_offset, self.start_from) {
+            (Some(o), _) => Offset::Offset(o),
+            (None, StartFrom::Earliest) => Offset::Beginning,
+            (None, StartFrom::Latest) => Offset::End,
+        }
+    }
+
+    /// Recovers one partition from the store (blocking the calling, non-async thread).
+    pub fn recover(&self, topic: &str, partition: i32) -> Result<Recovered, SourceError> {
+        self.runtime.block_on(self.commit_log.recover(topic, partition)).map_err(|e| {
+            SourceError::Recovery { topic: topic.to_string(), partition, message: e.to_string() }
+        })
+    }
+}
+
+impl ClientContext for IngestContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        use rdkafka::config::RDKafkaLogLevel::*;
+        match level {
+            Emerg | Alert | Critical | Error => tracing::error!(target: "librdkafka", fac, "{log_message}"),
+            Warning => tracing::warn!(target: "librdkafka", fac, "{log_message}"),
+            Notice | Info => tracing::info!(target: "librdkafka", fac, "{log_message}"),
+            Debug => tracing::debug!(target: "librdkafka", fac, "{log_message}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(target: "librdkafka", %error, "{reason}");
+    }
+}
+
+impl ConsumerContext for IngestContext {
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        let cooperative = consumer.rebalance_protocol() == RebalanceProtocol::Cooperative;
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let mut assigned = Vec::new();
+                let mut to_assign = TopicPartitionList::new();
+                for elem in tpl.elements() {
+                    let (topic, partition) = (elem.topic().to_string(), elem.partition());
+                    match self.recover(&topic, partition) {
+                        Ok(rec) => {
+                            let offset = self.start_offset(&rec);
+                            tracing::info!(%topic, partition, next_seq = rec.next_seq, ?offset, "assigned; recovered from the store");
+                            // add_partition_offset only fails for an invalid offset, which we never build.
+                            let _ = to_assign.add_partition_offset(&topic, partition, offset);
+                            assigned.push((topic, partition, rec));
+                        }
+                        Err(e) => self.push(RebalanceEvent::Failed(e)),
+                    }
+                }
+                let result = if cooperative {
+                    consumer.incremental_assign(&to_assign)
+                } else {
+                    consumer.assign(&to_assign)
+                };
+                if let Err(e) = result {
+                    self.push(RebalanceEvent::Failed(SourceError::Consumer(e)));
+                }
+                self.push(RebalanceEvent::Assigned(assigned));
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let revoked: Vec<(String, i32)> =
+                    tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+                tracing::info!(partitions = revoked.len(), lost = consumer.assignment_lost(), "revoked");
+                let result = if cooperative { consumer.incremental_unassign(tpl) } else { consumer.unassign() };
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "unassign failed");
+                }
+                self.push(RebalanceEvent::Revoked(revoked));
+            }
+            other => {
+                let e = KafkaError::Rebalance(other.into());
+                tracing::warn!(error = %e, "rebalance error");
+                let _ = consumer.unassign();
+                let revoked = tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+                self.push(RebalanceEvent::Revoked(revoked));
+            }
+        }
+    }
+
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, _: &Rebalance<'_>) {}
+}
+
+/// The consumer's librdkafka settings: ours first, then every `consumer.*` override.
+pub fn client_config(config: &Config) -> ClientConfig {
+    let mut cc = ClientConfig::new();
+    cc.set("bootstrap.servers", &config.bootstrap_servers)
+        .set("group.id", &config.group_id)
+        .set("client.id", format!("streamx-{}", config.name))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "true")
+        // The loop pauses to encode and upload; librdkafka's 1 s default stalls fetching after.
+        .set("fetch.queue.backoff.ms", "10")
+        .set(
+            "auto.offset.reset",
+            match config.start_from {
+                StartFrom::Earliest => "earliest",
+                StartFrom::Latest => "latest",
+            },
+        );
+    for (k, v) in &config.consumer_overrides {
+        cc.set(k, v);
+    }
+    cc
+}
+
+/// Creates the consumer, checks that the brokers answer within `timeout` and that listed topics
+/// exist, then subscribes. Fails fast with the problem named.
+pub fn connect(
+    config: &Config,
+    context: IngestContext,
+    timeout: Duration,
+) -> Result<BaseConsumer<IngestContext>, SourceError> {
+    let consumer: BaseConsumer<IngestContext> =
+        client_config(config).create_with_context(context).map_err(SourceError::Client)?;
+    let metadata = consumer.fetch_metadata(None, timeout).map_err(|source| {
+        SourceError::Unreachable { servers: config.bootstrap_servers.clone(), source }
+    })?;
+    match &config.topics {
+        TopicSelection::List(topics) => {
+            for t in topics {
+                let exists = metadata.topics().iter().any(|m| m.name() == t && !m.partitions().is_empty());
+                if !exists {
+                    return Err(SourceError::NoSuchTopic { topic: t.clone(), servers: config.bootstrap_servers.clone() });
+                }
+            }
+            let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+            consumer
+                .subscribe(&names)
+                .map_err(|source| SourceError::Subscribe { what: names.join(","), source })?;
+        }
+        TopicSelection::Regex(re) => {
+            consumer
+                .subscribe(&[re.as_str()])
+                .map_err(|source| SourceError::Subscribe { what: re.clone(), source })?;
+        }
+    }
+    Ok(consumer)
+}

@@ -1,0 +1,176 @@
+//! Shared helpers of the integration tests: unique names, producing, running the ingest (in
+//! process or as the real binary) and reading every committed file back.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{Int32Type, Int64Type};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::ClientConfig;
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A name no other test (or earlier run) uses.
+pub fn unique(prefix: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros();
+    format!("{prefix}-{}-{t}-{n}", std::process::id())
+}
+
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("STREAMX_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_test_writer()
+        .try_init();
+}
+
+/// The JSON value of test record `seq` (unique per partition and seq).
+pub fn event(partition: i32, seq: u64) -> String {
+    format!(
+        r#"{{"p":{partition},"seq":{seq},"user":"u{}","amount":{}.5,"note":"héllo / = wörld"}}"#,
+        seq % 13,
+        seq % 100
+    )
+}
+
+pub const EVENT_SCHEMA: &str = "p INT, seq BIGINT, user STRING, amount DOUBLE, note STRING";
+
+/// Produces `per_partition` events into each of `partitions` partitions, explicitly partitioned.
+pub fn produce(servers: &str, topic: &str, partitions: i32, from: u64, per_partition: u64) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    for seq in from..from + per_partition {
+        for p in 0..partitions {
+            let v = event(p, seq);
+            let k = format!("k{seq}");
+            let mut r = BaseRecord::to(topic).partition(p).key(k.as_bytes()).payload(v.as_bytes());
+            loop {
+                match producer.send(r) {
+                    Ok(()) => break,
+                    Err((_, back)) => {
+                        r = back;
+                        producer.poll(Duration::from_millis(5));
+                    }
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+}
+
+/// Properties for a JSON -> Parquet job with metadata columns, as `--set` pairs.
+pub fn job(servers: &str, topic: &str, out: &Path, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = vec![
+        ("name".into(), topic.into()),
+        ("bootstrap.servers".into(), servers.into()),
+        ("topics".into(), topic.into()),
+        ("store.url".into(), out.to_string_lossy().into()),
+        ("value.schema".into(), EVENT_SCHEMA.into()),
+        ("include.kafka.metadata".into(), "true".into()),
+        ("consumer.session.timeout.ms".into(), "6000".into()),
+        ("consumer.heartbeat.interval.ms".into(), "500".into()),
+    ];
+    for (k, val) in extra {
+        v.retain(|(key, _)| key != k);
+        v.push((k.to_string(), val.to_string()));
+    }
+    v
+}
+
+pub fn config(pairs: &[(String, String)]) -> streamx::config::Config {
+    streamx::config::Config::from_properties_str("", pairs).expect("valid test config")
+}
+
+/// Every `.parquet` file below `dir`, skipping `_`-prefixed directories as readers do.
+pub fn data_files(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else { return out };
+    for e in rd.flatten() {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.starts_with('_') || name.starts_with('.') {
+            continue;
+        }
+        if p.is_dir() {
+            out.extend(data_files(&p, ext));
+        } else if name.ends_with(ext) {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// (partition, offset) -> how many times it was written, from every committed Parquet file.
+pub fn offsets_written(out: &Path, topic: &str) -> BTreeMap<(i32, i64), u32> {
+    let mut seen = BTreeMap::new();
+    for f in data_files(&out.join("topics").join(topic), ".parquet") {
+        let file = std::fs::File::open(&f).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let p = batch.column_by_name("_partition").expect("_partition column").as_primitive::<Int32Type>().clone();
+            let o = batch.column_by_name("_offset").expect("_offset column").as_primitive::<Int64Type>().clone();
+            let seq = batch.column_by_name("seq").unwrap().as_primitive::<Int64Type>().clone();
+            let vp = batch.column_by_name("p").unwrap().as_primitive::<Int32Type>().clone();
+            for i in 0..batch.num_rows() {
+                assert!(!o.is_null(i));
+                assert_eq!(vp.value(i), p.value(i), "value/partition mismatch in {}", f.display());
+                *seen.entry((p.value(i), o.value(i))).or_insert(0) += 1;
+                let _ = seq.value(i);
+            }
+        }
+    }
+    seen
+}
+
+/// Asserts every offset `0..per_partition` of every partition appears exactly once, nothing else.
+pub fn assert_exactly_once(seen: &BTreeMap<(i32, i64), u32>, partitions: i32, per_partition: i64) {
+    let dups: Vec<_> = seen.iter().filter(|(_, &n)| n != 1).take(10).collect();
+    assert!(dups.is_empty(), "records written more than once: {dups:?}");
+    for p in 0..partitions {
+        let missing: Vec<i64> = (0..per_partition).filter(|o| !seen.contains_key(&(p, *o))).take(10).collect();
+        assert!(missing.is_empty(), "partition {p}: offsets missing (first ones): {missing:?}");
+    }
+    let extra: Vec<_> = seen.keys().filter(|(p, o)| *p >= partitions || *o >= per_partition).take(10).collect();
+    assert!(extra.is_empty(), "unexpected records: {extra:?}");
+}
+
+/// Polls `f` until it returns true or `deadline` passes.
+pub fn wait_until(what: &str, deadline: Duration, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + deadline;
+    while Instant::now() < end {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out after {deadline:?} waiting for {what}");
+}
+
+/// The `streamx` binary built for these tests.
+pub fn streamx_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_streamx")
+}
+
+/// `--set k=v` arguments.
+pub fn set_args(pairs: &[(String, String)]) -> Vec<String> {
+    pairs.iter().flat_map(|(k, v)| ["--set".to_string(), format!("{k}={v}")]).collect()
+}
+
+/// An environment variable the test services script exports; a missing one fails the test with
+/// instructions (these tests are never skipped).
+pub fn service_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: start the test services with `scripts/test.sh` (or `scripts/services.sh up` and source its env file)")
+    })
+}

@@ -1,0 +1,219 @@
+//! Tests against real external services, started by `scripts/services.sh` (run by
+//! `scripts/test.sh`): the tansu broker (a Kafka-protocol broker process), moto (S3) and Azurite
+//! (Azure Blob). They are never skipped: without the services' environment variables they fail
+//! and say how to start them. GCS has no emulator that accepts object_store's writes, so GCS is
+//! covered by builder/config tests only (src/store), as the README says.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use arrow::array::AsArray;
+use arrow::datatypes::{Int32Type, Int64Type};
+use bytes::Bytes;
+use common::*;
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::ClientConfig;
+use streamx::commit::{final_file_name, CommitLog, CommitOutcome, PendingFile};
+use streamx::ingest::{self, IngestOptions};
+use streamx::source::embedded::EmbeddedCluster;
+use streamx::store::Store;
+
+/// (partition, offset) -> count, read from every Parquet file under `<root>/topics/<topic>/`.
+fn offsets_in_store(store: &Store, topic: &str) -> BTreeMap<(i32, i64), u32> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let prefix = store.path(&format!("topics/{topic}"));
+        let metas: Vec<_> = store.inner.list(Some(&prefix)).try_collect().await.unwrap();
+        let mut seen = BTreeMap::new();
+        for m in metas.iter().filter(|m| m.location.as_ref().ends_with(".parquet")) {
+            let bytes: Bytes = store.inner.get(&m.location).await.unwrap().bytes().await.unwrap();
+            for batch in ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap().build().unwrap() {
+                let batch = batch.unwrap();
+                let p = batch.column_by_name("_partition").unwrap().as_primitive::<Int32Type>().clone();
+                let o = batch.column_by_name("_offset").unwrap().as_primitive::<Int64Type>().clone();
+                for i in 0..batch.num_rows() {
+                    *seen.entry((p.value(i), o.value(i))).or_insert(0) += 1;
+                }
+            }
+        }
+        seen
+    })
+}
+
+fn delete_all(store: &Store) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let metas: Vec<_> = store.inner.list(Some(&store.root)).try_collect().await.unwrap();
+        for m in metas {
+            store.inner.delete(&m.location).await.unwrap();
+        }
+    });
+}
+
+/// A plain HTTP request to the S3 emulator (moto accepts unsigned bucket creation/deletion).
+fn http(endpoint: &str, method: &str, path: &str) -> String {
+    let hostport = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(hostport).unwrap();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    resp
+}
+
+/// Ingests `partitions` x `per_partition` events from the embedded broker into `store_url`.
+fn ingest_into(store_url: &str, options: &[(&str, &str)], partitions: i32, per_partition: u64) -> String {
+    let cluster = EmbeddedCluster::start(1).unwrap();
+    let servers = cluster.bootstrap_servers();
+    let topic = unique("store");
+    cluster.create_topic(&topic, partitions).unwrap();
+    produce(&servers, &topic, partitions, 0, per_partition);
+    let mut pairs = job(&servers, &topic, std::path::Path::new("unused"), &[("store.url", store_url), ("flush.size", "400")]);
+    for (k, v) in options {
+        pairs.push((format!("store.{k}"), v.to_string()));
+    }
+    let snap = ingest::run(config(&pairs), IngestOptions { stop_at_end: true, ..Default::default() }).unwrap();
+    assert_eq!(snap.records_written, partitions as u64 * per_partition);
+    topic
+}
+
+fn race_on(store: &Store) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let winners: usize = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for w in 0..6 {
+            let log = CommitLog::new(store.clone(), "topics", &format!("w{w}"));
+            tasks.push(tokio::spawn(async move {
+                let name = final_file_name("race", 0, 0, w, 10, "raw");
+                let f = PendingFile {
+                    final_path: format!("topics/race/partition=0/{name}"),
+                    data: Bytes::from_static(b"x\n"),
+                    rows: 1,
+                    first_offset: 0,
+                    last_offset: w,
+                };
+                log.commit("race", 0, 0, 0, w, vec![f]).await.unwrap()
+            }));
+        }
+        let mut n = 0;
+        for t in tasks {
+            n += matches!(t.await.unwrap(), CommitOutcome::Committed(_)) as usize;
+        }
+        n
+    });
+    assert_eq!(winners, 1, "exactly one writer wins commit 0");
+}
+
+#[test]
+fn s3_moto_ingest_exactly_once_and_commit_race() {
+    init_logs();
+    let endpoint = service_env("STREAMX_TEST_S3_ENDPOINT");
+    let bucket = unique("bkt").to_lowercase();
+    let resp = http(&endpoint, "PUT", &format!("/{bucket}"));
+    assert!(resp.starts_with("HTTP/1.1 200"), "create bucket: {resp}");
+    let opts = [
+        ("endpoint", endpoint.as_str()),
+        ("region", "us-east-1"),
+        ("allow_http", "true"),
+        ("access_key_id", "test"),
+        ("secret_access_key", "test"),
+    ];
+    let url = format!("s3://{bucket}/run");
+    let topic = ingest_into(&url, &opts, 3, 1000);
+    let options: BTreeMap<String, String> = opts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let store = Store::with_url(&url, &options).unwrap();
+    assert_exactly_once(&offsets_in_store(&store, &topic), 3, 1000);
+    race_on(&store);
+    delete_all(&store);
+    http(&endpoint, "DELETE", &format!("/{bucket}"));
+}
+
+#[test]
+fn azure_azurite_ingest_exactly_once_and_commit_race() {
+    init_logs();
+    // object_store's emulator mode talks to Azurite's default address, 127.0.0.1:10000.
+    let endpoint = service_env("STREAMX_TEST_AZURITE_ENDPOINT");
+    assert!(endpoint.starts_with("http://127.0.0.1:10000"), "Azurite must listen on its default port: {endpoint}");
+    let container: String = unique("c").to_lowercase().chars().filter(|c| c.is_ascii_alphanumeric()).take(40).collect();
+    azure_container("create", &container);
+    let url = format!("az://{container}/run");
+    let opts = [("use_emulator", "true")];
+    let topic = ingest_into(&url, &opts, 2, 1000);
+    let options: BTreeMap<String, String> = opts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let store = Store::with_url(&url, &options).unwrap();
+    assert_exactly_once(&offsets_in_store(&store, &topic), 2, 1000);
+    race_on(&store);
+    delete_all(&store);
+    azure_container("delete", &container);
+}
+
+/// Creates or deletes an Azurite container (a SharedKey-signed request, made by the services
+/// helper script, since object_store has no container API).
+fn azure_container(action: &str, name: &str) {
+    let python = service_env("STREAMX_TEST_PYTHON");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/services/smoke.py");
+    let out = std::process::Command::new(python).args([script, "azure-container", action, name]).output().unwrap();
+    assert!(out.status.success(), "{action} container {name}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn tansu_broker_group_rebalance_and_restart() {
+    init_logs();
+    let servers = service_env("STREAMX_TEST_KAFKA_BROKERS");
+    let topic = unique("tansu");
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", &servers).create().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let created = rt
+        .block_on(admin.create_topics(
+            &[NewTopic::new(&topic, 4, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        ))
+        .unwrap();
+    assert!(created.iter().all(|r| r.is_ok()), "{created:?}");
+    produce(&servers, &topic, 4, 0, 1500);
+    let out = tempfile::tempdir().unwrap();
+    // tansu: a 2 s session timeout causes constant rebalances; 6-10 s is what works.
+    let pairs = job(&servers, &topic, out.path(), &[
+        ("flush.size", "200"),
+        ("rotate.interval.ms", "1000"),
+        ("group.id", &unique("tansu-group")),
+        ("consumer.session.timeout.ms", "8000"),
+        ("consumer.heartbeat.interval.ms", "1000"),
+    ]);
+    let spawn = |pairs: Vec<(String, String)>| {
+        let opts = IngestOptions::default();
+        let (stop, metrics) = (opts.shutdown.clone(), opts.metrics.clone());
+        (stop, metrics, std::thread::spawn(move || ingest::run(config(&pairs), opts)))
+    };
+    let (stop1, m1, h1) = spawn(pairs.clone());
+    wait_until("the first member to commit", Duration::from_secs(60), || m1.commits.load(Ordering::Relaxed) > 0);
+    let (stop2, m2, h2) = spawn(pairs.clone());
+    produce(&servers, &topic, 4, 1500, 1500);
+    wait_until("all 12000 records", Duration::from_secs(180), || offsets_written(out.path(), &topic).len() == 12_000);
+    // Leave one at a time (tansu loses the group when two members leave together).
+    stop2.store(true, Ordering::Relaxed);
+    h2.join().unwrap().unwrap();
+    stop1.store(true, Ordering::Relaxed);
+    h1.join().unwrap().unwrap();
+    assert!(m2.commits.load(Ordering::Relaxed) > 0, "the second member took partitions over");
+    assert_exactly_once(&offsets_written(out.path(), &topic), 4, 3000);
+
+    // Restart: resumes from the store.
+    produce(&servers, &topic, 4, 3000, 500);
+    let (stop3, _, h3) = spawn(pairs.clone());
+    wait_until("the records produced after the restart", Duration::from_secs(120), || {
+        offsets_written(out.path(), &topic).len() == 14_000
+    });
+    stop3.store(true, Ordering::Relaxed);
+    h3.join().unwrap().unwrap();
+    assert_exactly_once(&offsets_written(out.path(), &topic), 4, 3500);
+    rt.block_on(admin.delete_topics(&[&topic], &AdminOptions::new())).ok();
+}
