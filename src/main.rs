@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -68,10 +68,14 @@ enum Command {
     },
 }
 
-static SHUTDOWN: AtomicBool = AtomicBool::new(false);
+/// The running ingest's shutdown flag, set by SIGINT/SIGTERM.
+static SHUTDOWN: OnceLock<Arc<AtomicBool>> = OnceLock::new();
 
 extern "C" fn on_signal(_: libc::c_int) {
-    SHUTDOWN.store(true, Ordering::Relaxed);
+    // Async-signal-safe: one atomic load (OnceLock::get) and one atomic store.
+    if let Some(flag) = SHUTDOWN.get() {
+        flag.store(true, Ordering::Relaxed);
+    }
 }
 
 fn parse_sets(set: &[String]) -> anyhow::Result<Vec<(String, String)>> {
@@ -96,20 +100,13 @@ fn main() -> anyhow::Result<()> {
         Command::Ingest { config, set, stop_at_end } => {
             let config = Config::load(config.as_deref(), &parse_sets(&set)?)
                 .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
-            // SAFETY: the handler only stores to an atomic.
+            let shutdown = SHUTDOWN.get_or_init(|| Arc::new(AtomicBool::new(false))).clone();
+            // SAFETY: the handler only does atomic operations.
             unsafe {
-                libc::signal(libc::SIGINT, on_signal as libc::sighandler_t);
-                libc::signal(libc::SIGTERM, on_signal as libc::sighandler_t);
+                let handler = on_signal as extern "C" fn(libc::c_int) as *const () as libc::sighandler_t;
+                libc::signal(libc::SIGINT, handler);
+                libc::signal(libc::SIGTERM, handler);
             }
-            let shutdown = Arc::new(AtomicBool::new(false));
-            let flag = shutdown.clone();
-            std::thread::spawn(move || loop {
-                if SHUTDOWN.load(Ordering::Relaxed) {
-                    flag.store(true, Ordering::Relaxed);
-                    return;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            });
             let options = IngestOptions { stop_at_end, shutdown, ..Default::default() };
             let snapshot =
                 ingest::run(config, options).map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;

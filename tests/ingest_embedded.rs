@@ -25,7 +25,7 @@ fn run_to_end(pairs: &[(String, String)]) -> streamx::metrics::Snapshot {
 }
 
 async fn commits(out: &std::path::Path, topic: &str, partition: i32) -> Vec<streamx::commit::CommitRecord> {
-    let store = Store::with_url(out.to_str().unwrap(), &Default::default()).unwrap();
+    let store = Store::with_url(out.to_str().unwrap(), &std::collections::BTreeMap::<String, String>::new()).unwrap();
     CommitLog::new(store, "topics", "reader").list_commits(topic, partition).await.unwrap()
 }
 

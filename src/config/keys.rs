@@ -200,7 +200,10 @@ mod tests {
         }
         for (alias, canonical) in ALIASES {
             assert!(is_known(canonical), "{alias} points at a known key");
-            assert!(KEYS.iter().all(|k| k.name != *alias), "{alias} is not also a key");
+            assert!(
+                KEYS.iter().all(|k| k.name != *alias),
+                "{alias} is not also a key"
+            );
         }
     }
 
@@ -251,8 +254,14 @@ mod tests {
         assert_eq!(suggest("flush.sise").as_deref(), Some("flush.size"));
         assert_eq!(suggest("Flush.Size").as_deref(), Some("flush.size"));
         assert_eq!(suggest("topic").as_deref(), Some("topics"));
-        assert_eq!(suggest("bootstrap.server").as_deref(), Some("bootstrap.servers"));
-        assert_eq!(suggest("rotate.intervall.ms").as_deref(), Some("rotate.interval.ms"));
+        assert_eq!(
+            suggest("bootstrap.server").as_deref(),
+            Some("bootstrap.servers")
+        );
+        assert_eq!(
+            suggest("rotate.intervall.ms").as_deref(),
+            Some("rotate.interval.ms")
+        );
         assert_eq!(suggest("s3.ur").as_deref(), Some("s3.url"));
         assert_eq!(
             suggest("consumr.auto.offset.reset").as_deref(),

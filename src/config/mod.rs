@@ -11,6 +11,8 @@ pub mod keys;
 pub mod properties;
 pub mod schema_ddl;
 mod validate;
+#[cfg(test)]
+mod validate_tests;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -32,13 +34,27 @@ pub enum Source {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}: cannot parse line {text:?} (expected key=value)")]
-    Syntax { path: String, line: usize, text: String },
+    Syntax {
+        path: String,
+        line: usize,
+        text: String,
+    },
     #[error("unknown config key '{key}'{}", suggestion.as_ref().map(|s| format!(" (did you mean '{s}'?)")).unwrap_or_default())]
-    UnknownKey { key: String, suggestion: Option<String> },
+    UnknownKey {
+        key: String,
+        suggestion: Option<String>,
+    },
     #[error("invalid value {value:?} for config key '{key}': {allowed}")]
-    InvalidValue { key: String, value: String, allowed: String },
+    InvalidValue {
+        key: String,
+        value: String,
+        allowed: String,
+    },
     #[error("missing required config key '{key}': {why}")]
     Missing { key: String, why: String },
     #[error("config keys conflict: {0}")]
@@ -196,7 +212,11 @@ impl Config {
         raw.entries
             .iter()
             .map(|(k, (v, _))| {
-                let v = if keys::is_secret(k) { "********".to_string() } else { v.clone() };
+                let v = if keys::is_secret(k) {
+                    "********".to_string()
+                } else {
+                    v.clone()
+                };
                 (k.clone(), v)
             })
             .collect()
@@ -237,8 +257,10 @@ impl RawConfig {
     pub fn set(&mut self, key: &str, value: &str, source: Source) {
         let key = key.trim();
         let canonical = keys::canonical(key);
-        self.entries.retain(|k, _| k == key || keys::canonical(k) != canonical);
-        self.entries.insert(key.to_string(), (value.trim().to_string(), source));
+        self.entries
+            .retain(|k, _| k == key || keys::canonical(k) != canonical);
+        self.entries
+            .insert(key.to_string(), (value.trim().to_string(), source));
     }
 
     /// The value of `key` as set (by this exact spelling), if any.
@@ -249,8 +271,10 @@ impl RawConfig {
     /// Reads a `.properties` file; its keys win over what was set before.
     pub fn extend_from_file(&mut self, path: &std::path::Path) -> Result<(), ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
         for (k, v) in properties::parse(&text, &shown)? {
             self.set(&k, &v, Source::File(shown.clone()));
         }
@@ -265,7 +289,9 @@ impl RawConfig {
     /// `STREAMX_*` variables must not break the configuration.
     pub fn extend_from_env(&mut self, vars: impl Iterator<Item = (String, String)>) {
         for (name, value) in vars {
-            let Some(rest) = name.strip_prefix("STREAMX_") else { continue };
+            let Some(rest) = name.strip_prefix("STREAMX_") else {
+                continue;
+            };
             if name.starts_with("STREAMX_TEST_") || ENV_NOT_KEYS.contains(&name.as_str()) {
                 continue;
             }
@@ -328,9 +354,15 @@ mod tests {
             ("PATH", "/usr/bin"),
         ]));
         let keys: Vec<&str> = raw.entries.keys().map(String::as_str).collect();
-        assert_eq!(keys, ["bootstrap.servers", "flush.size", "s3.url", "topics.regex"]);
+        assert_eq!(
+            keys,
+            ["bootstrap.servers", "flush.size", "s3.url", "topics.regex"]
+        );
         assert_eq!(raw.get("flush.size"), Some("5"));
-        assert_eq!(raw.entries["flush.size"].1, Source::Env("STREAMX_FLUSH_SIZE".into()));
+        assert_eq!(
+            raw.entries["flush.size"].1,
+            Source::Env("STREAMX_FLUSH_SIZE".into())
+        );
     }
 
     #[test]
@@ -346,7 +378,10 @@ mod tests {
         .expect("write");
         let raw = RawConfig::layered(
             Some(&file),
-            env(&[("STREAMX_FLUSH_SIZE", "2"), ("STREAMX_ROTATE_INTERVAL_MS", "2000")]),
+            env(&[
+                ("STREAMX_FLUSH_SIZE", "2"),
+                ("STREAMX_ROTATE_INTERVAL_MS", "2000"),
+            ]),
             &[("rotate.interval.ms".into(), "3000".into())],
         )
         .expect("layers");
@@ -355,8 +390,14 @@ mod tests {
         assert_eq!(config.name, "from-file");
         assert_eq!(config.bootstrap_servers, "file:9092");
         assert_eq!(config.rotation.flush_size, Some(2), "env beats the file");
-        assert_eq!(config.rotation.interval, Some(Duration::from_millis(3000)), "--set beats env");
-        assert!(matches!(raw.entries["name"].1, Source::File(ref p) if p.ends_with("job.properties")));
+        assert_eq!(
+            config.rotation.interval,
+            Some(Duration::from_millis(3000)),
+            "--set beats env"
+        );
+        assert!(
+            matches!(raw.entries["name"].1, Source::File(ref p) if p.ends_with("job.properties"))
+        );
     }
 
     #[test]
@@ -365,7 +406,10 @@ mod tests {
             .extend_from_file(std::path::Path::new("/nonexistent/streamx.properties"))
             .unwrap_err();
         assert!(matches!(err, ConfigError::Read { .. }));
-        assert!(err.to_string().contains("/nonexistent/streamx.properties"), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent/streamx.properties"),
+            "{err}"
+        );
         assert_eq!(err.origin(), Origin::User);
     }
 
@@ -376,7 +420,10 @@ mod tests {
             ("aws.secret.access.key", "s3cr3t"),
             ("store.secret_access_key", "s3cr3t"),
             ("consumer.sasl.password", "pw"),
-            ("consumer.sasl.jaas.config", "org.apache...required password=\"pw\";"),
+            (
+                "consumer.sasl.jaas.config",
+                "org.apache...required password=\"pw\";",
+            ),
             ("consumer.sasl.mechanism", "PLAIN"),
             ("store.url", "s3://bucket"),
         ] {

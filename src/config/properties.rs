@@ -173,7 +173,10 @@ mod tests {
 
     #[test]
     fn empty_value_and_key_only() {
-        assert_eq!(p("a=\nb\nc:"), vec![pair("a", ""), pair("b", ""), pair("c", "")]);
+        assert_eq!(
+            p("a=\nb\nc:"),
+            vec![pair("a", ""), pair("b", ""), pair("c", "")]
+        );
     }
 
     #[test]
@@ -190,10 +193,7 @@ mod tests {
 
     #[test]
     fn escapes() {
-        assert_eq!(
-            p(r"k=a\nb\tc\\d\=e\:f"),
-            vec![pair("k", "a\nb\tc\\d=e:f")]
-        );
+        assert_eq!(p(r"k=a\nb\tc\\d\=e\:f"), vec![pair("k", "a\nb\tc\\d=e:f")]);
         assert_eq!(p(r"my\=key\:x=v"), vec![pair("my=key:x", "v")]);
         assert_eq!(p(r"key\ with\ space=v"), vec![pair("key with space", "v")]);
         assert_eq!(p(r"k=\u00e9t\u00E9"), vec![pair("k", "été")]);
@@ -223,18 +223,27 @@ mod tests {
         }
         assert!(err.to_string().starts_with("job.properties:2:"), "{err}");
         let err = parse("# c\n\n  : v", "f").unwrap_err();
-        assert!(matches!(err, ConfigError::Syntax { line: 3, .. }), "{err:?}");
+        assert!(
+            matches!(err, ConfigError::Syntax { line: 3, .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn a_malformed_unicode_escape_is_an_error() {
         let err = parse("a=1\nk=\\u12", "f").unwrap_err();
-        assert!(matches!(err, ConfigError::Syntax { line: 2, .. }), "{err:?}");
+        assert!(
+            matches!(err, ConfigError::Syntax { line: 2, .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn continued_entry_reports_its_first_line() {
         let err = parse("a=1\n=x\\\n  y", "f").unwrap_err();
-        assert!(matches!(err, ConfigError::Syntax { line: 2, .. }), "{err:?}");
+        assert!(
+            matches!(err, ConfigError::Syntax { line: 2, .. }),
+            "{err:?}"
+        );
     }
 }

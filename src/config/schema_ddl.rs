@@ -8,8 +8,8 @@
 //! Type names are case-insensitive: BOOLEAN; TINYINT/INT8, SMALLINT/INT16, INT/INTEGER/INT32,
 //! BIGINT/LONG/INT64; FLOAT/REAL, DOUBLE; STRING/VARCHAR/TEXT (a `(n)` length is accepted and
 //! ignored); BINARY/BYTES; DATE; TIMESTAMP (milliseconds, UTC); TIMESTAMP_NTZ (milliseconds, no
-//! time zone); DECIMAL(p,s) (Decimal128; `DECIMAL` = (10,0), `DECIMAL(p)` = (p,0)); ARRAY<T>;
-//! STRUCT<name[:] T, ...>; MAP<STRING, T>. Columns and struct fields are nullable unless followed by
+//! time zone); `DECIMAL(p,s)` (Decimal128; `DECIMAL` = (10,0), `DECIMAL(p)` = (p,0));
+//! `ARRAY<T>`; `STRUCT<name[:] T, ...>`; `MAP<STRING, T>`. Columns and struct fields are nullable unless followed by
 //! `NOT NULL`; names may be backquoted (`` `my col` ``, a doubled backquote stands for one).
 //! Errors name the 1-based column of the offending token.
 
@@ -24,7 +24,9 @@ pub fn parse_schema(ddl: &str) -> Result<Schema, String> {
     let mut parser = Parser { tokens, pos: 0 };
     let fields = parser.field_list(None)?;
     if fields.is_empty() {
-        return Err("value.schema declares no columns (expected e.g. `id BIGINT, name STRING`)".into());
+        return Err(
+            "value.schema declares no columns (expected e.g. `id BIGINT, name STRING`)".into(),
+        );
     }
     Ok(Schema::new(fields))
 }
@@ -67,7 +69,11 @@ fn tokenize(ddl: &str) -> Result<Vec<(Tok, usize)>, String> {
             i += 1;
             loop {
                 match chars.get(i) {
-                    None => return Err(format!("unterminated backquoted name starting at column {col}")),
+                    None => {
+                        return Err(format!(
+                            "unterminated backquoted name starting at column {col}"
+                        ))
+                    }
                     Some('`') if chars.get(i + 1) == Some(&'`') => {
                         name.push('`');
                         i += 2;
@@ -89,7 +95,9 @@ fn tokenize(ddl: &str) -> Result<Vec<(Tok, usize)>, String> {
                 i += 1;
             }
             let text: String = chars[start..i].iter().collect();
-            let n = text.parse().map_err(|_| format!("number {text} at column {col} is too large"))?;
+            let n = text
+                .parse()
+                .map_err(|_| format!("number {text} at column {col} is too large"))?;
             out.push((Tok::Number(n), col));
         } else if c.is_alphanumeric() || c == '_' {
             let start = i;
@@ -125,7 +133,11 @@ impl Parser {
     }
 
     fn error(&self, expected: &str) -> String {
-        format!("expected {expected} at column {}, found {}", self.col(), self.peek())
+        format!(
+            "expected {expected} at column {}, found {}",
+            self.col(),
+            self.peek()
+        )
     }
 
     fn eat_punct(&mut self, c: char) -> bool {
@@ -245,7 +257,9 @@ impl Parser {
                 let key_col = self.col();
                 let key = self.data_type()?;
                 if key != DataType::Utf8 {
-                    return Err(format!("MAP keys must be STRING (column {key_col}), found {key}"));
+                    return Err(format!(
+                        "MAP keys must be STRING (column {key_col}), found {key}"
+                    ));
                 }
                 self.expect_punct(',', "between the MAP key and value types")?;
                 let value = self.data_type()?;
@@ -262,10 +276,10 @@ impl Parser {
             }
             _ => {
                 return Err(format!(
-                    "unknown type '{word}' at column {col} (allowed: BOOLEAN, TINYINT, SMALLINT, INT, \
+                "unknown type '{word}' at column {col} (allowed: BOOLEAN, TINYINT, SMALLINT, INT, \
                      BIGINT, FLOAT, DOUBLE, STRING, BINARY, DATE, TIMESTAMP, TIMESTAMP_NTZ, \
                      DECIMAL(p,s), ARRAY<T>, STRUCT<name T, ...>, MAP<STRING, T>)"
-                ))
+            ))
             }
         };
         Ok(t)
@@ -286,7 +300,11 @@ impl Parser {
     fn decimal(&mut self, col: usize) -> Result<DataType, String> {
         let (precision, scale) = if self.eat_punct('(') {
             let p = self.number("a DECIMAL precision")?;
-            let s = if self.eat_punct(',') { self.number("a DECIMAL scale")? } else { 0 };
+            let s = if self.eat_punct(',') {
+                self.number("a DECIMAL scale")?
+            } else {
+                0
+            };
             self.expect_punct(')', "closing DECIMAL(")?;
             (p, s)
         } else {
@@ -331,16 +349,25 @@ mod tests {
             (&["BIGINT", "long", "int64"], DataType::Int64),
             (&["FLOAT", "real"], DataType::Float32),
             (&["DOUBLE", "double"], DataType::Float64),
-            (&["STRING", "varchar", "TEXT", "VARCHAR(255)"], DataType::Utf8),
+            (
+                &["STRING", "varchar", "TEXT", "VARCHAR(255)"],
+                DataType::Utf8,
+            ),
             (&["BINARY", "bytes"], DataType::Binary),
             (&["DATE"], DataType::Date32),
-            (&["TIMESTAMP_NTZ"], DataType::Timestamp(TimeUnit::Millisecond, None)),
+            (
+                &["TIMESTAMP_NTZ"],
+                DataType::Timestamp(TimeUnit::Millisecond, None),
+            ),
         ] {
             for name in names {
                 assert_eq!(ty(name), want, "{name}");
             }
         }
-        assert_eq!(ty("timestamp"), DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())));
+        assert_eq!(
+            ty("timestamp"),
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+        );
     }
 
     #[test]
@@ -365,10 +392,14 @@ mod tests {
 
     #[test]
     fn arrays() {
-        let DataType::List(item) = ty("ARRAY<STRING>") else { panic!("a list") };
+        let DataType::List(item) = ty("ARRAY<STRING>") else {
+            panic!("a list")
+        };
         assert_eq!(item.data_type(), &DataType::Utf8);
         assert!(item.is_nullable());
-        let DataType::List(outer) = ty("array<array<int>>") else { panic!("a list") };
+        let DataType::List(outer) = ty("array<array<int>>") else {
+            panic!("a list")
+        };
         assert!(matches!(outer.data_type(), DataType::List(_)));
         assert!(err("c ARRAY<STRING").contains("'>' closing ARRAY<"));
         assert!(err("c ARRAY STRING").contains("'<' after ARRAY"));
@@ -376,7 +407,8 @@ mod tests {
 
     #[test]
     fn structs() {
-        let DataType::Struct(fields) = ty("STRUCT<lat: DOUBLE, lon DOUBLE NOT NULL, `the name` STRING>")
+        let DataType::Struct(fields) =
+            ty("STRUCT<lat: DOUBLE, lon DOUBLE NOT NULL, `the name` STRING>")
         else {
             panic!("a struct")
         };
@@ -385,7 +417,9 @@ mod tests {
         assert_eq!(fields[0].data_type(), &DataType::Float64);
         assert!(!fields[1].is_nullable());
         assert_eq!(fields[2].name(), "the name");
-        let DataType::Struct(nested) = ty("STRUCT<a: STRUCT<b: ARRAY<INT>>>") else { panic!() };
+        let DataType::Struct(nested) = ty("STRUCT<a: STRUCT<b: ARRAY<INT>>>") else {
+            panic!()
+        };
         assert!(matches!(nested[0].data_type(), DataType::Struct(_)));
         assert!(err("c STRUCT<a INT b INT>").contains("expected ',' or '>'"));
         assert!(err("c STRUCT<>").contains("expected a column name"));
@@ -393,9 +427,13 @@ mod tests {
 
     #[test]
     fn maps() {
-        let DataType::Map(entries, sorted) = ty("MAP<STRING, BIGINT>") else { panic!("a map") };
+        let DataType::Map(entries, sorted) = ty("MAP<STRING, BIGINT>") else {
+            panic!("a map")
+        };
         assert!(!sorted);
-        let DataType::Struct(kv) = entries.data_type() else { panic!("entries struct") };
+        let DataType::Struct(kv) = entries.data_type() else {
+            panic!("entries struct")
+        };
         assert_eq!(kv[0].data_type(), &DataType::Utf8);
         assert!(!kv[0].is_nullable());
         assert_eq!(kv[1].data_type(), &DataType::Int64);
@@ -438,9 +476,18 @@ mod tests {
              STRUCT<name T, ...>, MAP<STRING, T>)"
         );
         assert_eq!(err("id"), "expected a type (e.g. STRING, BIGINT, DOUBLE, ARRAY<...>) at column 3, found the end of the schema");
-        assert_eq!(err("id INT name STRING"), "expected ',' or the end of the schema at column 8, found 'name'");
-        assert_eq!(err("id INT,"), "expected a column name at column 8, found the end of the schema");
-        assert_eq!(err(", id INT"), "expected a column name at column 1, found ','");
+        assert_eq!(
+            err("id INT name STRING"),
+            "expected ',' or the end of the schema at column 8, found 'name'"
+        );
+        assert_eq!(
+            err("id INT,"),
+            "expected a column name at column 8, found the end of the schema"
+        );
+        assert_eq!(
+            err(", id INT"),
+            "expected a column name at column 1, found ','"
+        );
         assert!(err("id INT, id STRING").contains("'id' at column 9 is declared twice"));
         assert!(err("id INT; x INT").contains("unexpected character ';' at column 7"));
         assert!(err("").contains("no columns"));

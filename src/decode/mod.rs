@@ -12,6 +12,7 @@ pub mod buffer;
 pub mod json;
 pub mod metadata;
 pub mod raw;
+pub mod sample;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;

@@ -1,0 +1,398 @@
+//! Tests of [`Config::from_raw`](super::Config::from_raw): defaults, every typed key, unknown keys
+//! with suggestions, error messages, aliases, Kafka Connect class names and conflicts.
+
+use std::time::Duration;
+
+use super::*;
+
+const BASE: &[(&str, &str)] = &[
+    ("topics", "orders"),
+    ("bootstrap.servers", "localhost:9092"),
+    ("store.url", "/tmp/out"),
+];
+
+fn raw_with(extra: &[(&str, &str)]) -> RawConfig {
+    let mut raw = RawConfig::default();
+    for (k, v) in BASE.iter().chain(extra) {
+        raw.set(k, v, Source::Override);
+    }
+    raw
+}
+
+fn ok(extra: &[(&str, &str)]) -> Config {
+    Config::from_raw(&raw_with(extra)).expect("valid config")
+}
+
+fn err(extra: &[(&str, &str)]) -> ConfigError {
+    Config::from_raw(&raw_with(extra)).expect_err("invalid config")
+}
+
+fn without(key: &str, extra: &[(&str, &str)]) -> ConfigError {
+    let mut raw = raw_with(extra);
+    raw.entries.remove(key);
+    Config::from_raw(&raw).expect_err("invalid config")
+}
+
+#[test]
+fn defaults() {
+    let c = ok(&[]);
+    assert_eq!(c.name, "streamx");
+    assert_eq!(c.group_id, "streamx-streamx");
+    assert_eq!(c.topics, TopicSelection::List(vec!["orders".into()]));
+    assert_eq!(c.start_from, StartFrom::Earliest);
+    assert_eq!(c.rotation.flush_size, None);
+    assert_eq!(c.rotation.max_bytes, Some(67_108_864));
+    assert_eq!(c.rotation.interval, None);
+    assert_eq!(c.topics_dir, "topics");
+    assert_eq!(c.format, OutputFormat::Parquet);
+    assert_eq!(c.parquet_codec, ParquetCodec::Snappy);
+    assert_eq!(c.input_format, InputFormat::Json);
+    assert!(c.value_schema.is_none());
+    assert!(!c.include_kafka_metadata);
+    assert_eq!(c.errors_tolerance, ErrorTolerance::None);
+    assert_eq!(c.dlq_topic, None);
+    assert_eq!(c.offset_pad_width, 10);
+    assert_eq!(c.decode_batch_records, 4096);
+    assert_eq!(c.fenced_backoff, Duration::from_secs(30));
+}
+
+#[test]
+fn unknown_key_with_suggestion_comes_first() {
+    let e = err(&[("flush.sise", "10"), ("parquet.codec", "brotli")]);
+    assert!(
+        matches!(&e, ConfigError::UnknownKey { key, suggestion: Some(s) } if key == "flush.sise" && s == "flush.size"),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "unknown config key 'flush.sise' (did you mean 'flush.size'?)"
+    );
+    let e = err(&[("zzzz.qqqq.wwww", "1")]);
+    assert_eq!(e.to_string(), "unknown config key 'zzzz.qqqq.wwww'");
+}
+
+#[test]
+fn bad_value_names_key_value_and_allowed() {
+    let e = err(&[("parquet.codec", "brotli9")]).to_string();
+    assert!(
+        e.contains("parquet.codec") && e.contains("brotli9") && e.contains("snappy"),
+        "{e}"
+    );
+    let e = err(&[("flush.size", "0")]).to_string();
+    assert!(
+        e.contains("flush.size") && e.contains("\"0\"") && e.contains(">= 1"),
+        "{e}"
+    );
+    let e = err(&[("rotate.size.bytes", "100")]).to_string();
+    assert!(e.contains(">= 1024"), "{e}");
+    let e = err(&[("filename.offset.zero.pad.width", "21")]).to_string();
+    assert!(e.contains("from 1 to 20"), "{e}");
+    let e = err(&[("decode.batch.records", "lots")]).to_string();
+    assert!(
+        e.contains("decode.batch.records") && e.contains("lots"),
+        "{e}"
+    );
+    let e = err(&[("include.kafka.metadata", "yes")]).to_string();
+    assert!(e.contains("true or false"), "{e}");
+    let e = err(&[("errors.tolerance", "some")]).to_string();
+    assert!(e.contains("none") && e.contains("all"), "{e}");
+    let e = err(&[("rotate.interval.ms", "0")]).to_string();
+    assert!(e.contains("-1 for unset"), "{e}");
+    let e = err(&[("consumer.auto.offset.reset", "middle")]).to_string();
+    assert!(
+        e.contains("consumer.auto.offset.reset") && e.contains("earliest"),
+        "{e}"
+    );
+    let e = err(&[("topics.dir", "/")]).to_string();
+    assert!(e.contains("topics.dir"), "{e}");
+}
+
+#[test]
+fn numbers_and_intervals() {
+    let c = ok(&[
+        ("flush.size", "500"),
+        ("rotate.size.bytes", "1024"),
+        ("rotate.interval.ms", "60000"),
+        ("rotate.schedule.interval.ms", "-1"),
+        ("filename.offset.zero.pad.width", "20"),
+        ("decode.batch.records", "1000000"),
+        ("commit.fenced.backoff.ms", "0"),
+    ]);
+    assert_eq!(c.rotation.flush_size, Some(500));
+    assert_eq!(c.rotation.max_bytes, Some(1024));
+    assert_eq!(c.rotation.interval, Some(Duration::from_secs(60)));
+    assert_eq!(c.rotation.schedule_interval, None);
+    assert_eq!(c.offset_pad_width, 20);
+    assert_eq!(c.decode_batch_records, 1_000_000);
+    assert_eq!(c.fenced_backoff, Duration::ZERO);
+}
+
+#[test]
+fn topics_and_regex() {
+    let c = ok(&[("topics", " a , b,,a, c ,")]);
+    assert_eq!(
+        c.topics,
+        TopicSelection::List(vec!["a".into(), "b".into(), "c".into()])
+    );
+    let c = Config::from_raw(&{
+        let mut raw = raw_with(&[("topics.regex", "logs-.*")]);
+        raw.entries.remove("topics");
+        raw
+    })
+    .expect("valid");
+    assert_eq!(c.topics, TopicSelection::Regex("^logs-.*".into()));
+    let e = err(&[("topics.regex", "^x")]);
+    assert!(matches!(e, ConfigError::Conflict(_)), "{e:?}");
+    let e = without("topics", &[]);
+    assert!(
+        matches!(&e, ConfigError::Missing { key, .. } if key == "topics"),
+        "{e:?}"
+    );
+    let e = err(&[("topics", " , ")]);
+    assert!(matches!(e, ConfigError::InvalidValue { .. }), "{e:?}");
+    // An empty value counts as unset.
+    let c = ok(&[
+        ("topics.regex", ""),
+        ("errors.deadletterqueue.topic.name", ""),
+    ]);
+    assert!(matches!(c.topics, TopicSelection::List(_)));
+    assert_eq!(c.dlq_topic, None);
+}
+
+#[test]
+fn required_keys() {
+    let e = without("bootstrap.servers", &[]).to_string();
+    assert!(
+        e.contains("bootstrap.servers") && e.contains("localhost:9092"),
+        "{e}"
+    );
+    let e = without("store.url", &[]).to_string();
+    assert!(e.contains("store.url") && e.contains("s3://bucket"), "{e}");
+}
+
+#[test]
+fn group_id_and_name() {
+    let c = ok(&[("name", "clicks")]);
+    assert_eq!(c.group_id, "streamx-clicks");
+    let c = ok(&[("name", "clicks"), ("group.id", "g1")]);
+    assert_eq!(c.group_id, "g1");
+}
+
+#[test]
+fn prefixed_pass_through() {
+    let c = ok(&[
+        ("consumer.auto.offset.reset", "latest"),
+        ("consumer.fetch.min.bytes", "1"),
+        ("consumer.override.max.poll.interval.ms", "600000"),
+        ("producer.acks", "all"),
+        ("store.endpoint", "http://127.0.0.1:9000"),
+        ("store.allow_http", "true"),
+    ]);
+    assert_eq!(c.start_from, StartFrom::Latest);
+    assert_eq!(c.consumer_overrides["auto.offset.reset"], "latest");
+    assert_eq!(c.consumer_overrides["fetch.min.bytes"], "1");
+    assert_eq!(c.consumer_overrides["max.poll.interval.ms"], "600000");
+    assert_eq!(c.producer_overrides["acks"], "all");
+    assert_eq!(c.store_options["endpoint"], "http://127.0.0.1:9000");
+    assert_eq!(c.store_options["allow_http"], "true");
+    assert!(!c.store_options.contains_key("url"));
+    for (reset, want) in [
+        ("smallest", StartFrom::Earliest),
+        ("END", StartFrom::Latest),
+    ] {
+        assert_eq!(
+            ok(&[("consumer.auto.offset.reset", reset)]).start_from,
+            want
+        );
+    }
+}
+
+#[test]
+fn aliases() {
+    let mut raw = raw_with(&[
+        ("s3.url", "s3://b/p"),
+        ("format", "RAW"),
+        ("value.converter", "bytes"),
+    ]);
+    raw.entries.remove("store.url");
+    // `set` already replaced store.url by its alias.
+    let c = Config::from_raw(&raw).expect("valid");
+    assert_eq!(c.store_url, "s3://b/p");
+    assert_eq!(c.format, OutputFormat::Raw);
+    assert_eq!(c.input_format, InputFormat::Raw);
+    // Errors name the key as spelt.
+    let e = err(&[("format", "orc")]).to_string();
+    assert!(
+        e.contains("'format'") && e.contains("orc") && e.contains("parquet or raw"),
+        "{e}"
+    );
+}
+
+#[test]
+fn format_and_converter_class_names() {
+    for name in [
+        "parquet",
+        "io.confluent.connect.s3.format.parquet.ParquetFormat",
+        "io.confluent.connect.hdfs.parquet.ParquetFormat",
+        "com.qubole.streamx.parquet.ParquetFormat",
+    ] {
+        assert_eq!(
+            ok(&[("format.class", name)]).format,
+            OutputFormat::Parquet,
+            "{name}"
+        );
+    }
+    for name in [
+        "raw",
+        "ByteArray",
+        "com.qubole.streamx.SourceFormat",
+        "io.confluent.connect.s3.format.bytearray.ByteArrayFormat",
+    ] {
+        let c = ok(&[("format.class", name), ("input.format", "raw")]);
+        assert_eq!(c.format, OutputFormat::Raw, "{name}");
+    }
+    for (name, want) in [
+        ("JSON", InputFormat::Json),
+        (
+            "org.apache.kafka.connect.json.JsonConverter",
+            InputFormat::Json,
+        ),
+        (
+            "org.apache.kafka.connect.storage.StringConverter",
+            InputFormat::Raw,
+        ),
+        (
+            "org.apache.kafka.connect.converters.ByteArrayConverter",
+            InputFormat::Raw,
+        ),
+        ("com.qubole.streamx.ByteArrayConverter", InputFormat::Raw),
+    ] {
+        assert_eq!(
+            ok(&[("value.converter", name)]).input_format,
+            want,
+            "{name}"
+        );
+    }
+    let e = err(&[("value.converter", "io.confluent.connect.avro.AvroConverter")]).to_string();
+    assert!(
+        e.contains("value.converter") && e.contains("Avro input arrives in a later version"),
+        "{e}"
+    );
+    for (codec, want) in [
+        ("ZSTD", ParquetCodec::Zstd),
+        ("uncompressed", ParquetCodec::None),
+    ] {
+        assert_eq!(ok(&[("parquet.codec", codec)]).parquet_codec, want);
+    }
+}
+
+#[test]
+fn conflicts() {
+    let e = err(&[("format.class", "raw")]).to_string();
+    assert!(e.contains("needs input.format=raw"), "{e}");
+    let e = err(&[("errors.deadletterqueue.topic.name", "dlq")]).to_string();
+    assert!(e.contains("errors.tolerance=all"), "{e}");
+    let c = ok(&[
+        ("errors.tolerance", "ALL"),
+        ("errors.deadletterqueue.topic.name", "dlq"),
+    ]);
+    assert_eq!(
+        (c.errors_tolerance, c.dlq_topic.as_deref()),
+        (ErrorTolerance::All, Some("dlq"))
+    );
+    let e = err(&[("input.format", "raw"), ("value.schema", "id INT")]);
+    assert!(matches!(e, ConfigError::Conflict(_)), "{e:?}");
+}
+
+#[test]
+fn value_schema() {
+    let c = ok(&[("value.schema", "id BIGINT NOT NULL, name STRING")]);
+    let schema = c.value_schema.expect("declared");
+    assert_eq!(schema.fields().len(), 2);
+    let e = err(&[("value.schema", "id BIGNT")]).to_string();
+    assert!(
+        e.contains("value.schema") && e.contains("unknown type 'BIGNT'"),
+        "{e}"
+    );
+}
+
+#[test]
+fn kafka_connect_keys() {
+    let c = ok(&[
+        ("connector.class", "io.confluent.connect.s3.S3SinkConnector"),
+        ("tasks.max", "8"),
+        (
+            "key.converter",
+            "org.apache.kafka.connect.storage.StringConverter",
+        ),
+        ("value.converter.schemas.enable", "false"),
+        ("storage.class", "io.confluent.connect.s3.storage.S3Storage"),
+        (
+            "partitioner.class",
+            "io.confluent.connect.storage.partitioner.DefaultPartitioner",
+        ),
+        ("s3.region", "eu-west-1"),
+        ("aws.access.key.id", "AKIA"),
+        ("aws.secret.access.key", "shh"),
+        ("store.region", "us-east-1"),
+        ("errors.log.enable", "true"),
+        ("errors.deadletterqueue.context.headers.enable", "false"),
+    ]);
+    assert_eq!(
+        c.store_options["region"], "us-east-1",
+        "an explicit store option wins"
+    );
+    assert_eq!(c.store_options["access_key_id"], "AKIA");
+    assert_eq!(c.store_options["secret_access_key"], "shh");
+    let e = err(&[(
+        "partitioner.class",
+        "io.confluent.connect.storage.partitioner.TimeBasedPartitioner",
+    )]);
+    assert!(e.to_string().contains("partition rules"), "{e}");
+    let e = err(&[("value.converter.schemas.enable", "maybe")]);
+    assert!(e.to_string().contains("true or false"), "{e}");
+}
+
+#[test]
+fn s3_bucket_name() {
+    let mut raw = raw_with(&[("s3.bucket.name", "logs")]);
+    raw.entries.remove("store.url");
+    assert_eq!(
+        Config::from_raw(&raw).expect("valid").store_url,
+        "s3://logs"
+    );
+    let c = ok(&[
+        ("store.url", "s3://logs/prefix"),
+        ("s3.bucket.name", "logs"),
+    ]);
+    assert_eq!(c.store_url, "s3://logs/prefix");
+    let e = err(&[("store.url", "s3://logsx"), ("s3.bucket.name", "logs")]);
+    assert!(matches!(e, ConfigError::Conflict(_)), "{e:?}");
+}
+
+#[test]
+fn shipped_example_files_are_valid() {
+    let quickstart = include_str!("../../config/quickstart.properties");
+    let c = Config::from_properties_str(
+        quickstart,
+        &[
+            ("bootstrap.servers".into(), "b:1".into()),
+            ("store.url".into(), "/tmp/x".into()),
+        ],
+    )
+    .expect("quickstart config");
+    assert!(c.include_kafka_metadata);
+    let c = Config::from_properties_str(include_str!("../../config/local-raw.properties"), &[])
+        .expect("raw config");
+    assert_eq!(
+        (c.format, c.input_format),
+        (OutputFormat::Raw, InputFormat::Raw)
+    );
+    let c = Config::from_properties_str(
+        include_str!("../../config/s3-json-to-parquet.properties"),
+        &[],
+    )
+    .expect("s3 config");
+    assert_eq!(c.store_options["region"], "us-east-1");
+    assert_eq!(c.parquet_codec, ParquetCodec::Zstd);
+}
