@@ -158,6 +158,8 @@ fn ingest_loop(
                 }
                 RebalanceEvent::Failed(e) => return Err(e.into()),
             }
+            let owned = slots.values().map(HashMap::len).sum::<usize>() as u64;
+            ctx.metrics.partitions_assigned.store(owned, Ordering::Relaxed);
         }
         match polled {
             None => {}

@@ -2,9 +2,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Counters; every field only grows.
+/// Counters (every field but `partitions_assigned`, a gauge, only grows).
 #[derive(Debug, Default)]
 pub struct Metrics {
+    /// Kafka partitions this process owns now.
+    pub partitions_assigned: AtomicU64,
     pub records_consumed: AtomicU64,
     pub bytes_consumed: AtomicU64,
     pub records_written: AtomicU64,

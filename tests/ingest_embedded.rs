@@ -90,7 +90,7 @@ fn two_consumers_in_one_group_share_partitions_and_write_each_record_once() {
     let servers = cluster.bootstrap_servers();
     let topic = unique("group");
     cluster.create_topic(&topic, 6).unwrap();
-    produce(&servers, &topic, 6, 0, 3000);
+    produce(&servers, &topic, 6, 0, 1500);
     let out = tempfile::tempdir().unwrap();
     let pairs = job(&servers, &topic, out.path(), &[("flush.size", "250"), ("decode.batch.records", "128")]);
     let spawn = |pairs: Vec<(String, String)>| {
@@ -105,6 +105,10 @@ fn two_consumers_in_one_group_share_partitions_and_write_each_record_once() {
         m1.commits.load(Ordering::Relaxed) > 0
     });
     let (m2, stop2, h2) = spawn(pairs.clone());
+    wait_until("the rebalance to give the second member partitions", Duration::from_secs(60), || {
+        m2.partitions_assigned.load(Ordering::Relaxed) > 0
+    });
+    produce(&servers, &topic, 6, 1500, 1500);
     wait_until("every record to be committed", Duration::from_secs(90), || {
         offsets_written(out.path(), &topic).len() == 18_000
     });
@@ -287,6 +291,8 @@ fn the_schedule_rotates_on_wall_clock_even_while_records_keep_coming() {
         seq += 20;
         metrics.commits.load(Ordering::Relaxed) >= 3
     });
+    // Records produced last are committed by the schedule too, without a shutdown.
+    wait_until("the last records", Duration::from_secs(30), || offsets_written(out.path(), &topic).len() == seq as usize);
     stop.store(true, Ordering::Relaxed);
     h.join().unwrap().unwrap();
     assert_exactly_once(&offsets_written(out.path(), &topic), 1, seq as i64);

@@ -112,6 +112,9 @@ impl ClientContext for IngestContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        if matches!(error, KafkaError::PartitionEOF(_)) {
+            return; // the end of a partition is not an error; the loop handles it
+        }
         tracing::warn!(target: "librdkafka", %error, "{reason}");
     }
 }
