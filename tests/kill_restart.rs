@@ -20,10 +20,11 @@ impl Lcg {
     }
 }
 
-fn spawn(args: &[String], fault: Option<&str>) -> Child {
+fn spawn(args: &[String], fault: Option<&str>, log: &std::path::Path) -> Child {
     let mut cmd = Command::new(streamx_bin());
-    cmd.arg("ingest").args(args).stdout(Stdio::null()).stderr(Stdio::piped());
-    cmd.env("STREAMX_LOG", "warn");
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    cmd.arg("ingest").args(args).stdout(Stdio::null()).stderr(log);
+    cmd.env("STREAMX_LOG", "info,librdkafka=warn");
     if let Some(f) = fault {
         cmd.env("STREAMX_FAULT", f);
     }
@@ -33,6 +34,20 @@ fn spawn(args: &[String], fault: Option<&str>) -> Child {
 /// Number of published data files (cheap enough to poll).
 fn files(out: &std::path::Path, topic: &str) -> usize {
     data_files(&out.join("topics").join(topic), ".parquet").len()
+}
+
+struct PrintOnPanic(std::path::PathBuf);
+impl Drop for PrintOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let text = std::fs::read_to_string(&self.0).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(60).collect();
+            eprintln!("--- last lines of the ingest processes' logs ---");
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+    }
 }
 
 fn run_kill_restart(extra: &[(&str, &str)], label: &str) {
@@ -46,10 +61,14 @@ fn run_kill_restart(extra: &[(&str, &str)], label: &str) {
     let cluster = EmbeddedCluster::start(1).unwrap();
     let servers = cluster.bootstrap_servers();
     let topic = unique("kill");
-    let (partitions, per_partition) = (4, 40_000u64);
+    let (partitions, mut per_partition) = (4, 20_000u64);
     cluster.create_topic(&topic, partitions).unwrap();
     produce(&servers, &topic, partitions, 0, per_partition);
     let out = tempfile::tempdir().unwrap();
+    // The processes' logs, printed when the test fails.
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let log_path = log.path().to_path_buf();
+    let _print_on_failure = PrintOnPanic(log_path.clone());
     let mut pairs = job(&servers, &topic, out.path(), &[
         ("flush.size", "900"),
         ("decode.batch.records", "300"),
@@ -65,8 +84,11 @@ fn run_kill_restart(extra: &[(&str, &str)], label: &str) {
     // SIGKILL at random moments while it writes.
     let mut kills = 0;
     while kills < 6 {
+        // Fresh records each time, so a run always has something to commit.
+        produce(&servers, &topic, partitions, per_partition, 3000);
+        per_partition += 3000;
         let before = files(out.path(), &topic);
-        let mut child = spawn(&args, None);
+        let mut child = spawn(&args, None, &log_path);
         // Wait for progress (or the end), then let it run a random while more, then kill.
         wait_until("the ingest to commit something", Duration::from_secs(60), || {
             files(out.path(), &topic) > before || matches!(child.try_wait(), Ok(Some(_)))
@@ -84,8 +106,11 @@ fn run_kill_restart(extra: &[(&str, &str)], label: &str) {
 
     // Abort at every step of the commit protocol.
     for point in ["commit.after_stage", "commit.after_commit_object", "commit.after_first_publish", "commit.after_publish"] {
+        // Fresh records, so that there is something left to commit whatever the rotation policy.
+        produce(&servers, &topic, partitions, per_partition, 1000);
+        per_partition += 1000;
         let hit = format!("{point}@{}", 1 + rng.next(3));
-        let mut child = spawn(&args, Some(&hit));
+        let mut child = spawn(&args, Some(&hit), &log_path);
         let status = {
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {
