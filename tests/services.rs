@@ -201,14 +201,19 @@ fn tansu_broker_group_rebalance_and_restart() {
     // Leave one at a time (tansu loses the group when two members leave together).
     stop2.store(true, Ordering::Relaxed);
     h2.join().unwrap().unwrap();
+    wait_until("the first member to take every partition back", Duration::from_secs(60), || {
+        m1.partitions_assigned.load(Ordering::Relaxed) == 4
+    });
     stop1.store(true, Ordering::Relaxed);
     h1.join().unwrap().unwrap();
     assert!(m2.commits.load(Ordering::Relaxed) > 0, "the second member took partitions over");
     assert_exactly_once(&offsets_written(out.path(), &topic), 4, 3000);
 
-    // Restart: resumes from the store.
+    // Restart under a new group: it resumes from the store, not from Kafka's committed offsets.
     produce(&servers, &topic, 4, 3000, 500);
-    let (stop3, _, h3) = spawn(pairs.clone());
+    let mut restarted = pairs.clone();
+    restarted.push(("group.id".into(), unique("tansu-restart")));
+    let (stop3, _, h3) = spawn(restarted);
     wait_until("the records produced after the restart", Duration::from_secs(120), || {
         offsets_written(out.path(), &topic).len() == 14_000
     });
