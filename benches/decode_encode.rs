@@ -27,7 +27,10 @@ fn buffer() -> (RecordBuffer, usize) {
 
 fn benches(c: &mut Criterion) {
     let (buf, bytes) = buffer();
-    eprintln!("{RECORDS} events, {bytes} bytes, mean {} bytes/event", bytes / RECORDS);
+    eprintln!(
+        "{RECORDS} events, {bytes} bytes, mean {} bytes/event",
+        bytes / RECORDS
+    );
     let mut g = c.benchmark_group("clickstream");
     g.throughput(Throughput::Bytes(bytes as u64));
     g.sample_size(30);
@@ -40,8 +43,14 @@ fn benches(c: &mut Criterion) {
         let mut d = RawDecoder::new();
         b.iter(|| d.decode(&buf).unwrap().batch.num_rows())
     });
-    let batch = JsonDecoder::new("bench".into(), Some(clickstream_schema()), RECORDS).decode(&buf).unwrap().batch;
-    for (name, codec) in [("encode_parquet_snappy", ParquetCodec::Snappy), ("encode_parquet_zstd", ParquetCodec::Zstd)] {
+    let batch = JsonDecoder::new("bench".into(), Some(clickstream_schema()), RECORDS)
+        .decode(&buf)
+        .unwrap()
+        .batch;
+    for (name, codec) in [
+        ("encode_parquet_snappy", ParquetCodec::Snappy),
+        ("encode_parquet_zstd", ParquetCodec::Zstd),
+    ] {
         g.bench_function(name, |b| {
             b.iter(|| {
                 let mut w = ParquetFileWriter::new(batch.schema(), codec).unwrap();

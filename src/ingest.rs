@@ -114,7 +114,9 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
         partitioner: Arc::new(DefaultPartitioner),
         dlq,
         inferred_schemas: Mutex::new(HashMap::new()),
-        policy: RotationPolicy { config: config.rotation.clone() },
+        policy: RotationPolicy {
+            config: config.rotation.clone(),
+        },
     };
     let source_ctx = IngestContext::new(commit_log, runtime.handle().clone(), config.start_from);
     let consumer = source::connect(&config, source_ctx, options.connect_timeout)?;
@@ -146,7 +148,13 @@ fn ingest_loop(
                     assigned_once |= !list.is_empty();
                     for (topic, partition, recovered) in list {
                         let writer = PartitionWriter::new(ctx, &topic, partition, &recovered);
-                        slots.entry(topic).or_default().insert(partition, Slot { writer, at_end: false });
+                        slots.entry(topic).or_default().insert(
+                            partition,
+                            Slot {
+                                writer,
+                                at_end: false,
+                            },
+                        );
                     }
                 }
                 RebalanceEvent::Revoked(list) => {
@@ -159,17 +167,25 @@ fn ingest_loop(
                 RebalanceEvent::Failed(e) => return Err(e.into()),
             }
             let owned = slots.values().map(HashMap::len).sum::<usize>() as u64;
-            ctx.metrics.partitions_assigned.store(owned, Ordering::Relaxed);
+            ctx.metrics
+                .partitions_assigned
+                .store(owned, Ordering::Relaxed);
         }
         match polled {
             None => {}
             Some(Ok(msg)) => {
-                let Some(slot) = slots.get_mut(msg.topic()).and_then(|m| m.get_mut(&msg.partition())) else {
+                let Some(slot) = slots
+                    .get_mut(msg.topic())
+                    .and_then(|m| m.get_mut(&msg.partition()))
+                else {
                     continue;
                 };
                 let payload = msg.payload();
                 Metrics::add(&ctx.metrics.records_consumed, 1);
-                Metrics::add(&ctx.metrics.bytes_consumed, payload.map_or(0, |p| p.len() as u64));
+                Metrics::add(
+                    &ctx.metrics.bytes_consumed,
+                    payload.map_or(0, |p| p.len() as u64),
+                );
                 slot.at_end = false;
                 let committed = slot.writer.push(
                     ctx,
@@ -212,7 +228,10 @@ fn ingest_loop(
 }
 
 /// True when every assigned partition reported its end and the watermarks confirm it.
-fn caught_up(consumer: &BaseConsumer<IngestContext>, slots: &mut HashMap<String, HashMap<i32, Slot>>) -> bool {
+fn caught_up(
+    consumer: &BaseConsumer<IngestContext>,
+    slots: &mut HashMap<String, HashMap<i32, Slot>>,
+) -> bool {
     let all: Vec<&mut Slot> = slots.values_mut().flat_map(|m| m.values_mut()).collect();
     if all.is_empty() || all.iter().any(|s| !s.at_end) {
         return false;
@@ -246,12 +265,20 @@ fn rotate_all(
 }
 
 /// Commits the Kafka offset after a store commit (advisory, for lag) or pauses a fenced partition.
-fn after_commit(consumer: &BaseConsumer<IngestContext>, writer: &PartitionWriter, committed: Committed) {
+fn after_commit(
+    consumer: &BaseConsumer<IngestContext>,
+    writer: &PartitionWriter,
+    committed: Committed,
+) {
     let mut tpl = TopicPartitionList::new();
     match committed {
         Committed::Nothing => {}
         Committed::Through { end } => {
-            let _ = tpl.add_partition_offset(writer.topic(), writer.partition(), Offset::Offset(end + 1));
+            let _ = tpl.add_partition_offset(
+                writer.topic(),
+                writer.partition(),
+                Offset::Offset(end + 1),
+            );
             if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
                 tracing::debug!(error = %e, "Kafka offset commit failed (advisory only)");
             }
@@ -289,7 +316,10 @@ fn headers_of<M: Message>(msg: &M) -> Vec<Header> {
     msg.headers()
         .map(|hs| {
             hs.iter()
-                .map(|h| Header { key: h.key.to_string(), value: h.value.map(<[u8]>::to_vec) })
+                .map(|h| Header {
+                    key: h.key.to_string(),
+                    value: h.value.map(<[u8]>::to_vec),
+                })
                 .collect()
         })
         .unwrap_or_default()

@@ -11,7 +11,11 @@ use streamx::ingest::{self, IngestOptions};
 use streamx::quickstart::{self, QuickstartOptions};
 
 #[derive(Parser)]
-#[command(name = "streamx", version, about = "Copies Kafka topics into object stores, exactly once")]
+#[command(
+    name = "streamx",
+    version,
+    about = "Copies Kafka topics into object stores, exactly once"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -97,27 +101,48 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Ingest { config, set, stop_at_end } => {
+        Command::Ingest {
+            config,
+            set,
+            stop_at_end,
+        } => {
             let config = Config::load(config.as_deref(), &parse_sets(&set)?)
                 .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
-            let shutdown = SHUTDOWN.get_or_init(|| Arc::new(AtomicBool::new(false))).clone();
+            let shutdown = SHUTDOWN
+                .get_or_init(|| Arc::new(AtomicBool::new(false)))
+                .clone();
             // SAFETY: the handler only does atomic operations.
             unsafe {
-                let handler = on_signal as extern "C" fn(libc::c_int) as *const () as libc::sighandler_t;
+                let handler =
+                    on_signal as extern "C" fn(libc::c_int) as *const () as libc::sighandler_t;
                 libc::signal(libc::SIGINT, handler);
                 libc::signal(libc::SIGTERM, handler);
             }
-            let options = IngestOptions { stop_at_end, shutdown, ..Default::default() };
-            let snapshot =
-                ingest::run(config, options).map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
+            let options = IngestOptions {
+                stop_at_end,
+                shutdown,
+                ..Default::default()
+            };
+            let snapshot = ingest::run(config, options)
+                .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
             println!("{snapshot}");
         }
         Command::CheckConfig { config, set } => {
             let config = Config::load(config.as_deref(), &parse_sets(&set)?)
                 .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
-            println!("configuration is valid: {} (group {}) -> {}", config.name, config.group_id, config.store_url);
+            println!(
+                "configuration is valid: {} (group {}) -> {}",
+                config.name, config.group_id, config.store_url
+            );
         }
-        Command::Samples { topic, partitions, records, bootstrap_servers, ready_file, print_schema } => {
+        Command::Samples {
+            topic,
+            partitions,
+            records,
+            bootstrap_servers,
+            ready_file,
+            print_schema,
+        } => {
             if print_schema {
                 println!("{}", streamx::decode::sample::clickstream_schema_ddl());
                 return Ok(());
@@ -136,9 +161,17 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Quickstart { records, partitions, out } => {
-            quickstart::run(&QuickstartOptions { records, partitions, out })
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Command::Quickstart {
+            records,
+            partitions,
+            out,
+        } => {
+            quickstart::run(&QuickstartOptions {
+                records,
+                partitions,
+                out,
+            })
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
     }
     Ok(())

@@ -57,18 +57,31 @@ pub fn run(options: &QuickstartOptions) -> Result<Summary, QuickstartError> {
     let cluster = EmbeddedCluster::start(1)?;
     cluster.create_topic(TOPIC, options.partitions)?;
     let servers = cluster.bootstrap_servers();
-    println!("embedded broker on {servers}; producing {} events into '{TOPIC}'", options.records);
+    println!(
+        "embedded broker on {servers}; producing {} events into '{TOPIC}'",
+        options.records
+    );
     produce_samples(&servers, TOPIC, options.records)?;
     let out = options.out.to_string_lossy().to_string();
     let config = Config::from_properties_str(
         QUICKSTART_PROPERTIES,
-        &[("bootstrap.servers".into(), servers), ("store.url".into(), out.clone())],
+        &[
+            ("bootstrap.servers".into(), servers),
+            ("store.url".into(), out.clone()),
+        ],
     )?;
     let metrics = Arc::new(Metrics::default());
-    let opts = IngestOptions { stop_at_end: true, metrics: metrics.clone(), ..Default::default() };
+    let opts = IngestOptions {
+        stop_at_end: true,
+        metrics: metrics.clone(),
+        ..Default::default()
+    };
     let started = std::time::Instant::now();
     let snapshot = ingest::run(config.clone(), opts)?;
-    println!("ingest finished in {:.1} s: {snapshot}", started.elapsed().as_secs_f64());
+    println!(
+        "ingest finished in {:.1} s: {snapshot}",
+        started.elapsed().as_secs_f64()
+    );
     summarize(&config, &options.out, options.partitions)
 }
 
@@ -84,7 +97,9 @@ pub fn produce_samples(servers: &str, topic: &str, records: u64) -> Result<(), Q
     for i in 0..records {
         let value = clickstream_event(i);
         let key = format!("user-{}", i % 997);
-        let mut record = BaseRecord::to(topic).key(key.as_bytes()).payload(value.as_bytes());
+        let mut record = BaseRecord::to(topic)
+            .key(key.as_bytes())
+            .payload(value.as_bytes());
         loop {
             match producer.send(record) {
                 Ok(()) => break,
@@ -95,7 +110,9 @@ pub fn produce_samples(servers: &str, topic: &str, records: u64) -> Result<(), Q
             }
         }
     }
-    producer.flush(Duration::from_secs(30)).map_err(QuickstartError::Produce)
+    producer
+        .flush(Duration::from_secs(30))
+        .map_err(QuickstartError::Produce)
 }
 
 /// `streamx samples`: creates `topic` (on the embedded broker when `servers` is `None`, which
@@ -141,8 +158,10 @@ fn create_topic(servers: &str, topic: &str, partitions: i32) -> Result<(), Quick
             Ok(_) => {}
             Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((t, code)) => {
-                return Err(QuickstartError::Produce(rdkafka::error::KafkaError::AdminOp(code)))
-                    .map_err(|e| QuickstartError::Query(format!("creating topic {t}: {e}")))
+                return Err(QuickstartError::Produce(
+                    rdkafka::error::KafkaError::AdminOp(code),
+                ))
+                .map_err(|e| QuickstartError::Query(format!("creating topic {t}: {e}")))
             }
         }
     }
@@ -157,26 +176,41 @@ fn summarize(config: &Config, out: &Path, partitions: i32) -> Result<Summary, Qu
         let log = CommitLog::new(store, &config.topics_dir, "quickstart-reader");
         let (mut files, mut rows) = (0u64, 0u64);
         for p in 0..partitions {
-            for c in log.list_commits(TOPIC, p).await.map_err(|e| QuickstartError::Query(e.to_string()))? {
+            for c in log
+                .list_commits(TOPIC, p)
+                .await
+                .map_err(|e| QuickstartError::Query(e.to_string()))?
+            {
                 files += c.files.len() as u64;
                 rows += c.files.iter().map(|f| f.rows).sum::<u64>();
             }
         }
         let dir = out.join(&config.topics_dir).join(TOPIC);
-        println!("committed {files} files with {rows} rows under {}", dir.display());
+        println!(
+            "committed {files} files with {rows} rows under {}",
+            dir.display()
+        );
         let sql = "SELECT event_type, count(*) AS events, count(DISTINCT user_id) AS users, \
                    min(_offset) AS first_offset, max(_offset) AS last_offset \
                    FROM clickstream GROUP BY event_type ORDER BY events DESC";
         let ctx = SessionContext::new();
         let q = |e: datafusion::error::DataFusionError| QuickstartError::Query(e.to_string());
-        ctx.register_parquet(TOPIC, &format!("{}/", dir.display()), ParquetReadOptions::default())
-            .await
-            .map_err(q)?;
+        ctx.register_parquet(
+            TOPIC,
+            &format!("{}/", dir.display()),
+            ParquetReadOptions::default(),
+        )
+        .await
+        .map_err(q)?;
         let batches = ctx.sql(sql).await.map_err(q)?.collect().await.map_err(q)?;
         let table = arrow::util::pretty::pretty_format_batches(&batches)
             .map_err(|e| QuickstartError::Query(e.to_string()))?
             .to_string();
         println!("DataFusion: {sql}\n{table}");
-        Ok(Summary { files, rows, query_output: table })
+        Ok(Summary {
+            files,
+            rows,
+            query_output: table,
+        })
     })
 }

@@ -18,7 +18,11 @@ fn ingest(args: &[String]) -> (bool, String, Duration) {
         .env("STREAMX_LOG", "error")
         .output()
         .expect("run streamx");
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string(), start.elapsed())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+        start.elapsed(),
+    )
 }
 
 fn base(servers: &str, out: &std::path::Path) -> Vec<(String, String)> {
@@ -44,7 +48,10 @@ fn a_bad_value_names_key_value_and_what_is_allowed() {
     pairs.push(("parquet.codec".into(), "brotli9".into()));
     let (ok, err, _) = ingest(&set_args(&pairs));
     assert!(!ok);
-    assert!(err.contains("parquet.codec") && err.contains("brotli9"), "{err}");
+    assert!(
+        err.contains("parquet.codec") && err.contains("brotli9"),
+        "{err}"
+    );
     assert!(err.contains("snappy"), "lists what is allowed: {err}");
 }
 
@@ -66,7 +73,10 @@ fn an_unreachable_store_fails_fast() {
     pairs.retain(|(k, _)| k != "store.url");
     pairs.extend([
         ("store.url".to_string(), "s3://no-such-bucket/x".to_string()),
-        ("store.endpoint".to_string(), "http://127.0.0.1:1".to_string()),
+        (
+            "store.endpoint".to_string(),
+            "http://127.0.0.1:1".to_string(),
+        ),
         ("store.allow_http".to_string(), "true".to_string()),
         ("store.region".to_string(), "us-east-1".to_string()),
         ("store.access_key_id".to_string(), "a".to_string()),
@@ -74,7 +84,10 @@ fn an_unreachable_store_fails_fast() {
     ]);
     let (ok, err, took) = ingest(&set_args(&pairs));
     assert!(!ok);
-    assert!(err.contains("s3://no-such-bucket/x") && err.contains("unreachable"), "{err}");
+    assert!(
+        err.contains("s3://no-such-bucket/x") && err.contains("unreachable"),
+        "{err}"
+    );
     assert!(!err.contains("\"b\""), "the secret is not printed: {err}");
     assert!(took < Duration::from_secs(60), "took {took:?}");
 }
@@ -84,7 +97,12 @@ fn an_unreachable_broker_fails_fast() {
     let out = tempfile::tempdir().unwrap();
     let (ok, err, took) = ingest(&set_args(&base("127.0.0.1:1", out.path())));
     assert!(!ok);
-    assert!(err.contains("127.0.0.1:1") && err.contains("unreachable") && err.contains("bootstrap.servers"), "{err}");
+    assert!(
+        err.contains("127.0.0.1:1")
+            && err.contains("unreachable")
+            && err.contains("bootstrap.servers"),
+        "{err}"
+    );
     assert!(took < Duration::from_secs(60), "took {took:?}");
 }
 

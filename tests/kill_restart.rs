@@ -15,15 +15,25 @@ use streamx::source::embedded::EmbeddedCluster;
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self, below: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) % below
     }
 }
 
 fn spawn(args: &[String], fault: Option<&str>, log: &std::path::Path) -> Child {
     let mut cmd = Command::new(streamx_bin());
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-    cmd.arg("ingest").args(args).stdout(Stdio::null()).stderr(log);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    cmd.arg("ingest")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(log);
     cmd.env("STREAMX_LOG", "info,librdkafka=warn");
     if let Some(f) = fault {
         cmd.env("STREAMX_FAULT", f);
@@ -55,7 +65,12 @@ fn run_kill_restart(extra: &[(&str, &str)], label: &str) {
     let seed = std::env::var("STREAMX_TEST_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64);
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
     eprintln!("{label}: seed {seed}");
     let mut rng = Lcg(seed);
     let cluster = EmbeddedCluster::start(1).unwrap();
@@ -69,12 +84,17 @@ fn run_kill_restart(extra: &[(&str, &str)], label: &str) {
     let log = tempfile::NamedTempFile::new().unwrap();
     let log_path = log.path().to_path_buf();
     let _print_on_failure = PrintOnPanic(log_path.clone());
-    let mut pairs = job(&servers, &topic, out.path(), &[
-        ("flush.size", "900"),
-        ("decode.batch.records", "300"),
-        ("consumer.session.timeout.ms", "3000"),
-        ("consumer.heartbeat.interval.ms", "300"),
-    ]);
+    let mut pairs = job(
+        &servers,
+        &topic,
+        out.path(),
+        &[
+            ("flush.size", "900"),
+            ("decode.batch.records", "300"),
+            ("consumer.session.timeout.ms", "3000"),
+            ("consumer.heartbeat.interval.ms", "300"),
+        ],
+    );
     for (k, v) in extra {
         pairs.retain(|(key, _)| key != k);
         pairs.push((k.to_string(), v.to_string()));
@@ -90,9 +110,11 @@ fn run_kill_restart(extra: &[(&str, &str)], label: &str) {
         let before = files(out.path(), &topic);
         let mut child = spawn(&args, None, &log_path);
         // Wait for progress (or the end), then let it run a random while more, then kill.
-        wait_until("the ingest to commit something", Duration::from_secs(60), || {
-            files(out.path(), &topic) > before || matches!(child.try_wait(), Ok(Some(_)))
-        });
+        wait_until(
+            "the ingest to commit something",
+            Duration::from_secs(60),
+            || files(out.path(), &topic) > before || matches!(child.try_wait(), Ok(Some(_))),
+        );
         let end = Instant::now() + Duration::from_millis(rng.next(100));
         while Instant::now() < end && child.try_wait().unwrap().is_none() {
             std::thread::yield_now();
@@ -100,12 +122,20 @@ fn run_kill_restart(extra: &[(&str, &str)], label: &str) {
         let finished = child.try_wait().unwrap().is_some();
         child.kill().ok();
         child.wait().unwrap();
-        assert!(!finished, "{label}: the ingest exited by itself before it was killed");
+        assert!(
+            !finished,
+            "{label}: the ingest exited by itself before it was killed"
+        );
         kills += 1;
     }
 
     // Abort at every step of the commit protocol.
-    for point in ["commit.after_stage", "commit.after_commit_object", "commit.after_first_publish", "commit.after_publish"] {
+    for point in [
+        "commit.after_stage",
+        "commit.after_commit_object",
+        "commit.after_first_publish",
+        "commit.after_publish",
+    ] {
         // Fresh records, so that there is something left to commit whatever the rotation policy.
         produce(&servers, &topic, partitions, per_partition, 1000);
         per_partition += 1000;
@@ -117,19 +147,38 @@ fn run_kill_restart(extra: &[(&str, &str)], label: &str) {
                 if let Some(s) = child.try_wait().unwrap() {
                     break s;
                 }
-                assert!(Instant::now() < deadline, "{label}: fault {hit} never fired");
+                assert!(
+                    Instant::now() < deadline,
+                    "{label}: fault {hit} never fired"
+                );
                 std::thread::sleep(Duration::from_millis(20));
             }
         };
-        assert!(!status.success(), "{label}: the fault {hit} should abort the process");
+        assert!(
+            !status.success(),
+            "{label}: the fault {hit} should abort the process"
+        );
     }
 
     // A last run to the end, then check every record.
     let mut last: Vec<String> = args.clone();
     last.push("--stop-at-end".into());
-    let outp = Command::new(streamx_bin()).arg("ingest").args(&last).env("STREAMX_LOG", "warn").output().unwrap();
-    assert!(outp.status.success(), "{label}: final run failed: {}", String::from_utf8_lossy(&outp.stderr));
-    assert_exactly_once(&offsets_written(out.path(), &topic), partitions, per_partition as i64);
+    let outp = Command::new(streamx_bin())
+        .arg("ingest")
+        .args(&last)
+        .env("STREAMX_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        outp.status.success(),
+        "{label}: final run failed: {}",
+        String::from_utf8_lossy(&outp.stderr)
+    );
+    assert_exactly_once(
+        &offsets_written(out.path(), &topic),
+        partitions,
+        per_partition as i64,
+    );
 }
 
 #[test]
@@ -140,7 +189,11 @@ fn sigkill_at_random_moments_and_at_every_commit_step_loses_and_duplicates_nothi
 #[test]
 fn exactly_once_holds_with_wall_clock_schedule_and_idle_rotation() {
     run_kill_restart(
-        &[("flush.size", "100000"), ("rotate.schedule.interval.ms", "200"), ("rotate.interval.ms", "150")],
+        &[
+            ("flush.size", "100000"),
+            ("rotate.schedule.interval.ms", "200"),
+            ("rotate.interval.ms", "150"),
+        ],
         "schedule rotation",
     );
 }

@@ -33,12 +33,34 @@ fn offsets_in_store(store: &Store, topic: &str) -> BTreeMap<(i32, i64), u32> {
         let prefix = store.path(&format!("topics/{topic}"));
         let metas: Vec<_> = store.inner.list(Some(&prefix)).try_collect().await.unwrap();
         let mut seen = BTreeMap::new();
-        for m in metas.iter().filter(|m| m.location.as_ref().ends_with(".parquet")) {
-            let bytes: Bytes = store.inner.get(&m.location).await.unwrap().bytes().await.unwrap();
-            for batch in ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap().build().unwrap() {
+        for m in metas
+            .iter()
+            .filter(|m| m.location.as_ref().ends_with(".parquet"))
+        {
+            let bytes: Bytes = store
+                .inner
+                .get(&m.location)
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            for batch in ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .unwrap()
+                .build()
+                .unwrap()
+            {
                 let batch = batch.unwrap();
-                let p = batch.column_by_name("_partition").unwrap().as_primitive::<Int32Type>().clone();
-                let o = batch.column_by_name("_offset").unwrap().as_primitive::<Int64Type>().clone();
+                let p = batch
+                    .column_by_name("_partition")
+                    .unwrap()
+                    .as_primitive::<Int32Type>()
+                    .clone();
+                let o = batch
+                    .column_by_name("_offset")
+                    .unwrap()
+                    .as_primitive::<Int64Type>()
+                    .clone();
                 for i in 0..batch.num_rows() {
                     *seen.entry((p.value(i), o.value(i))).or_insert(0) += 1;
                 }
@@ -51,7 +73,12 @@ fn offsets_in_store(store: &Store, topic: &str) -> BTreeMap<(i32, i64), u32> {
 fn delete_all(store: &Store) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let metas: Vec<_> = store.inner.list(Some(&store.root)).try_collect().await.unwrap();
+        let metas: Vec<_> = store
+            .inner
+            .list(Some(&store.root))
+            .try_collect()
+            .await
+            .unwrap();
         for m in metas {
             store.inner.delete(&m.location).await.unwrap();
         }
@@ -69,17 +96,34 @@ fn http(endpoint: &str, method: &str, path: &str) -> String {
 }
 
 /// Ingests `partitions` x `per_partition` events from the embedded broker into `store_url`.
-fn ingest_into(store_url: &str, options: &[(&str, &str)], partitions: i32, per_partition: u64) -> String {
+fn ingest_into(
+    store_url: &str,
+    options: &[(&str, &str)],
+    partitions: i32,
+    per_partition: u64,
+) -> String {
     let cluster = EmbeddedCluster::start(1).unwrap();
     let servers = cluster.bootstrap_servers();
     let topic = unique("store");
     cluster.create_topic(&topic, partitions).unwrap();
     produce(&servers, &topic, partitions, 0, per_partition);
-    let mut pairs = job(&servers, &topic, std::path::Path::new("unused"), &[("store.url", store_url), ("flush.size", "400")]);
+    let mut pairs = job(
+        &servers,
+        &topic,
+        std::path::Path::new("unused"),
+        &[("store.url", store_url), ("flush.size", "400")],
+    );
     for (k, v) in options {
         pairs.push((format!("store.{k}"), v.to_string()));
     }
-    let snap = ingest::run(config(&pairs), IngestOptions { stop_at_end: true, ..Default::default() }).unwrap();
+    let snap = ingest::run(
+        config(&pairs),
+        IngestOptions {
+            stop_at_end: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(snap.records_written, partitions as u64 * per_partition);
     topic
 }
@@ -127,7 +171,10 @@ fn s3_moto_ingest_exactly_once_and_commit_race() {
     ];
     let url = format!("s3://{bucket}/run");
     let topic = ingest_into(&url, &opts, 3, 1000);
-    let options: BTreeMap<String, String> = opts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let options: BTreeMap<String, String> = opts
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let store = Store::with_url(&url, &options).unwrap();
     assert_exactly_once(&offsets_in_store(&store, &topic), 3, 1000);
     race_on(&store);
@@ -140,13 +187,24 @@ fn azure_azurite_ingest_exactly_once_and_commit_race() {
     init_logs();
     // object_store's emulator mode talks to Azurite's default address, 127.0.0.1:10000.
     let endpoint = service_env("STREAMX_TEST_AZURITE_ENDPOINT");
-    assert!(endpoint.starts_with("http://127.0.0.1:10000"), "Azurite must listen on its default port: {endpoint}");
-    let container: String = unique("c").to_lowercase().chars().filter(|c| c.is_ascii_alphanumeric()).take(40).collect();
+    assert!(
+        endpoint.starts_with("http://127.0.0.1:10000"),
+        "Azurite must listen on its default port: {endpoint}"
+    );
+    let container: String = unique("c")
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(40)
+        .collect();
     azure_container("create", &container);
     let url = format!("az://{container}/run");
     let opts = [("use_emulator", "true")];
     let topic = ingest_into(&url, &opts, 2, 1000);
-    let options: BTreeMap<String, String> = opts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let options: BTreeMap<String, String> = opts
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let store = Store::with_url(&url, &options).unwrap();
     assert_exactly_once(&offsets_in_store(&store, &topic), 2, 1000);
     race_on(&store);
@@ -159,8 +217,15 @@ fn azure_azurite_ingest_exactly_once_and_commit_race() {
 fn azure_container(action: &str, name: &str) {
     let python = service_env("STREAMX_TEST_PYTHON");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/services/smoke.py");
-    let out = std::process::Command::new(python).args([script, "azure-container", action, name]).output().unwrap();
-    assert!(out.status.success(), "{action} container {name}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(python)
+        .args([script, "azure-container", action, name])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{action} container {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -168,8 +233,10 @@ fn tansu_broker_group_rebalance_and_restart() {
     init_logs();
     let servers = service_env("STREAMX_TEST_KAFKA_BROKERS");
     let topic = unique("tansu");
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", &servers).create().unwrap();
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &servers)
+        .create()
+        .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let created = rt
         .block_on(admin.create_topics(
@@ -181,32 +248,52 @@ fn tansu_broker_group_rebalance_and_restart() {
     produce(&servers, &topic, 4, 0, 1500);
     let out = tempfile::tempdir().unwrap();
     // tansu: a 2 s session timeout causes constant rebalances; 6-10 s is what works.
-    let pairs = job(&servers, &topic, out.path(), &[
-        ("flush.size", "200"),
-        ("rotate.interval.ms", "1000"),
-        ("group.id", &unique("tansu-group")),
-        ("consumer.session.timeout.ms", "8000"),
-        ("consumer.heartbeat.interval.ms", "1000"),
-    ]);
+    let pairs = job(
+        &servers,
+        &topic,
+        out.path(),
+        &[
+            ("flush.size", "200"),
+            ("rotate.interval.ms", "1000"),
+            ("group.id", &unique("tansu-group")),
+            ("consumer.session.timeout.ms", "8000"),
+            ("consumer.heartbeat.interval.ms", "1000"),
+        ],
+    );
     let spawn = |pairs: Vec<(String, String)>| {
         let opts = IngestOptions::default();
         let (stop, metrics) = (opts.shutdown.clone(), opts.metrics.clone());
-        (stop, metrics, std::thread::spawn(move || ingest::run(config(&pairs), opts)))
+        (
+            stop,
+            metrics,
+            std::thread::spawn(move || ingest::run(config(&pairs), opts)),
+        )
     };
     let (stop1, m1, h1) = spawn(pairs.clone());
-    wait_until("the first member to commit", Duration::from_secs(60), || m1.commits.load(Ordering::Relaxed) > 0);
+    wait_until(
+        "the first member to commit",
+        Duration::from_secs(60),
+        || m1.commits.load(Ordering::Relaxed) > 0,
+    );
     let (stop2, m2, h2) = spawn(pairs.clone());
     produce(&servers, &topic, 4, 1500, 1500);
-    wait_until("all 12000 records", Duration::from_secs(180), || offsets_written(out.path(), &topic).len() == 12_000);
+    wait_until("all 12000 records", Duration::from_secs(180), || {
+        offsets_written(out.path(), &topic).len() == 12_000
+    });
     // Leave one at a time (tansu loses the group when two members leave together).
     stop2.store(true, Ordering::Relaxed);
     h2.join().unwrap().unwrap();
-    wait_until("the first member to take every partition back", Duration::from_secs(60), || {
-        m1.partitions_assigned.load(Ordering::Relaxed) == 4
-    });
+    wait_until(
+        "the first member to take every partition back",
+        Duration::from_secs(60),
+        || m1.partitions_assigned.load(Ordering::Relaxed) == 4,
+    );
     stop1.store(true, Ordering::Relaxed);
     h1.join().unwrap().unwrap();
-    assert!(m2.commits.load(Ordering::Relaxed) > 0, "the second member took partitions over");
+    assert!(
+        m2.commits.load(Ordering::Relaxed) > 0,
+        "the second member took partitions over"
+    );
     assert_exactly_once(&offsets_written(out.path(), &topic), 4, 3000);
 
     // Restart under a new group: it resumes from the store, not from Kafka's committed offsets.
@@ -214,11 +301,14 @@ fn tansu_broker_group_rebalance_and_restart() {
     let mut restarted = pairs.clone();
     restarted.push(("group.id".into(), unique("tansu-restart")));
     let (stop3, _, h3) = spawn(restarted);
-    wait_until("the records produced after the restart", Duration::from_secs(120), || {
-        offsets_written(out.path(), &topic).len() == 14_000
-    });
+    wait_until(
+        "the records produced after the restart",
+        Duration::from_secs(120),
+        || offsets_written(out.path(), &topic).len() == 14_000,
+    );
     stop3.store(true, Ordering::Relaxed);
     h3.join().unwrap().unwrap();
     assert_exactly_once(&offsets_written(out.path(), &topic), 4, 3500);
-    rt.block_on(admin.delete_topics(&[&topic], &AdminOptions::new())).ok();
+    rt.block_on(admin.delete_topics(&[&topic], &AdminOptions::new()))
+        .ok();
 }

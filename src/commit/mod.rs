@@ -35,7 +35,11 @@ pub const COMMIT_FORMAT_VERSION: u32 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum CommitError {
     #[error("store operation {op} on {path} failed: {source}")]
-    Store { op: &'static str, path: String, source: object_store::Error },
+    Store {
+        op: &'static str,
+        path: String,
+        source: Box<object_store::Error>,
+    },
     #[error("commit object {path} is unreadable: {message}")]
     Corrupt { path: String, message: String },
     #[error("commit {commit} lists {file}, but neither its staged copy nor the final file exists")]
@@ -98,7 +102,9 @@ pub struct PendingFile {
 pub enum CommitOutcome {
     Committed(CommitRecord),
     /// Another writer created commit `seq` first; nothing of ours is visible.
-    Fenced { seq: u64 },
+    Fenced {
+        seq: u64,
+    },
 }
 
 /// Where a Kafka partition stands according to the store.
@@ -136,12 +142,16 @@ impl CommitLog {
     }
 
     fn commits_dir(&self, topic: &str, partition: i32) -> Path {
-        self.store.path(&format!("{}/_streamx/commits/{topic}/{partition}", self.topics_dir))
+        self.store.path(&format!(
+            "{}/_streamx/commits/{topic}/{partition}",
+            self.topics_dir
+        ))
     }
 
     /// Key of commit `seq` of a Kafka partition.
     pub fn commit_path(&self, topic: &str, partition: i32, seq: u64) -> Path {
-        self.commits_dir(topic, partition).join(format!("{seq:020}.json"))
+        self.commits_dir(topic, partition)
+            .join(format!("{seq:020}.json"))
     }
 
     fn staging_rel(&self, topic: &str, partition: i32, seq: u64, name: &str) -> String {
@@ -173,7 +183,12 @@ impl CommitLog {
         };
         // 1. stage
         for f in files {
-            let name = f.final_path.rsplit('/').next().unwrap_or(&f.final_path).to_string();
+            let name = f
+                .final_path
+                .rsplit('/')
+                .next()
+                .unwrap_or(&f.final_path)
+                .to_string();
             let staging = self.staging_rel(topic, partition, seq, &name);
             let bytes = f.data.len() as u64;
             let path = self.store.path(&staging);
@@ -195,8 +210,16 @@ impl CommitLog {
         // 2. the atomic step
         let path = self.commit_path(topic, partition, seq);
         let body = serde_json::to_vec_pretty(&record).expect("commit record serialises");
-        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
-        match self.store.inner.put_opts(&path, PutPayload::from(body), opts).await {
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .store
+            .inner
+            .put_opts(&path, PutPayload::from(body), opts)
+            .await
+        {
             Ok(_) => {}
             Err(object_store::Error::AlreadyExists { .. }) => {
                 self.discard_staged(&record).await;
@@ -264,11 +287,17 @@ impl CommitLog {
             .iter()
             .filter_map(|m| {
                 let name = m.location.filename()?;
-                name.strip_suffix(".json")?.parse::<u64>().ok().map(|seq| (seq, &m.location))
+                name.strip_suffix(".json")?
+                    .parse::<u64>()
+                    .ok()
+                    .map(|seq| (seq, &m.location))
             })
             .max_by_key(|(seq, _)| *seq);
         let Some((seq, path)) = newest else {
-            return Ok(Recovered { next_seq: 0, next_offset: None });
+            return Ok(Recovered {
+                next_seq: 0,
+                next_offset: None,
+            });
         };
         let record = self.read_commit(path).await?;
         if record.seq != seq || record.topic != topic || record.partition != partition {
@@ -281,7 +310,10 @@ impl CommitLog {
             });
         }
         self.publish(&record, path).await?;
-        Ok(Recovered { next_seq: seq + 1, next_offset: Some(record.end_offset + 1) })
+        Ok(Recovered {
+            next_seq: seq + 1,
+            next_offset: Some(record.end_offset + 1),
+        })
     }
 
     /// Reads and parses one commit object.
@@ -295,8 +327,11 @@ impl CommitLog {
             .bytes()
             .await
             .map_err(|source| store_err("get (commit)", path, source))?;
-        let record: CommitRecord = serde_json::from_slice(&bytes)
-            .map_err(|e| CommitError::Corrupt { path: path.to_string(), message: e.to_string() })?;
+        let record: CommitRecord =
+            serde_json::from_slice(&bytes).map_err(|e| CommitError::Corrupt {
+                path: path.to_string(),
+                message: e.to_string(),
+            })?;
         if record.version > COMMIT_FORMAT_VERSION {
             return Err(CommitError::Corrupt {
                 path: path.to_string(),
@@ -334,7 +369,11 @@ impl CommitLog {
 }
 
 fn store_err(op: &'static str, path: &Path, source: object_store::Error) -> CommitError {
-    CommitError::Store { op, path: path.to_string(), source }
+    CommitError::Store {
+        op,
+        path: path.to_string(),
+        source: Box::new(source),
+    }
 }
 
 /// The final file name of kafka-connect-hdfs: `<topic>+<partition>+<first>+<last>.<ext>`, offsets

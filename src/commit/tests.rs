@@ -25,7 +25,10 @@ fn file(topic: &str, p: i32, first: i64, last: i64) -> PendingFile {
 
 #[test]
 fn final_names_are_zero_padded() {
-    assert_eq!(final_file_name("t", 3, 0, 41, 10, "parquet"), "t+3+0000000000+0000000041.parquet");
+    assert_eq!(
+        final_file_name("t", 3, 0, 41, 10, "parquet"),
+        "t+3+0000000000+0000000041.parquet"
+    );
     assert_eq!(final_file_name("t", 0, 5, 7, 3, "raw"), "t+0+005+007.raw");
 }
 
@@ -33,14 +36,34 @@ fn final_names_are_zero_padded() {
 async fn commit_then_recover_resumes_after_end() {
     let dir = tempfile::tempdir().unwrap();
     let log = CommitLog::new(store(dir.path()), "topics", "w1");
-    assert_eq!(log.recover("t", 0).await.unwrap(), Recovered { next_seq: 0, next_offset: None });
-    let out = log.commit("t", 0, 0, 0, 9, vec![file("t", 0, 0, 9)]).await.unwrap();
+    assert_eq!(
+        log.recover("t", 0).await.unwrap(),
+        Recovered {
+            next_seq: 0,
+            next_offset: None
+        }
+    );
+    let out = log
+        .commit("t", 0, 0, 0, 9, vec![file("t", 0, 0, 9)])
+        .await
+        .unwrap();
     assert!(matches!(out, CommitOutcome::Committed(_)));
-    let out = log.commit("t", 0, 1, 10, 19, vec![file("t", 0, 10, 19)]).await.unwrap();
+    let out = log
+        .commit("t", 0, 1, 10, 19, vec![file("t", 0, 10, 19)])
+        .await
+        .unwrap();
     assert!(matches!(out, CommitOutcome::Committed(_)));
     let rec = log.recover("t", 0).await.unwrap();
-    assert_eq!(rec, Recovered { next_seq: 2, next_offset: Some(20) });
-    let final_path = dir.path().join("topics/t/partition=0/t+0+0000000010+0000000019.raw");
+    assert_eq!(
+        rec,
+        Recovered {
+            next_seq: 2,
+            next_offset: Some(20)
+        }
+    );
+    let final_path = dir
+        .path()
+        .join("topics/t/partition=0/t+0+0000000010+0000000019.raw");
     assert_eq!(std::fs::read_to_string(final_path).unwrap(), "10..19\n");
     // Nothing is left in staging once published.
     let staging = dir.path().join("topics/_streamx/staging/t/0/w1");
@@ -55,11 +78,20 @@ async fn second_writer_of_same_sequence_is_fenced_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let a = CommitLog::new(store(dir.path()), "topics", "a");
     let b = CommitLog::new(store(dir.path()), "topics", "b");
-    let won = a.commit("t", 0, 0, 0, 9, vec![file("t", 0, 0, 9)]).await.unwrap();
+    let won = a
+        .commit("t", 0, 0, 0, 9, vec![file("t", 0, 0, 9)])
+        .await
+        .unwrap();
     assert!(matches!(won, CommitOutcome::Committed(_)));
-    let lost = b.commit("t", 0, 0, 0, 4, vec![file("t", 0, 0, 4)]).await.unwrap();
+    let lost = b
+        .commit("t", 0, 0, 0, 4, vec![file("t", 0, 0, 4)])
+        .await
+        .unwrap();
     assert!(matches!(lost, CommitOutcome::Fenced { seq: 0 }));
-    assert!(!dir.path().join("topics/t/partition=0/t+0+0000000000+0000000004.raw").exists());
+    assert!(!dir
+        .path()
+        .join("topics/t/partition=0/t+0+0000000000+0000000004.raw")
+        .exists());
     assert!(walk(&dir.path().join("topics/_streamx/staging/t/0/b")).is_empty());
     // The loser learns from the store where the winner got to.
     assert_eq!(b.recover("t", 0).await.unwrap().next_offset, Some(10));
@@ -72,7 +104,9 @@ async fn concurrent_writers_race_for_one_sequence_exactly_one_wins() {
     for w in 0..8 {
         let log = CommitLog::new(store(dir.path()), "topics", &format!("w{w}"));
         tasks.push(tokio::spawn(async move {
-            log.commit("t", 0, 0, 0, w, vec![file("t", 0, 0, w)]).await.unwrap()
+            log.commit("t", 0, 0, 0, w, vec![file("t", 0, 0, w)])
+                .await
+                .unwrap()
         }));
     }
     let mut winners = 0;
@@ -94,7 +128,10 @@ async fn recovery_replays_a_half_published_commit() {
     // Simulate a crash after the commit object was created but before publish: stage by hand.
     let f = file("t", 2, 0, 4);
     let staging = log.staging_rel("t", 2, 0, "t+2+0000000000+0000000004.raw");
-    st.inner.put(&st.path(&staging), f.data.clone().into()).await.unwrap();
+    st.inner
+        .put(&st.path(&staging), f.data.clone().into())
+        .await
+        .unwrap();
     let record = CommitRecord {
         version: COMMIT_FORMAT_VERSION,
         topic: "t".into(),
@@ -113,10 +150,19 @@ async fn recovery_replays_a_half_published_commit() {
         }],
     };
     let path = log.commit_path("t", 2, 0);
-    st.inner.put(&path, serde_json::to_vec(&record).unwrap().into()).await.unwrap();
+    st.inner
+        .put(&path, serde_json::to_vec(&record).unwrap().into())
+        .await
+        .unwrap();
     let other = CommitLog::new(st.clone(), "topics", "w2");
     let rec = other.recover("t", 2).await.unwrap();
-    assert_eq!(rec, Recovered { next_seq: 1, next_offset: Some(5) });
+    assert_eq!(
+        rec,
+        Recovered {
+            next_seq: 1,
+            next_offset: Some(5)
+        }
+    );
     assert!(dir.path().join(&f.final_path).exists());
     // Replaying again is harmless.
     assert_eq!(other.recover("t", 2).await.unwrap(), rec);
@@ -127,16 +173,26 @@ async fn a_commit_whose_files_vanished_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let st = store(dir.path());
     let log = CommitLog::new(st.clone(), "topics", "w1");
-    log.commit("t", 0, 0, 0, 9, vec![file("t", 0, 0, 9)]).await.unwrap();
-    std::fs::remove_file(dir.path().join("topics/t/partition=0/t+0+0000000000+0000000009.raw"))
+    log.commit("t", 0, 0, 0, 9, vec![file("t", 0, 0, 9)])
+        .await
         .unwrap();
+    std::fs::remove_file(
+        dir.path()
+            .join("topics/t/partition=0/t+0+0000000000+0000000009.raw"),
+    )
+    .unwrap();
     let err = log.recover("t", 0).await.unwrap_err().to_string();
-    assert!(err.contains("neither its staged copy nor the final file exists"), "{err}");
+    assert!(
+        err.contains("neither its staged copy nor the final file exists"),
+        "{err}"
+    );
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else { return out };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {

@@ -30,7 +30,11 @@ pub struct RecordBuffer {
 
 impl RecordBuffer {
     pub fn new(keep_keys: bool, keep_headers: bool) -> Self {
-        RecordBuffer { keep_keys, keep_headers, ..Default::default() }
+        RecordBuffer {
+            keep_keys,
+            keep_headers,
+            ..Default::default()
+        }
     }
 
     pub fn len(&self) -> usize {

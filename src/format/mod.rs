@@ -20,7 +20,10 @@ pub enum FormatError {
     #[error("parquet encoding failed: {0}")]
     Parquet(#[from] ::parquet::errors::ParquetError),
     #[error("format '{format}' cannot write this data: {message}")]
-    Unsupported { format: &'static str, message: String },
+    Unsupported {
+        format: &'static str,
+        message: String,
+    },
 }
 
 impl FormatError {

@@ -29,7 +29,10 @@ pub struct DefaultPartitioner;
 
 impl Partitioner for DefaultPartitioner {
     fn split(&self, kafka_partition: i32, _batch: &RecordBatch) -> Vec<Group> {
-        vec![Group { dir: format!("partition={kafka_partition}"), rows: None }]
+        vec![Group {
+            dir: format!("partition={kafka_partition}"),
+            rows: None,
+        }]
     }
 }
 
@@ -46,6 +49,12 @@ mod tests {
         let batch =
             RecordBatch::try_new(schema, vec![Arc::new(Int32Array::from(vec![1, 2, 3]))]).unwrap();
         let groups = DefaultPartitioner.split(7, &batch);
-        assert_eq!(groups, vec![Group { dir: "partition=7".into(), rows: None }]);
+        assert_eq!(
+            groups,
+            vec![Group {
+                dir: "partition=7".into(),
+                rows: None
+            }]
+        );
     }
 }

@@ -26,7 +26,9 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use std::collections::HashMap;
 
-use crate::commit::{final_file_name, CommitError, CommitLog, CommitOutcome, PendingFile, Recovered};
+use crate::commit::{
+    final_file_name, CommitError, CommitLog, CommitOutcome, PendingFile, Recovered,
+};
 use crate::config::{Config, ErrorTolerance};
 use crate::decode::buffer::Header;
 use crate::decode::{self, metadata, DecodeError, RecordBuffer, ValueDecoder};
@@ -40,17 +42,43 @@ use rotation::{RotateReason, RotationPolicy, RotationState};
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     #[error("cannot decode record at topic '{topic}' partition {partition} offset {offset}: {cause} (errors.tolerance=none stops here; set errors.tolerance=all to skip such records)")]
-    BadRecord { topic: String, partition: i32, offset: i64, cause: String },
+    BadRecord {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        cause: String,
+    },
     #[error("topic '{topic}' partition {partition}: {source}")]
-    Decode { topic: String, partition: i32, source: DecodeError },
+    Decode {
+        topic: String,
+        partition: i32,
+        source: Box<DecodeError>,
+    },
     #[error("topic '{topic}' partition {partition}: {source}")]
-    Format { topic: String, partition: i32, source: FormatError },
+    Format {
+        topic: String,
+        partition: i32,
+        source: Box<FormatError>,
+    },
     #[error("topic '{topic}' partition {partition}: commit failed: {source}")]
-    Commit { topic: String, partition: i32, source: CommitError },
+    Commit {
+        topic: String,
+        partition: i32,
+        source: Box<CommitError>,
+    },
     #[error("topic '{topic}' partition {partition} offset {offset}: {source}")]
-    DeadLetter { topic: String, partition: i32, offset: i64, source: DlqError },
+    DeadLetter {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        source: Box<DlqError>,
+    },
     #[error("topic '{topic}' partition {partition}: metadata columns: {source}")]
-    Metadata { topic: String, partition: i32, source: arrow::error::ArrowError },
+    Metadata {
+        topic: String,
+        partition: i32,
+        source: Box<arrow::error::ArrowError>,
+    },
 }
 
 impl SinkError {
@@ -113,7 +141,9 @@ struct Active {
 enum WriterState {
     Active(Box<Active>),
     /// Lost commit `seq` to another writer; holds nothing.
-    Fenced { since: Instant },
+    Fenced {
+        since: Instant,
+    },
 }
 
 /// Result of a commit attempt, for the ingest loop.
@@ -140,7 +170,9 @@ impl PartitionWriter {
         let mut w = PartitionWriter {
             topic: topic.to_string(),
             partition,
-            state: WriterState::Fenced { since: Instant::now() },
+            state: WriterState::Fenced {
+                since: Instant::now(),
+            },
         };
         w.reset(ctx, recovered);
         w
@@ -149,7 +181,10 @@ impl PartitionWriter {
     /// Forgets everything buffered and resumes from `recovered`.
     pub fn reset(&mut self, ctx: &SinkContext, recovered: &Recovered) {
         let declared = ctx.config.value_schema.clone().or_else(|| {
-            ctx.inferred_schemas.lock().ok().and_then(|m| m.get(&self.topic).cloned())
+            ctx.inferred_schemas
+                .lock()
+                .ok()
+                .and_then(|m| m.get(&self.topic).cloned())
         });
         let mut config = (*ctx.config).clone();
         config.value_schema = declared;
@@ -199,7 +234,9 @@ impl PartitionWriter {
         value: Option<&[u8]>,
         headers: impl FnOnce() -> Vec<Header>,
     ) -> Result<Committed, SinkError> {
-        let WriterState::Active(a) = &mut self.state else { return Ok(Committed::Nothing) };
+        let WriterState::Active(a) = &mut self.state else {
+            return Ok(Committed::Nothing);
+        };
         if let Some(expected) = a.last_offset.map(|o| o + 1).or(a.range_start) {
             if offset < expected {
                 // Redelivered after a seek: already covered by a commit or buffered.
@@ -213,7 +250,9 @@ impl PartitionWriter {
                 return Ok(result);
             }
         }
-        let WriterState::Active(a) = &mut self.state else { return Ok(result) };
+        let WriterState::Active(a) = &mut self.state else {
+            return Ok(result);
+        };
         if a.range_start.is_none() {
             a.range_start = Some(offset);
         }
@@ -242,8 +281,15 @@ impl PartitionWriter {
     }
 
     /// Time-driven rotation (idle partitions, wall-clock schedule).
-    pub fn tick(&mut self, ctx: &SinkContext, now: Instant, now_wall_ms: i64) -> Result<Committed, SinkError> {
-        let WriterState::Active(a) = &self.state else { return Ok(Committed::Nothing) };
+    pub fn tick(
+        &mut self,
+        ctx: &SinkContext,
+        now: Instant,
+        now_wall_ms: i64,
+    ) -> Result<Committed, SinkError> {
+        let WriterState::Active(a) = &self.state else {
+            return Ok(Committed::Nothing);
+        };
         match ctx.policy.on_tick(&a.rotation, now, now_wall_ms) {
             Some(reason) => self.rotate(ctx, reason),
             None => Ok(Committed::Nothing),
@@ -257,16 +303,21 @@ impl PartitionWriter {
 
     /// Decodes the buffered records and writes them into the open files.
     fn encode_buffer(&mut self, ctx: &SinkContext) -> Result<(), SinkError> {
-        let WriterState::Active(a) = &mut self.state else { return Ok(()) };
+        let WriterState::Active(a) = &mut self.state else {
+            return Ok(());
+        };
         if a.buffer.is_empty() {
             return Ok(());
         }
         let (topic, partition) = (self.topic.as_str(), self.partition);
-        let decoded = a.decoder.decode(&a.buffer).map_err(|source| SinkError::Decode {
-            topic: topic.to_string(),
-            partition,
-            source,
-        })?;
+        let decoded = a
+            .decoder
+            .decode(&a.buffer)
+            .map_err(|source| SinkError::Decode {
+                topic: topic.to_string(),
+                partition,
+                source: Box::new(source),
+            })?;
         if ctx.config.value_schema.is_none() {
             if let (Some(schema), Ok(mut m)) = (a.decoder.schema(), ctx.inferred_schemas.lock()) {
                 m.entry(topic.to_string()).or_insert(schema);
@@ -278,8 +329,13 @@ impl PartitionWriter {
         let rows = decoded.accepted_indexes(a.buffer.len());
         let mut batch = decoded.batch;
         if ctx.config.include_kafka_metadata {
-            batch = metadata::append_metadata(&batch, topic, partition, &a.buffer, &rows)
-                .map_err(|source| SinkError::Metadata { topic: topic.to_string(), partition, source })?;
+            batch = metadata::append_metadata(&batch, topic, partition, &a.buffer, &rows).map_err(
+                |source| SinkError::Metadata {
+                    topic: topic.to_string(),
+                    partition,
+                    source: Box::new(source),
+                },
+            )?;
         }
         if batch.num_rows() > 0 {
             let offsets: Vec<i64> = rows.iter().map(|&i| a.buffer.offsets[i]).collect();
@@ -290,23 +346,43 @@ impl PartitionWriter {
     }
 
     /// Closes the open files and commits them with everything consumed since the last commit.
-    pub fn rotate(&mut self, ctx: &SinkContext, reason: RotateReason) -> Result<Committed, SinkError> {
+    pub fn rotate(
+        &mut self,
+        ctx: &SinkContext,
+        reason: RotateReason,
+    ) -> Result<Committed, SinkError> {
         self.encode_buffer(ctx)?;
-        let WriterState::Active(a) = &mut self.state else { return Ok(Committed::Nothing) };
+        let WriterState::Active(a) = &mut self.state else {
+            return Ok(Committed::Nothing);
+        };
         let (Some(start), Some(end)) = (a.range_start, a.last_offset) else {
             return Ok(Committed::Nothing);
         };
         let (topic, partition) = (self.topic.clone(), self.partition);
-        let fmt_err = |source| SinkError::Format { topic: topic.clone(), partition, source };
+        let fmt_err = |source: FormatError| SinkError::Format {
+            topic: topic.clone(),
+            partition,
+            source: Box::new(source),
+        };
         let mut pending = Vec::with_capacity(a.files.len());
         let mut rows_total = 0;
         let ext = ctx.config.format.extension();
         for (dir, f) in std::mem::take(&mut a.files) {
             let data = f.writer.finish().map_err(fmt_err)?;
-            let name = final_file_name(&topic, partition, f.first_offset, f.last_offset, ctx.config.offset_pad_width, ext);
+            let name = final_file_name(
+                &topic,
+                partition,
+                f.first_offset,
+                f.last_offset,
+                ctx.config.offset_pad_width,
+                ext,
+            );
             rows_total += f.rows;
             pending.push(PendingFile {
-                final_path: format!("{}/{topic}/{dir}/{name}", ctx.config.topics_dir.trim_matches('/')),
+                final_path: format!(
+                    "{}/{topic}/{dir}/{name}",
+                    ctx.config.topics_dir.trim_matches('/')
+                ),
                 data,
                 rows: f.rows,
                 first_offset: f.first_offset,
@@ -315,19 +391,34 @@ impl PartitionWriter {
         }
         if let Some(dlq) = &ctx.dlq {
             // Dead-lettered records must be durable before the store says they were consumed.
-            dlq.flush().map_err(|source| SinkError::DeadLetter { topic: topic.clone(), partition, offset: end, source })?;
+            dlq.flush().map_err(|source| SinkError::DeadLetter {
+                topic: topic.clone(),
+                partition,
+                offset: end,
+                source: Box::new(source),
+            })?;
         }
         let outcome = ctx
             .runtime
-            .block_on(ctx.commit_log.commit(&topic, partition, a.seq, start, end, pending))
-            .map_err(|source| SinkError::Commit { topic: topic.clone(), partition, source })?;
+            .block_on(
+                ctx.commit_log
+                    .commit(&topic, partition, a.seq, start, end, pending),
+            )
+            .map_err(|source| SinkError::Commit {
+                topic: topic.clone(),
+                partition,
+                source: Box::new(source),
+            })?;
         match outcome {
             CommitOutcome::Committed(record) => {
                 tracing::debug!(%topic, partition, seq = record.seq, start, end, ?reason, files = record.files.len(), "committed");
                 Metrics::add(&ctx.metrics.commits, 1);
                 Metrics::add(&ctx.metrics.files_committed, record.files.len() as u64);
                 Metrics::add(&ctx.metrics.records_written, rows_total);
-                Metrics::add(&ctx.metrics.bytes_committed, record.files.iter().map(|f| f.bytes).sum());
+                Metrics::add(
+                    &ctx.metrics.bytes_committed,
+                    record.files.iter().map(|f| f.bytes).sum(),
+                );
                 a.seq += 1;
                 a.range_start = Some(end + 1);
                 a.last_offset = None;
@@ -337,7 +428,9 @@ impl PartitionWriter {
             CommitOutcome::Fenced { seq } => {
                 tracing::warn!(%topic, partition, seq, "another writer committed this sequence first; this process stops writing the partition and discards what it buffered");
                 Metrics::add(&ctx.metrics.commits_fenced, 1);
-                self.state = WriterState::Fenced { since: Instant::now() };
+                self.state = WriterState::Fenced {
+                    since: Instant::now(),
+                };
                 Ok(Committed::Fenced)
             }
         }
@@ -367,8 +460,21 @@ fn handle_rejects(
         Metrics::add(&ctx.metrics.records_skipped, 1);
         if let Some(dlq) = &ctx.dlq {
             let headers = buffer.headers.get(*i).map(Vec::as_slice).unwrap_or(&[]);
-            dlq.send(topic, partition, offset, buffer.key(*i), buffer.value(*i), headers, &cause.0)
-                .map_err(|source| SinkError::DeadLetter { topic: topic.to_string(), partition, offset, source })?;
+            dlq.send(
+                topic,
+                partition,
+                offset,
+                buffer.key(*i),
+                buffer.value(*i),
+                headers,
+                &cause.0,
+            )
+            .map_err(|source| SinkError::DeadLetter {
+                topic: topic.to_string(),
+                partition,
+                offset,
+                source: Box::new(source),
+            })?;
             Metrics::add(&ctx.metrics.records_dead_lettered, 1);
         }
     }
@@ -384,14 +490,23 @@ fn write_groups(
     batch: &RecordBatch,
     offsets: &[i64],
 ) -> Result<(), SinkError> {
-    let fmt_err = |source| SinkError::Format { topic: topic.to_string(), partition, source };
+    let fmt_err = |source: FormatError| SinkError::Format {
+        topic: topic.to_string(),
+        partition,
+        source: Box::new(source),
+    };
     for group in ctx.partitioner.split(partition, batch) {
         let (part, first, last) = match &group.rows {
             None => (batch.clone(), offsets[0], offsets[offsets.len() - 1]),
             Some(rows) => {
                 let idx = arrow::array::UInt32Array::from(rows.clone());
-                let part = arrow::compute::take_record_batch(batch, &idx)
-                    .map_err(|source| SinkError::Metadata { topic: topic.to_string(), partition, source })?;
+                let part = arrow::compute::take_record_batch(batch, &idx).map_err(|source| {
+                    SinkError::Metadata {
+                        topic: topic.to_string(),
+                        partition,
+                        source: Box::new(source),
+                    }
+                })?;
                 let first = rows.iter().map(|&r| offsets[r as usize]).min().unwrap_or(0);
                 let last = rows.iter().map(|&r| offsets[r as usize]).max().unwrap_or(0);
                 (part, first, last)
@@ -401,7 +516,12 @@ fn write_groups(
             Some(f) => f,
             None => {
                 let writer = format::new_writer(&ctx.config, part.schema()).map_err(fmt_err)?;
-                files.entry(group.dir.clone()).or_insert(OpenFile { writer, first_offset: first, last_offset: last, rows: 0 })
+                files.entry(group.dir.clone()).or_insert(OpenFile {
+                    writer,
+                    first_offset: first,
+                    last_offset: last,
+                    rows: 0,
+                })
             }
         };
         file.writer.write(&part).map_err(fmt_err)?;

@@ -44,7 +44,9 @@ impl RotationState {
             records: 0,
             first_record_ts: None,
             last_record_at: now,
-            schedule_deadline_ms: config.schedule_interval.map(|i| next_boundary(now_wall_ms, i)),
+            schedule_deadline_ms: config
+                .schedule_interval
+                .map(|i| next_boundary(now_wall_ms, i)),
         }
     }
 }
@@ -82,7 +84,12 @@ impl RotationPolicy {
     }
 
     /// On every loop turn, records or not.
-    pub fn on_tick(&self, st: &RotationState, now: Instant, now_wall_ms: i64) -> Option<RotateReason> {
+    pub fn on_tick(
+        &self,
+        st: &RotationState,
+        now: Instant,
+        now_wall_ms: i64,
+    ) -> Option<RotateReason> {
         if st.records == 0 {
             return None;
         }
@@ -125,7 +132,11 @@ mod tests {
         st.first_record_ts = Some(5_000);
         assert_eq!(p.before_record(&st, 5_999), None);
         assert_eq!(p.before_record(&st, 6_000), Some(RotateReason::RecordTime));
-        assert_eq!(p.before_record(&st, -1), None, "unknown timestamps never rotate");
+        assert_eq!(
+            p.before_record(&st, -1),
+            None,
+            "unknown timestamps never rotate"
+        );
     }
 
     #[test]
@@ -133,10 +144,17 @@ mod tests {
         let p = policy(|c| c.interval = Some(Duration::from_millis(500)));
         let start = Instant::now();
         let mut st = RotationState::new(&p.config, start, 0);
-        assert_eq!(p.on_tick(&st, start + Duration::from_secs(5), 0), None, "nothing open");
+        assert_eq!(
+            p.on_tick(&st, start + Duration::from_secs(5), 0),
+            None,
+            "nothing open"
+        );
         st.records = 1;
         assert_eq!(p.on_tick(&st, start + Duration::from_millis(499), 0), None);
-        assert_eq!(p.on_tick(&st, start + Duration::from_millis(500), 0), Some(RotateReason::Idle));
+        assert_eq!(
+            p.on_tick(&st, start + Duration::from_millis(500), 0),
+            Some(RotateReason::Idle)
+        );
     }
 
     #[test]

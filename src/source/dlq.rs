@@ -18,9 +18,15 @@ pub enum DlqError {
     #[error("cannot create the dead letter queue producer: {0}")]
     Create(rdkafka::error::KafkaError),
     #[error("cannot send to dead letter queue topic '{topic}': {source}")]
-    Send { topic: String, source: rdkafka::error::KafkaError },
+    Send {
+        topic: String,
+        source: rdkafka::error::KafkaError,
+    },
     #[error("dead letter queue topic '{topic}' did not confirm delivery: {source}")]
-    Flush { topic: String, source: rdkafka::error::KafkaError },
+    Flush {
+        topic: String,
+        source: rdkafka::error::KafkaError,
+    },
 }
 
 pub struct DeadLetterQueue {
@@ -38,7 +44,10 @@ impl DeadLetterQueue {
             cc.set(k, v);
         }
         let producer = cc.create().map_err(DlqError::Create)?;
-        Ok(DeadLetterQueue { producer, topic: topic.to_string() })
+        Ok(DeadLetterQueue {
+            producer,
+            topic: topic.to_string(),
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -54,7 +63,10 @@ impl DeadLetterQueue {
     ) -> Result<(), DlqError> {
         let mut h = OwnedHeaders::new_with_capacity(headers.len() + 5);
         for hd in headers {
-            h = h.insert(KHeader { key: &hd.key, value: hd.value.as_deref() });
+            h = h.insert(KHeader {
+                key: &hd.key,
+                value: hd.value.as_deref(),
+            });
         }
         let (p, o) = (partition.to_string(), offset.to_string());
         for (k, v) in [
@@ -64,7 +76,10 @@ impl DeadLetterQueue {
             ("__connect.errors.stage", "VALUE_CONVERTER"),
             ("__connect.errors.exception.message", error),
         ] {
-            h = h.insert(KHeader { key: k, value: Some(v.as_bytes()) });
+            h = h.insert(KHeader {
+                key: k,
+                value: Some(v.as_bytes()),
+            });
         }
         let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.topic).headers(h);
         if let Some(k) = key {
@@ -76,13 +91,21 @@ impl DeadLetterQueue {
         loop {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),
-                Err((rdkafka::error::KafkaError::MessageProduction(
-                    rdkafka::types::RDKafkaErrorCode::QueueFull,
-                ), r)) => {
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    r,
+                )) => {
                     record = r;
                     self.producer.poll(Duration::from_millis(50));
                 }
-                Err((source, _)) => return Err(DlqError::Send { topic: self.topic.clone(), source }),
+                Err((source, _)) => {
+                    return Err(DlqError::Send {
+                        topic: self.topic.clone(),
+                        source,
+                    })
+                }
             }
         }
     }
@@ -91,6 +114,9 @@ impl DeadLetterQueue {
     pub fn flush(&self) -> Result<(), DlqError> {
         self.producer
             .flush(Duration::from_secs(30))
-            .map_err(|source| DlqError::Flush { topic: self.topic.clone(), source })
+            .map_err(|source| DlqError::Flush {
+                topic: self.topic.clone(),
+                source,
+            })
     }
 }

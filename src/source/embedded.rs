@@ -38,13 +38,19 @@ impl EmbeddedCluster {
             .create()
             .map_err(|e| EmbeddedError::Start(e.to_string()))?;
         // SAFETY: the handle is valid while `owner` lives, and the cluster is destroyed first.
-        let cluster = unsafe { rdsys::rd_kafka_mock_cluster_new(owner.client().native_ptr(), brokers) };
+        let cluster =
+            unsafe { rdsys::rd_kafka_mock_cluster_new(owner.client().native_ptr(), brokers) };
         if cluster.is_null() {
-            return Err(EmbeddedError::Start("rd_kafka_mock_cluster_new returned null".into()));
+            return Err(EmbeddedError::Start(
+                "rd_kafka_mock_cluster_new returned null".into(),
+            ));
         }
         // SAFETY: `cluster` is a live mock cluster.
         unsafe { rdsys::rd_kafka_mock_group_initial_rebalance_delay_ms(cluster, 0) };
-        Ok(EmbeddedCluster { cluster, _owner: owner })
+        Ok(EmbeddedCluster {
+            cluster,
+            _owner: owner,
+        })
     }
 
     /// The `bootstrap.servers` of the cluster (loopback addresses).
@@ -62,10 +68,15 @@ impl EmbeddedCluster {
             message: e.to_string(),
         })?;
         // SAFETY: valid cluster and NUL-terminated name.
-        let err = unsafe { rdsys::rd_kafka_mock_topic_create(self.cluster, name.as_ptr(), partitions, 1) };
+        let err = unsafe {
+            rdsys::rd_kafka_mock_topic_create(self.cluster, name.as_ptr(), partitions, 1)
+        };
         if err != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
             let message = rdkafka::error::RDKafkaErrorCode::from(err).to_string();
-            return Err(EmbeddedError::Topic { topic: topic.to_string(), message });
+            return Err(EmbeddedError::Topic {
+                topic: topic.to_string(),
+                message,
+            });
         }
         Ok(())
     }

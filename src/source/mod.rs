@@ -36,7 +36,11 @@ pub enum SourceError {
     #[error("cannot subscribe to {what}: {source}")]
     Subscribe { what: String, source: KafkaError },
     #[error("recovering topic '{topic}' partition {partition} from the store failed: {message}")]
-    Recovery { topic: String, partition: i32, message: String },
+    Recovery {
+        topic: String,
+        partition: i32,
+        message: String,
+    },
     #[error("Kafka consumer failed: {0}")]
     Consumer(KafkaError),
 }
@@ -68,13 +72,25 @@ pub struct IngestContext {
 }
 
 impl IngestContext {
-    pub fn new(commit_log: CommitLog, runtime: tokio::runtime::Handle, start_from: StartFrom) -> Self {
-        IngestContext { commit_log, runtime, start_from, events: Mutex::new(Vec::new()) }
+    pub fn new(
+        commit_log: CommitLog,
+        runtime: tokio::runtime::Handle,
+        start_from: StartFrom,
+    ) -> Self {
+        IngestContext {
+            commit_log,
+            runtime,
+            start_from,
+            events: Mutex::new(Vec::new()),
+        }
     }
 
     /// Events since the last call, oldest first.
     pub fn take_events(&self) -> Vec<RebalanceEvent> {
-        self.events.lock().map(|mut e| std::mem::take(&mut *e)).unwrap_or_default()
+        self.events
+            .lock()
+            .map(|mut e| std::mem::take(&mut *e))
+            .unwrap_or_default()
     }
 
     fn push(&self, event: RebalanceEvent) {
@@ -94,9 +110,13 @@ impl IngestContext {
 
     /// Recovers one partition from the store (blocking the calling, non-async thread).
     pub fn recover(&self, topic: &str, partition: i32) -> Result<Recovered, SourceError> {
-        self.runtime.block_on(self.commit_log.recover(topic, partition)).map_err(|e| {
-            SourceError::Recovery { topic: topic.to_string(), partition, message: e.to_string() }
-        })
+        self.runtime
+            .block_on(self.commit_log.recover(topic, partition))
+            .map_err(|e| SourceError::Recovery {
+                topic: topic.to_string(),
+                partition,
+                message: e.to_string(),
+            })
     }
 }
 
@@ -104,7 +124,9 @@ impl ClientContext for IngestContext {
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
         use rdkafka::config::RDKafkaLogLevel::*;
         match level {
-            Emerg | Alert | Critical | Error => tracing::error!(target: "librdkafka", fac, "{log_message}"),
+            Emerg | Alert | Critical | Error => {
+                tracing::error!(target: "librdkafka", fac, "{log_message}")
+            }
             Warning => tracing::warn!(target: "librdkafka", fac, "{log_message}"),
             Notice | Info => tracing::info!(target: "librdkafka", fac, "{log_message}"),
             Debug => tracing::debug!(target: "librdkafka", fac, "{log_message}"),
@@ -120,8 +142,16 @@ impl ClientContext for IngestContext {
 }
 
 impl ConsumerContext for IngestContext {
-    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
-        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let mut assigned = Vec::new();
@@ -150,10 +180,21 @@ impl ConsumerContext for IngestContext {
                 self.push(RebalanceEvent::Assigned(assigned));
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                let revoked: Vec<(String, i32)> =
-                    tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
-                tracing::info!(partitions = revoked.len(), lost = consumer.assignment_lost(), "revoked");
-                let result = if cooperative { consumer.incremental_unassign(tpl) } else { consumer.unassign() };
+                let revoked: Vec<(String, i32)> = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| (e.topic().to_string(), e.partition()))
+                    .collect();
+                tracing::info!(
+                    partitions = revoked.len(),
+                    lost = consumer.assignment_lost(),
+                    "revoked"
+                );
+                let result = if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                };
                 if let Err(e) = result {
                     tracing::warn!(error = %e, "unassign failed");
                 }
@@ -163,7 +204,11 @@ impl ConsumerContext for IngestContext {
                 let e = KafkaError::Rebalance(other.into());
                 tracing::warn!(error = %e, "rebalance error");
                 let _ = consumer.unassign();
-                let revoked = tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+                let revoked = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| (e.topic().to_string(), e.partition()))
+                    .collect();
                 self.push(RebalanceEvent::Revoked(revoked));
             }
         }
@@ -203,28 +248,45 @@ pub fn connect(
     context: IngestContext,
     timeout: Duration,
 ) -> Result<BaseConsumer<IngestContext>, SourceError> {
-    let consumer: BaseConsumer<IngestContext> =
-        client_config(config).create_with_context(context).map_err(SourceError::Client)?;
-    let metadata = consumer.fetch_metadata(None, timeout).map_err(|source| {
-        SourceError::Unreachable { servers: config.bootstrap_servers.clone(), source }
-    })?;
+    let consumer: BaseConsumer<IngestContext> = client_config(config)
+        .create_with_context(context)
+        .map_err(SourceError::Client)?;
+    let metadata =
+        consumer
+            .fetch_metadata(None, timeout)
+            .map_err(|source| SourceError::Unreachable {
+                servers: config.bootstrap_servers.clone(),
+                source,
+            })?;
     match &config.topics {
         TopicSelection::List(topics) => {
             for t in topics {
-                let exists = metadata.topics().iter().any(|m| m.name() == t && !m.partitions().is_empty());
+                let exists = metadata
+                    .topics()
+                    .iter()
+                    .any(|m| m.name() == t && !m.partitions().is_empty());
                 if !exists {
-                    return Err(SourceError::NoSuchTopic { topic: t.clone(), servers: config.bootstrap_servers.clone() });
+                    return Err(SourceError::NoSuchTopic {
+                        topic: t.clone(),
+                        servers: config.bootstrap_servers.clone(),
+                    });
                 }
             }
             let names: Vec<&str> = topics.iter().map(String::as_str).collect();
             consumer
                 .subscribe(&names)
-                .map_err(|source| SourceError::Subscribe { what: names.join(","), source })?;
+                .map_err(|source| SourceError::Subscribe {
+                    what: names.join(","),
+                    source,
+                })?;
         }
         TopicSelection::Regex(re) => {
             consumer
                 .subscribe(&[re.as_str()])
-                .map_err(|source| SourceError::Subscribe { what: re.clone(), source })?;
+                .map_err(|source| SourceError::Subscribe {
+                    what: re.clone(),
+                    source,
+                })?;
         }
     }
     Ok(consumer)

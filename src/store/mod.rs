@@ -30,11 +30,21 @@ pub enum StoreError {
     #[error("unknown option 'store.{key}' for a {scheme} store{}", allowed_hint(.scheme))]
     UnknownOption { scheme: &'static str, key: String },
     #[error("cannot create local store directory {path}: {source}")]
-    LocalDir { path: String, source: std::io::Error },
+    LocalDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot configure the {scheme} store for {url}: {source}")]
-    Build { scheme: &'static str, url: String, source: object_store::Error },
+    Build {
+        scheme: &'static str,
+        url: String,
+        source: object_store::Error,
+    },
     #[error("store {url} is unreachable or refuses access: {source}")]
-    Unreachable { url: String, source: object_store::Error },
+    Unreachable {
+        url: String,
+        source: object_store::Error,
+    },
     #[error("store {url} is unreachable: no answer within {secs} s")]
     Timeout { url: String, secs: u64 },
 }
@@ -72,7 +82,10 @@ impl Store {
         url: &str,
         options: impl IntoIterator<Item = (&'a String, &'a String)>,
     ) -> Result<Store, StoreError> {
-        let invalid = |message: String| StoreError::InvalidUrl { url: url.to_string(), message };
+        let invalid = |message: String| StoreError::InvalidUrl {
+            url: url.to_string(),
+            message,
+        };
         let options: Vec<(&String, &String)> = options.into_iter().collect();
         if !url.contains("://") || url.starts_with("file://") {
             let path = url.strip_prefix("file://").unwrap_or(url);
@@ -80,14 +93,26 @@ impl Store {
                 return Err(invalid("empty path".into()));
             }
             if let Some((k, _)) = options.first() {
-                return Err(StoreError::UnknownOption { scheme: "local", key: (*k).clone() });
+                return Err(StoreError::UnknownOption {
+                    scheme: "local",
+                    key: (*k).clone(),
+                });
             }
-            std::fs::create_dir_all(path)
-                .map_err(|source| StoreError::LocalDir { path: path.to_string(), source })?;
-            let fs = LocalFileSystem::new_with_prefix(path).map_err(|source| {
-                StoreError::Build { scheme: "local", url: url.to_string(), source }
+            std::fs::create_dir_all(path).map_err(|source| StoreError::LocalDir {
+                path: path.to_string(),
+                source,
             })?;
-            return Ok(Store { inner: Arc::new(fs), root: Path::default(), url: url.to_string() });
+            let fs =
+                LocalFileSystem::new_with_prefix(path).map_err(|source| StoreError::Build {
+                    scheme: "local",
+                    url: url.to_string(),
+                    source,
+                })?;
+            return Ok(Store {
+                inner: Arc::new(fs),
+                root: Path::default(),
+                url: url.to_string(),
+            });
         }
         let parsed = Url::parse(url).map_err(|e| invalid(e.to_string()))?;
         let root = Path::from(parsed.path().trim_matches('/'));
@@ -96,14 +121,22 @@ impl Store {
             return Err(invalid("no bucket or container name".into()));
         }
         let build_err = |scheme: &'static str| {
-            move |source| StoreError::Build { scheme, url: url.to_string(), source }
+            move |source| StoreError::Build {
+                scheme,
+                url: url.to_string(),
+                source,
+            }
         };
         let inner: Arc<dyn ObjectStore> = match parsed.scheme() {
             "s3" | "s3a" => {
-                let mut b = AmazonS3Builder::from_env().with_url(bucket_url.replace("s3a://", "s3://"));
+                let mut b =
+                    AmazonS3Builder::from_env().with_url(bucket_url.replace("s3a://", "s3://"));
                 for (k, v) in options {
-                    let key = AmazonS3ConfigKey::from_str(k)
-                        .map_err(|_| StoreError::UnknownOption { scheme: "s3", key: k.clone() })?;
+                    let key =
+                        AmazonS3ConfigKey::from_str(k).map_err(|_| StoreError::UnknownOption {
+                            scheme: "s3",
+                            key: k.clone(),
+                        })?;
                     b = b.with_config(key, v.clone());
                 }
                 Arc::new(b.build().map_err(build_err("s3"))?)
@@ -111,8 +144,11 @@ impl Store {
             "az" | "azure" | "abfs" | "abfss" | "adl" => {
                 let mut b = MicrosoftAzureBuilder::from_env().with_url(url);
                 for (k, v) in options {
-                    let key = AzureConfigKey::from_str(k)
-                        .map_err(|_| StoreError::UnknownOption { scheme: "azure", key: k.clone() })?;
+                    let key =
+                        AzureConfigKey::from_str(k).map_err(|_| StoreError::UnknownOption {
+                            scheme: "azure",
+                            key: k.clone(),
+                        })?;
                     b = b.with_config(key, v.clone());
                 }
                 Arc::new(b.build().map_err(build_err("azure"))?)
@@ -120,8 +156,11 @@ impl Store {
             "gs" => {
                 let mut b = GoogleCloudStorageBuilder::from_env().with_url(bucket_url);
                 for (k, v) in options {
-                    let key = GoogleConfigKey::from_str(k)
-                        .map_err(|_| StoreError::UnknownOption { scheme: "gcs", key: k.clone() })?;
+                    let key =
+                        GoogleConfigKey::from_str(k).map_err(|_| StoreError::UnknownOption {
+                            scheme: "gcs",
+                            key: k.clone(),
+                        })?;
                     b = b.with_config(key, v.clone());
                 }
                 Arc::new(b.build().map_err(build_err("gcs"))?)
@@ -133,7 +172,11 @@ impl Store {
             }
         };
         // For az:// URLs object_store takes the container from the host; the path is our root.
-        Ok(Store { inner, root, url: url.to_string() })
+        Ok(Store {
+            inner,
+            root,
+            url: url.to_string(),
+        })
     }
 
     /// A path below the root.
@@ -150,10 +193,14 @@ impl Store {
     pub async fn check_reachable(&self, timeout: std::time::Duration) -> Result<(), StoreError> {
         let list = self.inner.list_with_delimiter(Some(&self.root));
         match tokio::time::timeout(timeout, list).await {
-            Ok(r) => r
-                .map(|_| ())
-                .map_err(|source| StoreError::Unreachable { url: self.url.clone(), source }),
-            Err(_) => Err(StoreError::Timeout { url: self.url.clone(), secs: timeout.as_secs() }),
+            Ok(r) => r.map(|_| ()).map_err(|source| StoreError::Unreachable {
+                url: self.url.clone(),
+                source,
+            }),
+            Err(_) => Err(StoreError::Timeout {
+                url: self.url.clone(),
+                secs: timeout.as_secs(),
+            }),
         }
     }
 }
@@ -169,7 +216,10 @@ mod tests {
         let p = dir.path().join("out");
         let s = Store::with_url(p.to_str().unwrap(), &BTreeMap::new()).unwrap();
         assert!(p.is_dir());
-        assert_eq!(s.path("topics/a/partition=0").as_ref(), "topics/a/partition=0");
+        assert_eq!(
+            s.path("topics/a/partition=0").as_ref(),
+            "topics/a/partition=0"
+        );
         let url = format!("file://{}", p.display());
         Store::with_url(&url, &BTreeMap::new()).unwrap();
     }
@@ -188,7 +238,9 @@ mod tests {
     #[test]
     fn unknown_option_is_named() {
         let opts = BTreeMap::from([("endpiont".to_string(), "x".to_string())]);
-        let err = Store::with_url("s3://bucket", &opts).unwrap_err().to_string();
+        let err = Store::with_url("s3://bucket", &opts)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("store.endpiont"), "{err}");
     }
 
@@ -210,7 +262,9 @@ mod tests {
 
     #[test]
     fn bad_scheme_is_rejected() {
-        let err = Store::with_url("ftp://x/y", &BTreeMap::new()).unwrap_err().to_string();
+        let err = Store::with_url("ftp://x/y", &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unsupported scheme 'ftp'"), "{err}");
     }
 }

@@ -18,13 +18,19 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// A name no other test (or earlier run) uses.
 pub fn unique(prefix: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros();
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros();
     format!("{prefix}-{}-{t}-{n}", std::process::id())
 }
 
 pub fn init_logs() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("STREAMX_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STREAMX_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_test_writer()
         .try_init();
 }
@@ -52,7 +58,10 @@ pub fn produce(servers: &str, topic: &str, partitions: i32, from: u64, per_parti
         for p in 0..partitions {
             let v = event(p, seq);
             let k = format!("k{seq}");
-            let mut r = BaseRecord::to(topic).partition(p).key(k.as_bytes()).payload(v.as_bytes());
+            let mut r = BaseRecord::to(topic)
+                .partition(p)
+                .key(k.as_bytes())
+                .payload(v.as_bytes());
             loop {
                 match producer.send(r) {
                     Ok(()) => break,
@@ -68,7 +77,12 @@ pub fn produce(servers: &str, topic: &str, partitions: i32, from: u64, per_parti
 }
 
 /// Properties for a JSON -> Parquet job with metadata columns, as `--set` pairs.
-pub fn job(servers: &str, topic: &str, out: &Path, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+pub fn job(
+    servers: &str,
+    topic: &str,
+    out: &Path,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = vec![
         ("name".into(), topic.into()),
         ("bootstrap.servers".into(), servers.into()),
@@ -93,7 +107,9 @@ pub fn config(pairs: &[(String, String)]) -> streamx::config::Config {
 /// Every `.parquet` file below `dir`, skipping `_`-prefixed directories as readers do.
 pub fn data_files(dir: &Path, ext: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else { return out };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
     for e in rd.flatten() {
         let p = e.path();
         let name = e.file_name().to_string_lossy().to_string();
@@ -115,16 +131,40 @@ pub fn offsets_written(out: &Path, topic: &str) -> BTreeMap<(i32, i64), u32> {
     let mut seen = BTreeMap::new();
     for f in data_files(&out.join("topics").join(topic), ".parquet") {
         let file = std::fs::File::open(&f).unwrap();
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
         for batch in reader {
             let batch = batch.unwrap();
-            let p = batch.column_by_name("_partition").expect("_partition column").as_primitive::<Int32Type>().clone();
-            let o = batch.column_by_name("_offset").expect("_offset column").as_primitive::<Int64Type>().clone();
-            let seq = batch.column_by_name("seq").unwrap().as_primitive::<Int64Type>().clone();
-            let vp = batch.column_by_name("p").unwrap().as_primitive::<Int32Type>().clone();
+            let p = batch
+                .column_by_name("_partition")
+                .expect("_partition column")
+                .as_primitive::<Int32Type>()
+                .clone();
+            let o = batch
+                .column_by_name("_offset")
+                .expect("_offset column")
+                .as_primitive::<Int64Type>()
+                .clone();
+            let seq = batch
+                .column_by_name("seq")
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .clone();
+            let vp = batch
+                .column_by_name("p")
+                .unwrap()
+                .as_primitive::<Int32Type>()
+                .clone();
             for i in 0..batch.num_rows() {
                 assert!(!o.is_null(i));
-                assert_eq!(vp.value(i), p.value(i), "value/partition mismatch in {}", f.display());
+                assert_eq!(
+                    vp.value(i),
+                    p.value(i),
+                    "value/partition mismatch in {}",
+                    f.display()
+                );
                 *seen.entry((p.value(i), o.value(i))).or_insert(0) += 1;
                 let _ = seq.value(i);
             }
@@ -138,10 +178,20 @@ pub fn assert_exactly_once(seen: &BTreeMap<(i32, i64), u32>, partitions: i32, pe
     let dups: Vec<_> = seen.iter().filter(|(_, &n)| n != 1).take(10).collect();
     assert!(dups.is_empty(), "records written more than once: {dups:?}");
     for p in 0..partitions {
-        let missing: Vec<i64> = (0..per_partition).filter(|o| !seen.contains_key(&(p, *o))).take(10).collect();
-        assert!(missing.is_empty(), "partition {p}: offsets missing (first ones): {missing:?}");
+        let missing: Vec<i64> = (0..per_partition)
+            .filter(|o| !seen.contains_key(&(p, *o)))
+            .take(10)
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "partition {p}: offsets missing (first ones): {missing:?}"
+        );
     }
-    let extra: Vec<_> = seen.keys().filter(|(p, o)| *p >= partitions || *o >= per_partition).take(10).collect();
+    let extra: Vec<_> = seen
+        .keys()
+        .filter(|(p, o)| *p >= partitions || *o >= per_partition)
+        .take(10)
+        .collect();
     assert!(extra.is_empty(), "unexpected records: {extra:?}");
 }
 
@@ -164,7 +214,10 @@ pub fn streamx_bin() -> &'static str {
 
 /// `--set k=v` arguments.
 pub fn set_args(pairs: &[(String, String)]) -> Vec<String> {
-    pairs.iter().flat_map(|(k, v)| ["--set".to_string(), format!("{k}={v}")]).collect()
+    pairs
+        .iter()
+        .flat_map(|(k, v)| ["--set".to_string(), format!("{k}={v}")])
+        .collect()
 }
 
 /// An environment variable the test services script exports; a missing one fails the test with
