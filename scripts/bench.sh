@@ -52,5 +52,5 @@ print(f"peak RSS: {ru.ru_maxrss / 1024:,.0f} MiB   parquet output: {size / 1e6:,
 PY
 
 if [ "${BENCH_SKIP_CRITERION:-0}" != 1 ]; then
-  cargo bench --bench decode_encode -- --noplot 2>&1 | grep -E "^clickstream|time:|thrpt:|events"
+  cargo bench --bench decode_encode -- --noplot 2>&1 | grep -E "events|^clickstream/|time:|thrpt:"
 fi

@@ -259,7 +259,6 @@ impl PartitionWriter {
         a.buffer.push(offset, timestamp, key, value, headers);
         a.last_offset = Some(offset);
         a.rotation.records += 1;
-        a.rotation.last_record_at = Instant::now();
         if a.rotation.first_record_ts.is_none() && timestamp >= 0 {
             a.rotation.first_record_ts = Some(timestamp);
         }
@@ -287,10 +286,10 @@ impl PartitionWriter {
         now: Instant,
         now_wall_ms: i64,
     ) -> Result<Committed, SinkError> {
-        let WriterState::Active(a) = &self.state else {
+        let WriterState::Active(a) = &mut self.state else {
             return Ok(Committed::Nothing);
         };
-        match ctx.policy.on_tick(&a.rotation, now, now_wall_ms) {
+        match ctx.policy.on_tick(&mut a.rotation, now, now_wall_ms) {
             Some(reason) => self.rotate(ctx, reason),
             None => Ok(Committed::Nothing),
         }

@@ -33,7 +33,11 @@ pub enum RotateReason {
 pub struct RotationState {
     pub records: u64,
     pub first_record_ts: Option<i64>,
+    /// When new records were last seen, at tick granularity (reading the clock per record costs
+    /// a few percent of the hot path).
     pub last_record_at: Instant,
+    /// `records` at the previous tick.
+    pub records_at_last_tick: u64,
     /// End of the schedule window the open commit started in (epoch ms).
     pub schedule_deadline_ms: Option<i64>,
 }
@@ -44,6 +48,7 @@ impl RotationState {
             records: 0,
             first_record_ts: None,
             last_record_at: now,
+            records_at_last_tick: 0,
             schedule_deadline_ms: config
                 .schedule_interval
                 .map(|i| next_boundary(now_wall_ms, i)),
@@ -164,8 +169,11 @@ mod tests {
         let mut st = RotationState::new(&p.config, now, 61_000);
         assert_eq!(st.schedule_deadline_ms, Some(120_000));
         st.records = 1;
-        assert_eq!(p.on_tick(&st, now, 119_999), None);
-        assert_eq!(p.on_tick(&st, now, 120_000), Some(RotateReason::Schedule));
+        assert_eq!(p.on_tick(&mut st, now, 119_999), None);
+        assert_eq!(
+            p.on_tick(&mut st, now, 120_000),
+            Some(RotateReason::Schedule)
+        );
     }
 
     #[test]
