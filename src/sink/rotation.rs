@@ -88,13 +88,17 @@ impl RotationPolicy {
         (estimated_bytes >= max).then_some(RotateReason::Size)
     }
 
-    /// On every loop turn, records or not.
+    /// On every tick of the loop (about every 100 ms), records or not.
     pub fn on_tick(
         &self,
-        st: &RotationState,
+        st: &mut RotationState,
         now: Instant,
         now_wall_ms: i64,
     ) -> Option<RotateReason> {
+        if st.records != st.records_at_last_tick {
+            st.records_at_last_tick = st.records;
+            st.last_record_at = now;
+        }
         if st.records == 0 {
             return None;
         }
@@ -149,17 +153,32 @@ mod tests {
         let p = policy(|c| c.interval = Some(Duration::from_millis(500)));
         let start = Instant::now();
         let mut st = RotationState::new(&p.config, start, 0);
+        let later = start + Duration::from_secs(5);
+        assert_eq!(p.on_tick(&mut st, later, 0), None, "nothing open");
+        st.records = 1; // a record arrives; the next tick notices it
+        let seen = later + Duration::from_secs(1);
         assert_eq!(
-            p.on_tick(&st, start + Duration::from_secs(5), 0),
+            p.on_tick(&mut st, seen, 0),
             None,
-            "nothing open"
+            "not idle right after a record"
         );
-        st.records = 1;
-        assert_eq!(p.on_tick(&st, start + Duration::from_millis(499), 0), None);
         assert_eq!(
-            p.on_tick(&st, start + Duration::from_millis(500), 0),
-            Some(RotateReason::Idle)
+            p.on_tick(&mut st, seen + Duration::from_millis(499), 0),
+            None
         );
+        st.records = 2;
+        let again = seen + Duration::from_millis(600); // idle by then, but a record came
+        assert_eq!(
+            p.on_tick(&mut st, again, 0),
+            None,
+            "a new record restarts the idle clock"
+        );
+        assert_eq!(
+            p.on_tick(&mut st, again + Duration::from_millis(499), 0),
+            None
+        );
+        let idle = again + Duration::from_millis(500);
+        assert_eq!(p.on_tick(&mut st, idle, 0), Some(RotateReason::Idle));
     }
 
     #[test]
