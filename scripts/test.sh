@@ -28,4 +28,10 @@ set -a
 . "${STREAMX_SERVICES_DIR:-/tmp/streamx-services}/env"
 set +a
 
-cargo test --locked "$@"
+# Doc tests are left out (there are none; their empty run would be the last summary line).
+log=$(mktemp)
+cargo test --locked --lib --bins --tests "$@" 2>&1 | tee "$log"
+# One closing line over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
+     END { printf "all test binaries: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
