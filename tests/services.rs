@@ -11,13 +11,10 @@ use std::io::{Read, Write};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use arrow::array::AsArray;
-use arrow::datatypes::{Int32Type, Int64Type};
 use bytes::Bytes;
 use common::*;
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::ClientConfig;
@@ -45,26 +42,7 @@ fn offsets_in_store(store: &Store, topic: &str) -> BTreeMap<(i32, i64), u32> {
                 .bytes()
                 .await
                 .unwrap();
-            for batch in ParquetRecordBatchReaderBuilder::try_new(bytes)
-                .unwrap()
-                .build()
-                .unwrap()
-            {
-                let batch = batch.unwrap();
-                let p = batch
-                    .column_by_name("_partition")
-                    .unwrap()
-                    .as_primitive::<Int32Type>()
-                    .clone();
-                let o = batch
-                    .column_by_name("_offset")
-                    .unwrap()
-                    .as_primitive::<Int64Type>()
-                    .clone();
-                for i in 0..batch.num_rows() {
-                    *seen.entry((p.value(i), o.value(i))).or_insert(0) += 1;
-                }
-            }
+            count_offsets(bytes, &mut seen);
         }
         seen
     })

@@ -130,47 +130,39 @@ pub fn data_files(dir: &Path, ext: &str) -> Vec<PathBuf> {
 pub fn offsets_written(out: &Path, topic: &str) -> BTreeMap<(i32, i64), u32> {
     let mut seen = BTreeMap::new();
     for f in data_files(&out.join("topics").join(topic), ".parquet") {
-        let file = std::fs::File::open(&f).unwrap();
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .unwrap()
-            .build()
-            .unwrap();
-        for batch in reader {
-            let batch = batch.unwrap();
-            let p = batch
-                .column_by_name("_partition")
-                .expect("_partition column")
-                .as_primitive::<Int32Type>()
-                .clone();
-            let o = batch
-                .column_by_name("_offset")
-                .expect("_offset column")
-                .as_primitive::<Int64Type>()
-                .clone();
-            let seq = batch
-                .column_by_name("seq")
-                .unwrap()
-                .as_primitive::<Int64Type>()
-                .clone();
-            let vp = batch
-                .column_by_name("p")
-                .unwrap()
-                .as_primitive::<Int32Type>()
-                .clone();
-            for i in 0..batch.num_rows() {
-                assert!(!o.is_null(i));
-                assert_eq!(
-                    vp.value(i),
-                    p.value(i),
-                    "value/partition mismatch in {}",
-                    f.display()
-                );
-                *seen.entry((p.value(i), o.value(i))).or_insert(0) += 1;
-                let _ = seq.value(i);
-            }
-        }
+        let bytes = bytes::Bytes::from(std::fs::read(&f).unwrap());
+        count_offsets(bytes, &mut seen);
     }
     seen
+}
+
+/// Adds the (`_partition`, `_offset`) of every row of one Parquet file to `seen`, checking that
+/// each row's value (field `p`) came from the Kafka partition it says.
+pub fn count_offsets(parquet_file: bytes::Bytes, seen: &mut BTreeMap<(i32, i64), u32>) {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(parquet_file)
+        .unwrap()
+        .build()
+        .unwrap();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .unwrap_or_else(|| panic!("{name} column"))
+                .clone()
+        };
+        let (p, o, vp) = (column("_partition"), column("_offset"), column("p"));
+        let (p, o, vp) = (
+            p.as_primitive::<Int32Type>(),
+            o.as_primitive::<Int64Type>(),
+            vp.as_primitive::<Int32Type>(),
+        );
+        for i in 0..batch.num_rows() {
+            assert!(!o.is_null(i));
+            assert_eq!(vp.value(i), p.value(i), "value/partition mismatch");
+            *seen.entry((p.value(i), o.value(i))).or_insert(0) += 1;
+        }
+    }
 }
 
 /// Asserts every offset `0..per_partition` of every partition appears exactly once, nothing else.
