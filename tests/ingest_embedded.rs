@@ -460,3 +460,53 @@ fn the_schedule_rotates_on_wall_clock_even_while_records_keep_coming() {
     h.join().unwrap().unwrap();
     assert_exactly_once(&offsets_written(out.path(), &topic), 1, seq as i64);
 }
+
+#[test]
+fn a_dead_letter_that_cannot_be_delivered_stops_the_job_before_the_commit() {
+    init_logs();
+    let cluster = EmbeddedCluster::start(1).unwrap();
+    let servers = cluster.bootstrap_servers();
+    let topic = unique("undeliverable");
+    cluster.create_topic(&topic, 1).unwrap();
+    let producer: rdkafka::producer::BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &servers)
+        .create()
+        .unwrap();
+    for v in [event(0, 0), "not json".to_string()] {
+        producer
+            .send(
+                rdkafka::producer::BaseRecord::<(), _>::to(&topic)
+                    .partition(0)
+                    .payload(v.as_bytes()),
+            )
+            .unwrap();
+    }
+    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(10)).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let dlq = unique("missing-dlq");
+    let pairs = job(
+        &servers,
+        &topic,
+        out.path(),
+        &[
+            ("errors.tolerance", "all"),
+            ("errors.deadletterqueue.topic.name", &dlq),
+            ("producer.allow.auto.create.topics", "false"),
+            ("producer.message.timeout.ms", "3000"),
+        ],
+    );
+    let err = ingest::run(
+        config(&pairs),
+        IngestOptions {
+            stop_at_end: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains(&dlq), "{err}");
+    assert!(
+        offsets_written(out.path(), &topic).is_empty(),
+        "nothing was committed past the lost dead letter"
+    );
+}

@@ -7,8 +7,11 @@
 use std::time::Duration;
 
 use rdkafka::message::{Header as KHeader, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use std::sync::Mutex;
+
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::ClientConfig;
+use rdkafka::ClientContext;
 
 use crate::config::Config;
 use crate::decode::buffer::Header;
@@ -29,8 +32,28 @@ pub enum DlqError {
     },
 }
 
+/// Remembers the first failed delivery, so that `flush` can refuse to let a commit cover it.
+#[derive(Default)]
+struct DeliveryTracker {
+    failed: Mutex<Option<rdkafka::error::KafkaError>>,
+}
+
+impl ClientContext for DeliveryTracker {}
+
+impl ProducerContext for DeliveryTracker {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            if let Ok(mut f) = self.failed.lock() {
+                f.get_or_insert_with(|| e.clone());
+            }
+        }
+    }
+}
+
 pub struct DeadLetterQueue {
-    producer: BaseProducer,
+    producer: BaseProducer<DeliveryTracker>,
     topic: String,
 }
 
@@ -43,7 +66,9 @@ impl DeadLetterQueue {
         for (k, v) in &config.producer_overrides {
             cc.set(k, v);
         }
-        let producer = cc.create().map_err(DlqError::Create)?;
+        let producer = cc
+            .create_with_context(DeliveryTracker::default())
+            .map_err(DlqError::Create)?;
         Ok(DeadLetterQueue {
             producer,
             topic: topic.to_string(),
@@ -112,11 +137,25 @@ impl DeadLetterQueue {
 
     /// Waits until everything sent was acknowledged.
     pub fn flush(&self) -> Result<(), DlqError> {
+        let flush_err = |source| DlqError::Flush {
+            topic: self.topic.clone(),
+            source,
+        };
         self.producer
             .flush(Duration::from_secs(30))
-            .map_err(|source| DlqError::Flush {
-                topic: self.topic.clone(),
-                source,
-            })
+            .map_err(flush_err)?;
+        // A delivery that failed for good (unknown topic, authorization, ...) fails the commit
+        // that would otherwise cover the record; the job stops and nothing is lost.
+        let failed = self
+            .producer
+            .context()
+            .failed
+            .lock()
+            .ok()
+            .and_then(|mut f| f.take());
+        match failed {
+            Some(source) => Err(flush_err(source)),
+            None => Ok(()),
+        }
     }
 }
