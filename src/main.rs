@@ -92,7 +92,15 @@ fn parse_sets(set: &[String]) -> anyhow::Result<Vec<(String, String)>> {
         .collect()
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
+    if let Err(e) = run() {
+        // One line (with its causes), no backtrace: these are messages for the user.
+        eprintln!("streamx: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("STREAMX_LOG")

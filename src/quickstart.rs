@@ -37,6 +37,8 @@ pub enum QuickstartError {
     Produce(rdkafka::error::KafkaError),
     #[error("reading the output back failed: {0}")]
     Query(String),
+    #[error("{0} already holds output of an earlier quickstart; the embedded broker starts empty each time, so use a new --out directory (or remove this one)")]
+    OutputExists(String),
 }
 
 pub struct QuickstartOptions {
@@ -54,6 +56,14 @@ pub struct Summary {
 }
 
 pub fn run(options: &QuickstartOptions) -> Result<Summary, QuickstartError> {
+    let used = std::fs::read_dir(&options.out)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    if used {
+        return Err(QuickstartError::OutputExists(
+            options.out.display().to_string(),
+        ));
+    }
     let cluster = EmbeddedCluster::start(1)?;
     cluster.create_topic(TOPIC, options.partitions)?;
     let servers = cluster.bootstrap_servers();
