@@ -56,6 +56,16 @@ impl JsonDecoder {
         }
     }
 
+    /// A decoder for `topic` that uses a schema inferred earlier (by another partition's
+    /// decoder), with the same coercions as if it had inferred it itself.
+    pub fn with_inferred_schema(topic: String, schema: SchemaRef, batch_records: usize) -> Self {
+        JsonDecoder {
+            schema: Some(schema),
+            inferred: true,
+            ..JsonDecoder::new(topic, None, batch_records)
+        }
+    }
+
     fn new_decoder(&self, schema: &SchemaRef, rows: usize) -> Result<Decoder, ArrowError> {
         ReaderBuilder::new(schema.clone())
             .with_batch_size(rows.max(1))
@@ -563,6 +573,21 @@ mod tests {
         assert_eq!(d.batch.schema(), schema);
         assert_eq!(col_str(&d.batch, "n"), vec![Some("5".into())]);
         assert_eq!(col_str(&d.batch, "name"), vec![Some("false".into())]);
+    }
+
+    #[test]
+    fn a_schema_inferred_by_another_decoder_coerces_the_same_way() {
+        let mut first = JsonDecoder::new("t".into(), None, 16);
+        first.decode(&json(&[r#"{"id":1,"name":"a"}"#])).unwrap();
+        let schema = first.schema().unwrap();
+        let record = [r#"{"id":2,"name":7}"#];
+        let d = first.decode(&json(&record)).unwrap();
+        assert!(d.rejected.is_empty(), "{:?}", d.rejected);
+        let mut other = JsonDecoder::with_inferred_schema("t".into(), schema.clone(), 16);
+        let d = other.decode(&json(&record)).unwrap();
+        assert!(d.rejected.is_empty(), "{:?}", d.rejected);
+        assert_eq!(d.batch.schema(), schema);
+        assert_eq!(col_str(&d.batch, "name"), vec![Some("7".into())]);
     }
 
     #[test]

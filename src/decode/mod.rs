@@ -72,14 +72,22 @@ pub trait ValueDecoder: Send {
     fn schema(&self) -> Option<SchemaRef>;
 }
 
-/// Builds the value decoder for one topic from the config.
-pub fn decoder_for(config: &Config, topic: &str) -> Box<dyn ValueDecoder> {
-    match config.input_format {
-        InputFormat::Raw => Box::new(raw::RawDecoder::new()),
-        InputFormat::Json => Box::new(json::JsonDecoder::new(
-            topic.to_string(),
-            config.value_schema.clone(),
-            config.decode_batch_records,
-        )),
+/// Builds the value decoder for one topic from the config; `inferred` is a JSON schema already
+/// inferred for the topic (used when no `value.schema` is declared).
+pub fn decoder_for(
+    config: &Config,
+    topic: &str,
+    inferred: Option<SchemaRef>,
+) -> Box<dyn ValueDecoder> {
+    let (topic, n) = (topic.to_string(), config.decode_batch_records);
+    match (config.input_format, &config.value_schema, inferred) {
+        (InputFormat::Raw, _, _) => Box::new(raw::RawDecoder::new()),
+        (InputFormat::Json, Some(declared), _) => {
+            Box::new(json::JsonDecoder::new(topic, Some(declared.clone()), n))
+        }
+        (InputFormat::Json, None, Some(schema)) => {
+            Box::new(json::JsonDecoder::with_inferred_schema(topic, schema, n))
+        }
+        (InputFormat::Json, None, None) => Box::new(json::JsonDecoder::new(topic, None, n)),
     }
 }

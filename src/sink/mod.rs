@@ -180,20 +180,18 @@ impl PartitionWriter {
 
     /// Forgets everything buffered and resumes from `recovered`.
     pub fn reset(&mut self, ctx: &SinkContext, recovered: &Recovered) {
-        let declared = ctx.config.value_schema.clone().or_else(|| {
-            ctx.inferred_schemas
-                .lock()
-                .ok()
-                .and_then(|m| m.get(&self.topic).cloned())
-        });
-        let mut config = (*ctx.config).clone();
-        config.value_schema = declared;
+        // Every partition of a topic decodes with the schema the first one inferred.
+        let inferred = ctx
+            .inferred_schemas
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&self.topic).cloned());
         self.state = WriterState::Active(Box::new(Active {
             seq: recovered.next_seq,
             range_start: recovered.next_offset,
             last_offset: None,
             buffer: RecordBuffer::new(ctx.keep_keys(), ctx.keep_headers()),
-            decoder: decode::decoder_for(&config, &self.topic),
+            decoder: decode::decoder_for(&ctx.config, &self.topic, inferred),
             files: BTreeMap::new(),
             rotation: RotationState::new(&ctx.policy.config, Instant::now(), wall_ms()),
         }));
