@@ -240,10 +240,6 @@ fn bad_records_stop_the_job_or_go_to_the_dead_letter_queue() {
     let dlq = unique("dlq");
     cluster.create_topic(&topic, 1).unwrap();
     cluster.create_topic(&dlq, 1).unwrap();
-    let producer: rdkafka::producer::BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &servers)
-        .create()
-        .unwrap();
     let values = [
         event(0, 0),
         "{\"p\":0,\"seq\":".to_string(),
@@ -251,16 +247,7 @@ fn bad_records_stop_the_job_or_go_to_the_dead_letter_queue() {
         "not json".into(),
         event(0, 4),
     ];
-    for v in &values {
-        producer
-            .send(
-                rdkafka::producer::BaseRecord::<(), _>::to(&topic)
-                    .partition(0)
-                    .payload(v.as_bytes()),
-            )
-            .unwrap();
-    }
-    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(10)).unwrap();
+    produce_values(&servers, &topic, 0, &values);
 
     let out = tempfile::tempdir().unwrap();
     let strict = job(&servers, &topic, out.path(), &[("flush.size", "2")]);
@@ -468,20 +455,7 @@ fn a_dead_letter_that_cannot_be_delivered_stops_the_job_before_the_commit() {
     let servers = cluster.bootstrap_servers();
     let topic = unique("undeliverable");
     cluster.create_topic(&topic, 1).unwrap();
-    let producer: rdkafka::producer::BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &servers)
-        .create()
-        .unwrap();
-    for v in [event(0, 0), "not json".to_string()] {
-        producer
-            .send(
-                rdkafka::producer::BaseRecord::<(), _>::to(&topic)
-                    .partition(0)
-                    .payload(v.as_bytes()),
-            )
-            .unwrap();
-    }
-    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(10)).unwrap();
+    produce_values(&servers, &topic, 0, &[event(0, 0), "not json".to_string()]);
     let out = tempfile::tempdir().unwrap();
     let dlq = unique("missing-dlq");
     let pairs = job(

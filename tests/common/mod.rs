@@ -76,6 +76,24 @@ pub fn produce(servers: &str, topic: &str, partitions: i32, from: u64, per_parti
     producer.flush(Duration::from_secs(60)).unwrap();
 }
 
+/// Produces `values` as they are into one partition.
+pub fn produce_values(servers: &str, topic: &str, partition: i32, values: &[String]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .create()
+        .unwrap();
+    for v in values {
+        producer
+            .send(
+                BaseRecord::<(), _>::to(topic)
+                    .partition(partition)
+                    .payload(v.as_bytes()),
+            )
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+}
+
 /// Properties for a JSON -> Parquet job with metadata columns, as `--set` pairs.
 pub fn job(
     servers: &str,
