@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use streamx::config::Config;
+use streamx::config::{Config, RawConfig};
 use streamx::ingest::{self, IngestOptions};
 use streamx::quickstart::{self, QuickstartOptions};
 
@@ -136,10 +136,16 @@ fn run() -> anyhow::Result<()> {
             println!("{snapshot}");
         }
         Command::CheckConfig { config, set } => {
-            let config = Config::load(config.as_deref(), &parse_sets(&set)?)
-                .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
+            let user_err =
+                |e: streamx::config::ConfigError| anyhow::anyhow!("[{}] {e}", e.origin());
+            let raw = RawConfig::layered(config.as_deref(), std::env::vars(), &parse_sets(&set)?)
+                .map_err(user_err)?;
+            let config = Config::from_raw(&raw).map_err(user_err)?;
+            for (key, value) in Config::redacted(&raw) {
+                println!("{key}={value}");
+            }
             println!(
-                "configuration is valid: {} (group {}) -> {}",
+                "# configuration is valid: {} (group {}) -> {}",
                 config.name, config.group_id, config.store_url
             );
         }

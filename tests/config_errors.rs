@@ -114,3 +114,27 @@ fn a_missing_topic_is_named() {
     assert!(!ok);
     assert!(err.contains("topic 'some-topic' does not exist"), "{err}");
 }
+
+#[test]
+fn check_config_prints_the_layered_config_with_secrets_redacted() {
+    let out = tempfile::tempdir().unwrap();
+    let mut pairs = base("127.0.0.1:1", out.path());
+    pairs.push(("store.secret_access_key".into(), "hunter2".into()));
+    let output = Command::new(streamx_bin())
+        .arg("check-config")
+        .args(set_args(&pairs))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("store.secret_access_key=********"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("hunter2"), "{stdout}");
+    assert!(stdout.contains("topics=some-topic"), "{stdout}");
+}
