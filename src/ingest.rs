@@ -9,7 +9,9 @@
 //! ```
 //!
 //! One thread does all of it; store I/O runs on a small tokio runtime through `block_on`. There is
-//! no channel between stages, so memory is what the writers buffer and librdkafka prefetches.
+//! no channel between stages, so memory is what the writers buffer (bounded together by
+//! `memory.budget.bytes`: past it the largest open files are flushed early) and what librdkafka
+//! prefetches.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,7 +27,7 @@ use crate::commit::CommitLog;
 use crate::config::Config;
 use crate::decode::buffer::Header;
 use crate::metrics::{Metrics, Snapshot};
-use crate::partition::DefaultPartitioner;
+use crate::sink::memory::MemoryBudget;
 use crate::sink::rotation::{RotateReason, RotationPolicy};
 use crate::sink::{wall_ms, Committed, PartitionWriter, SinkContext, SinkError};
 use crate::source::dlq::{DeadLetterQueue, DlqError};
@@ -43,6 +45,8 @@ pub enum IngestError {
     Sink(#[from] SinkError),
     #[error(transparent)]
     DeadLetter(#[from] DlqError),
+    #[error(transparent)]
+    Expr(#[from] crate::expr::ExprError),
     #[error("cannot start the I/O runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -54,6 +58,7 @@ impl IngestError {
             IngestError::Source(e) => e.origin(),
             IngestError::Sink(e) => e.origin(),
             IngestError::DeadLetter(_) => Origin::External,
+            IngestError::Expr(e) => e.origin(),
             IngestError::Runtime(_) => Origin::Internal,
         }
     }
@@ -97,6 +102,7 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
         .enable_all()
         .build()
         .map_err(IngestError::Runtime)?;
+    crate::sink::pipeline::check_config(&config)?;
     let config = Arc::new(config);
     let store = Store::with_url(&config.store_url, &config.store_options)?;
     runtime.block_on(store.check_reachable(options.connect_timeout))?;
@@ -111,12 +117,13 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
         commit_log: commit_log.clone(),
         runtime: runtime.handle().clone(),
         metrics: options.metrics.clone(),
-        partitioner: Arc::new(DefaultPartitioner),
         dlq,
         inferred_schemas: Mutex::new(HashMap::new()),
         policy: RotationPolicy {
             config: config.rotation.clone(),
         },
+        compiler: crate::expr::SqlCompiler::new(),
+        memory: MemoryBudget::new(config.memory_budget_bytes),
     };
     let source_ctx = IngestContext::new(commit_log, runtime.handle().clone(), config.start_from);
     let consumer = source::connect(&config, source_ctx, options.connect_timeout)?;
@@ -196,6 +203,9 @@ fn ingest_loop(
                     || headers_of(&msg),
                 )?;
                 after_commit(consumer, &slot.writer, committed);
+                if ctx.memory.over() {
+                    spill_largest(ctx, &mut slots)?;
+                }
             }
             Some(Err(KafkaError::PartitionEOF(partition))) => {
                 for m in slots.values_mut() {
@@ -261,6 +271,44 @@ fn rotate_all(
             after_commit(consumer, &slot.writer, committed);
         }
     }
+    Ok(())
+}
+
+/// Flushes the largest open files of every writer until the budget's target is reached.
+fn spill_largest(
+    ctx: &SinkContext,
+    slots: &mut HashMap<String, HashMap<i32, Slot>>,
+) -> Result<(), IngestError> {
+    let mut files: Vec<(u64, String, i32, String)> = slots
+        .iter()
+        .flat_map(|(topic, m)| {
+            m.iter().flat_map(move |(p, slot)| {
+                slot.writer
+                    .open_file_sizes()
+                    .into_iter()
+                    .map(move |(dir, size)| (size, topic.clone(), *p, dir))
+            })
+        })
+        .collect();
+    files.sort_unstable_by_key(|f| std::cmp::Reverse(f.0));
+    let before = ctx.memory.used();
+    let mut flushed = 0;
+    for (_, topic, p, dir) in files {
+        if ctx.memory.used() <= ctx.memory.target() {
+            break;
+        }
+        if let Some(slot) = slots.get_mut(&topic).and_then(|m| m.get_mut(&p)) {
+            slot.writer.spill(ctx, &dir)?;
+            flushed += 1;
+        }
+    }
+    tracing::debug!(
+        flushed,
+        before,
+        after = ctx.memory.used(),
+        limit = ctx.memory.limit(),
+        "memory budget reached; flushed the largest open files"
+    );
     Ok(())
 }
 

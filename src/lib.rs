@@ -3,7 +3,9 @@
 //! ```text
 //!  Kafka (consumer group) ──► source ──► RecordBuffer (raw bytes + Kafka metadata, per partition)
 //!                                             │
-//!                                          decode ──► RecordBatch (+ optional _topic, _partition, ...)
+//!                                          decode ──► RecordBatch (+ _topic, _partition, ...)
+//!                                             │
+//!                              expr: transform.sql (optional), partition rule, record time (SQL)
 //!                                             │
 //!                                        partition ──► one open file per output partition (format)
 //!                                             │
@@ -15,18 +17,22 @@
 //! ```
 //!
 //! Module map: [`config`] reads and validates the flat key/value configuration, [`source`] owns the
-//! Kafka consumer and rebalances, [`decode`] turns bytes into Arrow, [`partition`] names output
-//! partitions, [`format`] encodes files, [`store`] builds object stores from URLs, [`commit`] is the
-//! exactly-once protocol, [`sink`] buffers and rotates per Kafka partition, [`ingest`] runs the loop.
+//! Kafka consumer and rebalances, [`decode`] turns bytes into Arrow, [`expr`] compiles SQL over
+//! batches, [`partition`] names output partitions (SQL rules and the classic presets), [`format`]
+//! encodes files, [`store`] builds object stores from URLs, [`commit`] is the
+//! exactly-once protocol, [`sink`] buffers and rotates per Kafka partition, [`ingest`] runs the loop, [`query`] runs SQL over
+//! what was committed.
 
 pub mod commit;
 pub mod config;
 pub mod decode;
+pub mod expr;
 pub mod fault;
 pub mod format;
 pub mod ingest;
 pub mod metrics;
 pub mod partition;
+pub mod query;
 pub mod quickstart;
 pub mod sink;
 pub mod source;

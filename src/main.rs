@@ -42,6 +42,15 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
+    /// Run SQL over the committed output: each topic is a table with its partition columns.
+    Query {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// e.g. "SELECT hour, count(*) FROM clickstream GROUP BY hour ORDER BY hour"
+        sql: String,
+    },
     /// Try StreamX with nothing installed: embedded broker, sample events, ingest, summary.
     Quickstart {
         #[arg(long, default_value_t = 50_000)]
@@ -141,6 +150,8 @@ fn run() -> anyhow::Result<()> {
             let raw = RawConfig::layered(config.as_deref(), std::env::vars(), &parse_sets(&set)?)
                 .map_err(user_err)?;
             let config = Config::from_raw(&raw).map_err(user_err)?;
+            streamx::sink::pipeline::check_config(&config)
+                .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
             for (key, value) in Config::redacted(&raw) {
                 println!("{key}={value}");
             }
@@ -148,6 +159,13 @@ fn run() -> anyhow::Result<()> {
                 "# configuration is valid: {} (group {}) -> {}",
                 config.name, config.group_id, config.store_url
             );
+        }
+        Command::Query { config, set, sql } => {
+            let config = Config::load(config.as_deref(), &parse_sets(&set)?)
+                .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
+            let table = streamx::query::run_to_string(&config, &sql)
+                .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
+            println!("{table}");
         }
         Command::Samples {
             topic,

@@ -13,6 +13,8 @@ pub struct Metrics {
     pub records_skipped: AtomicU64,
     pub records_dead_lettered: AtomicU64,
     pub files_committed: AtomicU64,
+    /// Files staged early because the memory budget was reached.
+    pub files_spilled: AtomicU64,
     pub bytes_committed: AtomicU64,
     pub commits: AtomicU64,
     pub commits_fenced: AtomicU64,
@@ -27,6 +29,7 @@ pub struct Snapshot {
     pub records_skipped: u64,
     pub records_dead_lettered: u64,
     pub files_committed: u64,
+    pub files_spilled: u64,
     pub bytes_committed: u64,
     pub commits: u64,
     pub commits_fenced: u64,
@@ -46,6 +49,7 @@ impl Metrics {
             records_skipped: g(&self.records_skipped),
             records_dead_lettered: g(&self.records_dead_lettered),
             files_committed: g(&self.files_committed),
+            files_spilled: g(&self.files_spilled),
             bytes_committed: g(&self.bytes_committed),
             commits: g(&self.commits),
             commits_fenced: g(&self.commits_fenced),
@@ -58,7 +62,8 @@ impl std::fmt::Display for Snapshot {
         write!(
             f,
             "consumed {} records ({} bytes), wrote {} rows in {} files ({} bytes) over {} commits, \
-             skipped {} ({} to the dead letter queue), lost {} commit races",
+             skipped {} ({} to the dead letter queue), lost {} commit races, flushed {} files early \
+             (memory budget)",
             self.records_consumed,
             self.bytes_consumed,
             self.records_written,
@@ -67,7 +72,8 @@ impl std::fmt::Display for Snapshot {
             self.commits,
             self.records_skipped,
             self.records_dead_lettered,
-            self.commits_fenced
+            self.commits_fenced,
+            self.files_spilled
         )
     }
 }

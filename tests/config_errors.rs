@@ -138,3 +138,55 @@ fn check_config_prints_the_layered_config_with_secrets_redacted() {
     assert!(!stdout.contains("hunter2"), "{stdout}");
     assert!(stdout.contains("topics=some-topic"), "{stdout}");
 }
+
+#[test]
+fn a_bad_partition_rule_or_transform_fails_at_startup_with_datafusion_s_message() {
+    let out = tempfile::tempdir().unwrap();
+    // The broker is unreachable: the SQL is checked before anything connects.
+    for (key, sql, expect) in [
+        ("partition.by", "nope_column AS x", "nope_column"),
+        ("partition.by", "upper(user)", "AS name"),
+        (
+            "transform.sql",
+            "SELECT seq FROM records WHERE",
+            "transform.sql",
+        ),
+        (
+            "transform.sql",
+            "SELECT count(*) FROM records",
+            "not per-record",
+        ),
+        (
+            "partition.by",
+            "date_format(seq, '%Y') AS y",
+            "to_char(Int64, Utf8)",
+        ),
+    ] {
+        let mut pairs = base("127.0.0.1:1", out.path());
+        pairs.push((key.into(), sql.into()));
+        let (ok, err, _) = ingest(&set_args(&pairs));
+        assert!(!ok, "{key}={sql}");
+        assert!(
+            err.contains(&format!("config key '{key}'")),
+            "{key}={sql}: {err}"
+        );
+        assert!(err.contains(expect), "{key}={sql}: {err}");
+        assert!(!err.contains("broker"), "failed before connecting: {err}");
+        let check = Command::new(streamx_bin())
+            .arg("check-config")
+            .args(set_args(&pairs))
+            .output()
+            .unwrap();
+        assert!(!check.status.success(), "check-config accepts {key}={sql}");
+    }
+    let mut pairs = base("127.0.0.1:1", out.path());
+    pairs.push(("partitioner.class".into(), "TimeBased".into()));
+    pairs.push(("path.format".into(), "'m'=MMM".into()));
+    pairs.push(("partition.duration.ms".into(), "3600000".into()));
+    pairs.push(("locale".into(), "fr_FR".into()));
+    let (ok, err, _) = ingest(&set_args(&pairs));
+    assert!(
+        !ok && err.contains("path.format") && err.contains("fr_FR"),
+        "{err}"
+    );
+}

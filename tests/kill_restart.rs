@@ -197,3 +197,20 @@ fn exactly_once_holds_with_wall_clock_schedule_and_idle_rotation() {
         "schedule rotation",
     );
 }
+
+#[test]
+fn exactly_once_holds_with_hourly_partitioning_and_schedule_rotation() {
+    // Each record's `seq` read as epoch seconds spreads a partition over hours of 1970-01-01,
+    // so every commit writes into several hourly directories.
+    run_kill_restart(
+        &[
+            ("flush.size", "100000"),
+            ("rotate.schedule.interval.ms", "200"),
+            ("partitioner.class", "HourlyPartitioner"),
+            ("timestamp.extractor", "RecordField"),
+            ("timestamp.field", "seq"),
+            ("timestamp.field.unit", "s"),
+        ],
+        "hourly partitions, schedule rotation",
+    );
+}

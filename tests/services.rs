@@ -121,7 +121,9 @@ fn race_on(store: &Store) {
                     first_offset: 0,
                     last_offset: w,
                 };
-                log.commit("race", 0, 0, 0, w, vec![f]).await.unwrap()
+                log.commit("race", 0, 0, 0, w, vec![f], vec![])
+                    .await
+                    .unwrap()
             }));
         }
         let mut n = 0;

@@ -161,7 +161,45 @@ impl CommitLog {
         )
     }
 
-    /// Runs steps 1-3 for commit `seq` of `topic`/`partition` covering `start..=end`.
+    /// Uploads one file to the staging area of commit `seq` (invisible to readers) and returns
+    /// its entry for the commit object. Used for files flushed early under memory pressure;
+    /// [`CommitLog::commit`] stages the rest.
+    pub async fn stage(
+        &self,
+        topic: &str,
+        partition: i32,
+        seq: u64,
+        file: PendingFile,
+    ) -> Result<CommittedFile, CommitError> {
+        let name = file
+            .final_path
+            .rsplit('/')
+            .next()
+            .unwrap_or(&file.final_path)
+            .to_string();
+        let staging = self.staging_rel(topic, partition, seq, &name);
+        let bytes = file.data.len() as u64;
+        let path = self.store.path(&staging);
+        self.store
+            .inner
+            .put(&path, PutPayload::from_bytes(file.data))
+            .await
+            .map_err(|source| store_err("put (stage)", &path, source))?;
+        Ok(CommittedFile {
+            staging,
+            final_path: file.final_path,
+            rows: file.rows,
+            bytes,
+            first_offset: file.first_offset,
+            last_offset: file.last_offset,
+        })
+    }
+
+    /// Commits offsets `start_offset..=end_offset` of a partition as commit `seq` with `files`
+    /// (staged here) and `staged` (staged earlier by [`CommitLog::stage`] under the same `seq`):
+    /// stage, create the commit object (the atomic step), publish. `Fenced` when another writer
+    /// created commit `seq` first; this writer's staged files are then deleted.
+    #[allow(clippy::too_many_arguments)]
     pub async fn commit(
         &self,
         topic: &str,
@@ -170,6 +208,7 @@ impl CommitLog {
         start_offset: i64,
         end_offset: i64,
         files: Vec<PendingFile>,
+        staged: Vec<CommittedFile>,
     ) -> Result<CommitOutcome, CommitError> {
         let mut record = CommitRecord {
             version: COMMIT_FORMAT_VERSION,
@@ -179,32 +218,11 @@ impl CommitLog {
             start_offset,
             end_offset,
             writer: self.writer_id.clone(),
-            files: Vec::with_capacity(files.len()),
+            files: staged,
         };
-        // 1. stage
         for f in files {
-            let name = f
-                .final_path
-                .rsplit('/')
-                .next()
-                .unwrap_or(&f.final_path)
-                .to_string();
-            let staging = self.staging_rel(topic, partition, seq, &name);
-            let bytes = f.data.len() as u64;
-            let path = self.store.path(&staging);
-            self.store
-                .inner
-                .put(&path, PutPayload::from_bytes(f.data))
-                .await
-                .map_err(|source| store_err("put (stage)", &path, source))?;
-            record.files.push(CommittedFile {
-                staging,
-                final_path: f.final_path,
-                rows: f.rows,
-                bytes,
-                first_offset: f.first_offset,
-                last_offset: f.last_offset,
-            });
+            let staged = self.stage(topic, partition, seq, f).await?;
+            record.files.push(staged);
         }
         fault::point("commit.after_stage");
         // 2. the atomic step

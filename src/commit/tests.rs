@@ -44,12 +44,12 @@ async fn commit_then_recover_resumes_after_end() {
         }
     );
     let out = log
-        .commit("t", 0, 0, 0, 9, vec![file("t", 0, 0, 9)])
+        .commit("t", 0, 0, 0, 9, vec![file("t", 0, 0, 9)], vec![])
         .await
         .unwrap();
     assert!(matches!(out, CommitOutcome::Committed(_)));
     let out = log
-        .commit("t", 0, 1, 10, 19, vec![file("t", 0, 10, 19)])
+        .commit("t", 0, 1, 10, 19, vec![file("t", 0, 10, 19)], vec![])
         .await
         .unwrap();
     assert!(matches!(out, CommitOutcome::Committed(_)));
@@ -79,12 +79,12 @@ async fn second_writer_of_same_sequence_is_fenced_and_leaves_nothing() {
     let a = CommitLog::new(store(dir.path()), "topics", "a");
     let b = CommitLog::new(store(dir.path()), "topics", "b");
     let won = a
-        .commit("t", 0, 0, 0, 9, vec![file("t", 0, 0, 9)])
+        .commit("t", 0, 0, 0, 9, vec![file("t", 0, 0, 9)], vec![])
         .await
         .unwrap();
     assert!(matches!(won, CommitOutcome::Committed(_)));
     let lost = b
-        .commit("t", 0, 0, 0, 4, vec![file("t", 0, 0, 4)])
+        .commit("t", 0, 0, 0, 4, vec![file("t", 0, 0, 4)], vec![])
         .await
         .unwrap();
     assert!(matches!(lost, CommitOutcome::Fenced { seq: 0 }));
@@ -104,7 +104,7 @@ async fn concurrent_writers_race_for_one_sequence_exactly_one_wins() {
     for w in 0..8 {
         let log = CommitLog::new(store(dir.path()), "topics", &format!("w{w}"));
         tasks.push(tokio::spawn(async move {
-            log.commit("t", 0, 0, 0, w, vec![file("t", 0, 0, w)])
+            log.commit("t", 0, 0, 0, w, vec![file("t", 0, 0, w)], vec![])
                 .await
                 .unwrap()
         }));
@@ -173,7 +173,7 @@ async fn a_commit_whose_files_vanished_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let st = store(dir.path());
     let log = CommitLog::new(st.clone(), "topics", "w1");
-    log.commit("t", 0, 0, 0, 9, vec![file("t", 0, 0, 9)])
+    log.commit("t", 0, 0, 0, 9, vec![file("t", 0, 0, 9)], vec![])
         .await
         .unwrap();
     std::fs::remove_file(

@@ -180,6 +180,29 @@ pub struct Config {
     /// `commit.fenced.backoff.ms`: how long a partition that lost a commit race stays paused
     /// before it is recovered from the store again, default 30 s.
     pub fenced_backoff: Duration,
+    /// Where rows go: `partition.by` SQL or a preset spelled in SQL.
+    pub partition_rule: crate::partition::RuleSpec,
+    /// `timestamp.extractor` as SQL.
+    pub timestamp: crate::partition::TimestampSpec,
+    /// `transform.sql`.
+    pub transform_sql: Option<String>,
+    /// `memory.budget.bytes`.
+    pub memory_budget_bytes: u64,
+}
+
+impl Config {
+    /// Whether `transform.sql` or the partition rule reads `_key` or `_headers`, which are then
+    /// copied out of the consumer.
+    pub fn sql_reads_keys(&self) -> bool {
+        let reads = |s: &str| s.contains("_key") || s.contains("_headers");
+        self.transform_sql.as_deref().is_some_and(reads)
+            || match &self.partition_rule {
+                crate::partition::RuleSpec::Sql { list, .. } => reads(list),
+                crate::partition::RuleSpec::Levels { levels, .. } => {
+                    levels.iter().any(|l| reads(&l.sql))
+                }
+            }
+    }
 }
 
 impl Config {

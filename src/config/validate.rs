@@ -148,12 +148,6 @@ const START_FROM: &[(&[&str], StartFrom)] = &[
     (&["latest", "largest", "end"], StartFrom::Latest),
 ];
 
-const PARTITIONERS: &[&str] = &[
-    "Default",
-    "io.confluent.connect.storage.partitioner.DefaultPartitioner",
-    "io.confluent.connect.hdfs.partitioner.DefaultPartitioner",
-];
-
 impl Config {
     /// Validates the layered key/value map into a typed configuration. Unknown keys are
     /// reported first; after that the first invalid, missing or conflicting setting.
@@ -403,17 +397,8 @@ impl Config {
             )));
         }
 
-        if let Some((key, value)) = v.get("partitioner.class") {
-            if !PARTITIONERS.iter().any(|p| p.eq_ignore_ascii_case(value)) {
-                return Err(invalid(
-                    key,
-                    value,
-                    "only the default partitioner (Default, \
-                     io.confluent.connect.storage.partitioner.DefaultPartitioner) for now; \
-                     other partitioners arrive with partition rules",
-                ));
-            }
-        }
+        let (partition_rule, timestamp) = crate::partition::preset::from_config(|k| v.get(k))?;
+        let transform_sql = v.get("transform.sql").map(|(_, sql)| sql.to_string());
 
         let num =
             |canonical: &'static str, min: u64, max: u64| -> Result<Option<u64>, ConfigError> {
@@ -443,6 +428,8 @@ impl Config {
         let offset_pad_width = num("filename.offset.zero.pad.width", 1, 20)?.unwrap_or(10);
         let decode_batch_records = num("decode.batch.records", 1, 1_000_000)?.unwrap_or(4096);
         let fenced_backoff_ms = num("commit.fenced.backoff.ms", 0, u64::MAX)?.unwrap_or(30_000);
+        let memory_budget_bytes =
+            num("memory.budget.bytes", 1 << 20, u64::MAX)?.unwrap_or(512 << 20);
 
         Ok(Config {
             name,
@@ -467,6 +454,10 @@ impl Config {
             offset_pad_width: offset_pad_width as usize,
             decode_batch_records: decode_batch_records as usize,
             fenced_backoff: Duration::from_millis(fenced_backoff_ms),
+            partition_rule,
+            timestamp,
+            transform_sql,
+            memory_budget_bytes,
         })
     }
 }

@@ -348,7 +348,7 @@ fn kafka_connect_keys() {
         "partitioner.class",
         "io.confluent.connect.storage.partitioner.TimeBasedPartitioner",
     )]);
-    assert!(e.to_string().contains("partition rules"), "{e}");
+    assert!(e.to_string().contains("path.format"), "{e}");
     let e = err(&[("value.converter.schemas.enable", "maybe")]);
     assert!(e.to_string().contains("true or false"), "{e}");
 }

@@ -47,18 +47,23 @@ pub struct Decoded {
 impl Decoded {
     /// Buffer indexes of the rows of `batch`, in order (all indexes not rejected).
     pub fn accepted_indexes(&self, buffer_len: usize) -> Vec<usize> {
-        let mut rejected = self.rejected.iter().map(|(i, _)| *i).peekable();
-        (0..buffer_len)
-            .filter(|i| {
-                if rejected.peek() == Some(i) {
-                    rejected.next();
-                    false
-                } else {
-                    true
-                }
-            })
-            .collect()
+        survivors(buffer_len, self.rejected.iter().map(|(i, _)| *i))
     }
+}
+
+/// The indexes `0..n` that are not in `excluded` (ascending): the rows a stage kept.
+pub fn survivors(n: usize, excluded: impl IntoIterator<Item = usize>) -> Vec<usize> {
+    let mut excluded = excluded.into_iter().peekable();
+    (0..n)
+        .filter(|i| {
+            if excluded.peek() == Some(i) {
+                excluded.next();
+                false
+            } else {
+                true
+            }
+        })
+        .collect()
 }
 
 /// Turns the values of a [`RecordBuffer`] into a RecordBatch.

@@ -43,6 +43,10 @@ impl FormatError {
 pub trait FileWriter: Send {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), FormatError>;
     fn estimated_size(&self) -> usize;
+    /// Bytes held in memory now (encoded output plus encoder buffers), for the memory budget.
+    fn memory_size(&self) -> usize {
+        self.estimated_size()
+    }
     fn rows(&self) -> usize;
     fn finish(self: Box<Self>) -> Result<Bytes, FormatError>;
 }

@@ -109,6 +109,10 @@ impl FileWriter for ParquetFileWriter {
         self.writer.bytes_written() + self.writer.in_progress_size()
     }
 
+    fn memory_size(&self) -> usize {
+        self.writer.bytes_written() + self.writer.memory_size()
+    }
+
     fn rows(&self) -> usize {
         self.rows
     }

@@ -1,60 +1,83 @@
 //! Output partitioning: which directory under `<topics.dir>/<topic>/` each row goes to.
 //!
-//! This version has the default partitioner of Kafka Connect (`partition=<kafka partition>`).
-//! The seam is [`Partitioner::split`], which groups the rows of one decoded batch by output
-//! directory, so SQL partition rules (DataFusion expressions) plug in here without touching the
-//! sink or the commit protocol.
+//! A partition rule is a list of SQL expressions evaluated by DataFusion over each batch
+//! (`partition.by`, `partition.by.file`), or one of the classic partitioners, which
+//! [`preset`] spells as such expressions (`partitioner.class` = Default, Field, TimeBased,
+//! Hourly, Daily, with `timestamp.extractor` = Record, RecordField, Wallclock).
+//!
+//! ```text
+//!  config keys ──► preset::from_config ──► RuleSpec (SQL text) + TimestampSpec (SQL text)
+//!                                              │ compiled once per batch schema
+//!  RecordBatch ──► CompiledRule level exprs ──► arrays ──► RowConverter ──► groups of rows
+//!                                                              └──► `name=value/...` (escape)
+//! ```
+//!
+//! Owns [`escape`] (Hive path escaping), [`joda`] (`path.format`), [`preset`] and [`rule`].
 
-use arrow::record_batch::RecordBatch;
+pub mod escape;
+pub mod joda;
+pub mod preset;
+pub mod rule;
+
+pub use rule::CompiledRule;
 
 /// Rows of a batch that go to one output directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
-    /// Directory relative to `<topics.dir>/<topic>/`, e.g. `partition=3`.
+    /// Directory relative to `<topics.dir>/<topic>/`, e.g. `partition=3` or `dt=2024-01-01/hr=10`.
     pub dir: String,
     /// Row indexes into the batch, ascending; `None` means every row.
     pub rows: Option<Vec<u32>>,
 }
 
-/// Groups rows by output directory.
-///
-/// Contract: every row of `batch` is in exactly one group; groups keep row order.
-pub trait Partitioner: Send + Sync {
-    fn split(&self, kafka_partition: i32, batch: &RecordBatch) -> Vec<Group>;
+/// One directory level of a preset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Level {
+    /// Partition column name (`name=value`); `None` for a plain directory (`2024/01/...`).
+    pub name: Option<String>,
+    /// SQL expression of the level's value.
+    pub sql: String,
 }
 
-/// Kafka Connect's DefaultPartitioner: one directory per Kafka partition.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct DefaultPartitioner;
+/// A partition rule as SQL text, before compilation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleSpec {
+    /// `partition.by` or the contents of `partition.by.file`: `expr AS name, column, ...`.
+    Sql { key: String, list: String },
+    /// A preset, level by level.
+    Levels {
+        key: String,
+        levels: Vec<Level>,
+        /// Time-based presets: a record without a timestamp is a bad record (as in Kafka Connect).
+        requires_timestamp: bool,
+    },
+}
 
-impl Partitioner for DefaultPartitioner {
-    fn split(&self, kafka_partition: i32, _batch: &RecordBatch) -> Vec<Group> {
-        vec![Group {
-            dir: format!("partition={kafka_partition}"),
-            rows: None,
-        }]
+impl RuleSpec {
+    /// The config key the rule came from, for error messages.
+    pub fn key(&self) -> &str {
+        match self {
+            RuleSpec::Sql { key, .. } | RuleSpec::Levels { key, .. } => key,
+        }
+    }
+
+    pub fn requires_timestamp(&self) -> bool {
+        matches!(
+            self,
+            RuleSpec::Levels {
+                requires_timestamp: true,
+                ..
+            }
+        )
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use arrow::array::Int32Array;
-    use arrow::datatypes::{DataType, Field, Schema};
-    use std::sync::Arc;
-
-    #[test]
-    fn default_partitioner_puts_everything_under_the_kafka_partition() {
-        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int32, false)]));
-        let batch =
-            RecordBatch::try_new(schema, vec![Arc::new(Int32Array::from(vec![1, 2, 3]))]).unwrap();
-        let groups = DefaultPartitioner.split(7, &batch);
-        assert_eq!(
-            groups,
-            vec![Group {
-                dir: "partition=7".into(),
-                rows: None
-            }]
-        );
-    }
+/// The record time of `timestamp.extractor`, as SQL (used by time-based presets and by
+/// `rotate.interval.ms`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimestampSpec {
+    /// Evaluates to a timestamp (or epoch-based value DataFusion casts to one).
+    pub sql: String,
+    /// What the timestamp is, for messages ("field 'ts'").
+    pub description: String,
 }

@@ -5,43 +5,51 @@
 //! ```text
 //!  push(record) ──► RecordBuffer ──(decode.batch.records)──► ValueDecoder ──► RecordBatch
 //!                                                                │ rejected ──► errors.tolerance / DLQ
-//!                                                         Partitioner::split
-//!                                                                │
+//!                                          + metadata columns ──► Pipeline (transform.sql,
+//!                                                                │  partition rule, record time)
+//!                                                                │ rejected ──► errors.tolerance / DLQ
 //!                                           open files: BTreeMap<dir, OpenFile(FileWriter)>
-//!                                                                │ rotate (RotationPolicy)
+//!                                                                │ rotate (RotationPolicy; a record-time
+//!                                                                │ cut can fall inside a batch)
 //!                                                   CommitLog::commit(seq, start..=end, files)
 //! ```
+//!
+//! Under memory pressure ([`memory`]) the largest open files are staged early
+//! ([`PartitionWriter::spill`]) and join the next commit of their partition.
 //!
 //! Writer states ([`WriterState`]): `Active` while it owns the partition; `Fenced` after it lost a
 //! commit race (another process committed the same sequence number): it drops what it buffered
 //! and accepts nothing until the ingest loop recovers it from the store.
 
+mod encode;
+pub mod memory;
+pub mod pipeline;
 pub mod rotation;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
-use std::collections::HashMap;
 
 use crate::commit::{
-    final_file_name, CommitError, CommitLog, CommitOutcome, PendingFile, Recovered,
+    final_file_name, CommitError, CommitLog, CommitOutcome, CommittedFile, PendingFile, Recovered,
 };
-use crate::config::{Config, ErrorTolerance};
+use crate::config::Config;
 use crate::decode::buffer::Header;
-use crate::decode::{self, metadata, DecodeError, RecordBuffer, ValueDecoder};
-use crate::format::{self, FileWriter, FormatError};
+use crate::decode::{self, DecodeError, RecordBuffer, ValueDecoder};
+use crate::expr::{ExprError, SqlCompiler};
+use crate::format::{FileWriter, FormatError};
 use crate::metrics::Metrics;
-use crate::partition::Partitioner;
 use crate::source::dlq::{DeadLetterQueue, DlqError};
 use crate::Origin;
+use memory::{Accounted, MemoryBudget};
+use pipeline::Pipeline;
 use rotation::{RotateReason, RotationPolicy, RotationState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("cannot decode record at topic '{topic}' partition {partition} offset {offset}: {cause} (errors.tolerance=none stops here; set errors.tolerance=all to skip such records)")]
+    #[error("bad record at topic '{topic}' partition {partition} offset {offset}: {cause} (errors.tolerance=none stops here; set errors.tolerance=all to skip such records)")]
     BadRecord {
         topic: String,
         partition: i32,
@@ -53,6 +61,12 @@ pub enum SinkError {
         topic: String,
         partition: i32,
         source: Box<DecodeError>,
+    },
+    #[error("topic '{topic}' partition {partition}: {source}")]
+    Expr {
+        topic: String,
+        partition: i32,
+        source: Box<ExprError>,
     },
     #[error("topic '{topic}' partition {partition}: {source}")]
     Format {
@@ -86,6 +100,7 @@ impl SinkError {
         match self {
             SinkError::BadRecord { .. } => Origin::User,
             SinkError::Decode { .. } | SinkError::Metadata { .. } => Origin::Internal,
+            SinkError::Expr { source, .. } => source.origin(),
             SinkError::Format { source, .. } => source.origin(),
             SinkError::Commit { source, .. } => source.origin(),
             SinkError::DeadLetter { .. } => Origin::External,
@@ -99,16 +114,18 @@ pub struct SinkContext {
     pub commit_log: CommitLog,
     pub runtime: tokio::runtime::Handle,
     pub metrics: Arc<Metrics>,
-    pub partitioner: Arc<dyn Partitioner>,
     pub dlq: Option<Arc<DeadLetterQueue>>,
     /// JSON schemas inferred per topic, so every partition of a topic writes the same schema.
     pub inferred_schemas: Mutex<HashMap<String, SchemaRef>>,
     pub policy: RotationPolicy,
+    pub compiler: SqlCompiler,
+    pub memory: Arc<MemoryBudget>,
 }
 
 impl SinkContext {
+    /// Keys and headers are copied out of librdkafka only when something reads them.
     fn keep_keys(&self) -> bool {
-        self.config.include_kafka_metadata || self.dlq.is_some()
+        self.config.include_kafka_metadata || self.dlq.is_some() || self.config.sql_reads_keys()
     }
     fn keep_headers(&self) -> bool {
         self.keep_keys()
@@ -121,6 +138,7 @@ struct OpenFile {
     first_offset: i64,
     last_offset: i64,
     rows: u64,
+    memory: Accounted,
 }
 
 /// The state of the open commit of an active writer.
@@ -133,7 +151,11 @@ struct Active {
     last_offset: Option<i64>,
     buffer: RecordBuffer,
     decoder: Box<dyn ValueDecoder>,
+    /// The SQL stages compiled for the current value schema.
+    pipeline: Option<Arc<Pipeline>>,
     files: BTreeMap<String, OpenFile>,
+    /// Files of the open commit already staged under memory pressure.
+    staged: Vec<CommittedFile>,
     rotation: RotationState,
 }
 
@@ -155,6 +177,17 @@ pub enum Committed {
     Through { end: i64 },
     /// Another writer won; the partition must be paused and recovered later.
     Fenced,
+}
+
+impl Committed {
+    /// The later of two outcomes of one call (a fence wins).
+    fn then(self, next: Committed) -> Committed {
+        match (self, next) {
+            (Committed::Fenced, _) | (_, Committed::Fenced) => Committed::Fenced,
+            (c, Committed::Nothing) => c,
+            (_, c) => c,
+        }
+    }
 }
 
 /// Buffers, encodes and commits one Kafka partition.
@@ -192,7 +225,9 @@ impl PartitionWriter {
             last_offset: None,
             buffer: RecordBuffer::new(ctx.keep_keys(), ctx.keep_headers()),
             decoder: decode::decoder_for(&ctx.config, &self.topic, inferred),
+            pipeline: None,
             files: BTreeMap::new(),
+            staged: Vec::new(),
             rotation: RotationState::new(&ctx.policy.config, Instant::now(), wall_ms()),
         }));
     }
@@ -221,7 +256,7 @@ impl PartitionWriter {
         }
     }
 
-    /// Adds one record. May rotate (and so commit) before or after it.
+    /// Adds one record. May rotate (and so commit) after it.
     #[allow(clippy::too_many_arguments)]
     pub fn push(
         &mut self,
@@ -241,37 +276,29 @@ impl PartitionWriter {
                 return Ok(Committed::Nothing);
             }
         }
-        let mut result = Committed::Nothing;
-        if ctx.policy.before_record(&a.rotation, timestamp).is_some() {
-            result = self.rotate(ctx, RotateReason::RecordTime)?;
-            if result == Committed::Fenced {
-                return Ok(result);
-            }
-        }
-        let WriterState::Active(a) = &mut self.state else {
-            return Ok(result);
-        };
         if a.range_start.is_none() {
             a.range_start = Some(offset);
         }
         a.buffer.push(offset, timestamp, key, value, headers);
         a.last_offset = Some(offset);
         a.rotation.records += 1;
-        if a.rotation.first_record_ts.is_none() && timestamp >= 0 {
-            a.rotation.first_record_ts = Some(timestamp);
-        }
+        let mut result = Committed::Nothing;
         if a.buffer.len() >= ctx.config.decode_batch_records {
-            self.encode_buffer(ctx)?;
+            result = self.encode_buffer(ctx)?;
+            if result == Committed::Fenced {
+                return Ok(result);
+            }
             if let WriterState::Active(a) = &self.state {
                 let size: usize = a.files.values().map(|f| f.writer.estimated_size()).sum();
-                if ctx.policy.after_batch(size as u64).is_some() {
-                    return self.rotate(ctx, RotateReason::Size);
+                let staged: u64 = a.staged.iter().map(|f| f.bytes).sum();
+                if ctx.policy.after_batch(size as u64 + staged).is_some() {
+                    return Ok(result.then(self.rotate(ctx, RotateReason::Size)?));
                 }
             }
         }
         if let WriterState::Active(a) = &self.state {
             if ctx.policy.after_record(&a.rotation).is_some() {
-                return self.rotate(ctx, RotateReason::FlushSize);
+                return Ok(result.then(self.rotate(ctx, RotateReason::FlushSize)?));
             }
         }
         Ok(result)
@@ -298,93 +325,83 @@ impl PartitionWriter {
         matches!(&self.state, WriterState::Active(a) if a.rotation.records > 0)
     }
 
-    /// Decodes the buffered records and writes them into the open files.
-    fn encode_buffer(&mut self, ctx: &SinkContext) -> Result<(), SinkError> {
-        let WriterState::Active(a) = &mut self.state else {
-            return Ok(());
-        };
-        if a.buffer.is_empty() {
-            return Ok(());
-        }
-        let (topic, partition) = (self.topic.as_str(), self.partition);
-        let decoded = a
-            .decoder
-            .decode(&a.buffer)
-            .map_err(|source| SinkError::Decode {
-                topic: topic.to_string(),
-                partition,
-                source: Box::new(source),
-            })?;
-        if ctx.config.value_schema.is_none() {
-            if let (Some(schema), Ok(mut m)) = (a.decoder.schema(), ctx.inferred_schemas.lock()) {
-                m.entry(topic.to_string()).or_insert(schema);
-            }
-        }
-        if !decoded.rejected.is_empty() {
-            handle_rejects(ctx, topic, partition, &a.buffer, &decoded.rejected)?;
-        }
-        let rows = decoded.accepted_indexes(a.buffer.len());
-        let mut batch = decoded.batch;
-        if ctx.config.include_kafka_metadata {
-            batch = metadata::append_metadata(&batch, topic, partition, &a.buffer, &rows).map_err(
-                |source| SinkError::Metadata {
-                    topic: topic.to_string(),
-                    partition,
-                    source: Box::new(source),
-                },
-            )?;
-        }
-        if batch.num_rows() > 0 {
-            let offsets: Vec<i64> = rows.iter().map(|&i| a.buffer.offsets[i]).collect();
-            write_groups(ctx, topic, partition, &mut a.files, &batch, &offsets)?;
-        }
-        a.buffer.clear();
-        Ok(())
-    }
-
-    /// Closes the open files and commits them with everything consumed since the last commit.
+    /// Encodes what is buffered, then commits everything consumed since the last commit.
     pub fn rotate(
         &mut self,
         ctx: &SinkContext,
         reason: RotateReason,
     ) -> Result<Committed, SinkError> {
-        self.encode_buffer(ctx)?;
+        let encoded = self.encode_buffer(ctx)?;
+        if encoded == Committed::Fenced {
+            return Ok(encoded);
+        }
+        let end = match &self.state {
+            WriterState::Active(a) => a.last_offset,
+            WriterState::Fenced { .. } => None,
+        };
+        match end {
+            Some(end) => Ok(encoded.then(self.commit_through(ctx, end, reason)?)),
+            None => Ok(encoded),
+        }
+    }
+
+    /// Open files with their in-memory sizes, for the memory budget.
+    pub fn open_file_sizes(&self) -> Vec<(String, u64)> {
+        match &self.state {
+            WriterState::Active(a) => a
+                .files
+                .iter()
+                .map(|(dir, f)| (dir.clone(), f.memory.bytes()))
+                .collect(),
+            WriterState::Fenced { .. } => Vec::new(),
+        }
+    }
+
+    /// Closes the open file of `dir` and stages it now; it joins the next commit.
+    pub fn spill(&mut self, ctx: &SinkContext, dir: &str) -> Result<(), SinkError> {
+        let WriterState::Active(a) = &mut self.state else {
+            return Ok(());
+        };
+        let Some(file) = a.files.remove(dir) else {
+            return Ok(());
+        };
+        let pending = finish_file(ctx, &self.topic, self.partition, dir, file)?;
+        let staged = ctx
+            .runtime
+            .block_on(
+                ctx.commit_log
+                    .stage(&self.topic, self.partition, a.seq, pending),
+            )
+            .map_err(|source| SinkError::Commit {
+                topic: self.topic.clone(),
+                partition: self.partition,
+                source: Box::new(source),
+            })?;
+        Metrics::add(&ctx.metrics.files_spilled, 1);
+        a.staged.push(staged);
+        Ok(())
+    }
+
+    /// Closes the open files and commits offsets `range_start..=end` with them. Records after
+    /// `end` (later in the buffer just encoded) stay for the next commit.
+    fn commit_through(
+        &mut self,
+        ctx: &SinkContext,
+        end: i64,
+        reason: RotateReason,
+    ) -> Result<Committed, SinkError> {
         let WriterState::Active(a) = &mut self.state else {
             return Ok(Committed::Nothing);
         };
-        let (Some(start), Some(end)) = (a.range_start, a.last_offset) else {
+        let Some(start) = a.range_start.filter(|&s| s <= end) else {
             return Ok(Committed::Nothing);
         };
         let (topic, partition) = (self.topic.clone(), self.partition);
-        let fmt_err = |source: FormatError| SinkError::Format {
-            topic: topic.clone(),
-            partition,
-            source: Box::new(source),
-        };
         let mut pending = Vec::with_capacity(a.files.len());
-        let mut rows_total = 0;
-        let ext = ctx.config.format.extension();
+        let mut rows_total: u64 = a.staged.iter().map(|f| f.rows).sum();
         for (dir, f) in std::mem::take(&mut a.files) {
-            let data = f.writer.finish().map_err(fmt_err)?;
-            let name = final_file_name(
-                &topic,
-                partition,
-                f.first_offset,
-                f.last_offset,
-                ctx.config.offset_pad_width,
-                ext,
-            );
             rows_total += f.rows;
-            pending.push(PendingFile {
-                final_path: format!(
-                    "{}/{topic}/{dir}/{name}",
-                    ctx.config.topics_dir.trim_matches('/')
-                ),
-                data,
-                rows: f.rows,
-                first_offset: f.first_offset,
-                last_offset: f.last_offset,
-            });
+            pending.push(finish_file(ctx, &topic, partition, &dir, f)?);
         }
         if let Some(dlq) = &ctx.dlq {
             // Dead-lettered records must be durable before the store says they were consumed.
@@ -395,11 +412,12 @@ impl PartitionWriter {
                 source: Box::new(source),
             })?;
         }
+        let staged = std::mem::take(&mut a.staged);
         let outcome = ctx
             .runtime
             .block_on(
                 ctx.commit_log
-                    .commit(&topic, partition, a.seq, start, end, pending),
+                    .commit(&topic, partition, a.seq, start, end, pending, staged),
             )
             .map_err(|source| SinkError::Commit {
                 topic: topic.clone(),
@@ -418,7 +436,9 @@ impl PartitionWriter {
                 );
                 a.seq += 1;
                 a.range_start = Some(end + 1);
-                a.last_offset = None;
+                if a.last_offset.is_some_and(|l| l <= end) {
+                    a.last_offset = None;
+                }
                 a.rotation = RotationState::new(&ctx.policy.config, Instant::now(), wall_ms());
                 Ok(Committed::Through { end })
             }
@@ -434,99 +454,37 @@ impl PartitionWriter {
     }
 }
 
-/// Applies `errors.tolerance` to rejected records.
-fn handle_rejects(
+/// Finishes an open file into the pending file of its final path.
+fn finish_file(
     ctx: &SinkContext,
     topic: &str,
     partition: i32,
-    buffer: &RecordBuffer,
-    rejected: &[(usize, decode::RecordError)],
-) -> Result<(), SinkError> {
-    if ctx.config.errors_tolerance == ErrorTolerance::None {
-        let (i, cause) = &rejected[0];
-        return Err(SinkError::BadRecord {
-            topic: topic.to_string(),
-            partition,
-            offset: buffer.offsets[*i],
-            cause: cause.0.clone(),
-        });
-    }
-    for (i, cause) in rejected {
-        let offset = buffer.offsets[*i];
-        tracing::warn!(%topic, partition, offset, cause = %cause, "skipping a record that cannot be decoded (errors.tolerance=all)");
-        Metrics::add(&ctx.metrics.records_skipped, 1);
-        if let Some(dlq) = &ctx.dlq {
-            let headers = buffer.headers.get(*i).map(Vec::as_slice).unwrap_or(&[]);
-            dlq.send(
-                topic,
-                partition,
-                offset,
-                buffer.key(*i),
-                buffer.value(*i),
-                headers,
-                &cause.0,
-            )
-            .map_err(|source| SinkError::DeadLetter {
-                topic: topic.to_string(),
-                partition,
-                offset,
-                source: Box::new(source),
-            })?;
-            Metrics::add(&ctx.metrics.records_dead_lettered, 1);
-        }
-    }
-    Ok(())
-}
-
-/// Splits a batch by output directory and appends each part to its open file.
-fn write_groups(
-    ctx: &SinkContext,
-    topic: &str,
-    partition: i32,
-    files: &mut BTreeMap<String, OpenFile>,
-    batch: &RecordBatch,
-    offsets: &[i64],
-) -> Result<(), SinkError> {
-    let fmt_err = |source: FormatError| SinkError::Format {
+    dir: &str,
+    f: OpenFile,
+) -> Result<PendingFile, SinkError> {
+    let data = f.writer.finish().map_err(|source| SinkError::Format {
         topic: topic.to_string(),
         partition,
         source: Box::new(source),
-    };
-    for group in ctx.partitioner.split(partition, batch) {
-        let (part, first, last) = match &group.rows {
-            None => (batch.clone(), offsets[0], offsets[offsets.len() - 1]),
-            Some(rows) => {
-                let idx = arrow::array::UInt32Array::from(rows.clone());
-                let part = arrow::compute::take_record_batch(batch, &idx).map_err(|source| {
-                    SinkError::Metadata {
-                        topic: topic.to_string(),
-                        partition,
-                        source: Box::new(source),
-                    }
-                })?;
-                let first = rows.iter().map(|&r| offsets[r as usize]).min().unwrap_or(0);
-                let last = rows.iter().map(|&r| offsets[r as usize]).max().unwrap_or(0);
-                (part, first, last)
-            }
-        };
-        let file = match files.get_mut(&group.dir) {
-            Some(f) => f,
-            None => {
-                let writer = format::new_writer(&ctx.config, part.schema()).map_err(fmt_err)?;
-                files.entry(group.dir.clone()).or_insert(OpenFile {
-                    writer,
-                    first_offset: first,
-                    last_offset: last,
-                    rows: 0,
-                })
-            }
-        };
-        file.writer.write(&part).map_err(fmt_err)?;
-        file.first_offset = file.first_offset.min(first);
-        file.last_offset = file.last_offset.max(last);
-        file.rows += part.num_rows() as u64;
-    }
-    Ok(())
+    })?;
+    let name = final_file_name(
+        topic,
+        partition,
+        f.first_offset,
+        f.last_offset,
+        ctx.config.offset_pad_width,
+        ctx.config.format.extension(),
+    );
+    Ok(PendingFile {
+        final_path: format!(
+            "{}/{topic}/{dir}/{name}",
+            ctx.config.topics_dir.trim_matches('/')
+        ),
+        data,
+        rows: f.rows,
+        first_offset: f.first_offset,
+        last_offset: f.last_offset,
+    })
 }
 
 /// Milliseconds since the epoch, wall clock.

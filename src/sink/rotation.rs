@@ -5,8 +5,9 @@
 //! - `flush.size` records per commit (exact: checked after every record);
 //! - `rotate.size.bytes` of estimated encoded output (checked after every decoded batch, so a
 //!   commit can exceed it by up to one batch);
-//! - `rotate.interval.ms` in record time: a record whose timestamp is at least the interval past
-//!   the first record of the open files goes to the next commit (kafka-connect-hdfs semantics);
+//! - `rotate.interval.ms` in the record time of `timestamp.extractor` (Kafka timestamp, a field,
+//!   or the wall clock): a record whose time is at least the interval past the first record of
+//!   the open files starts the next commit, even inside a decoded batch (kafka-connect-hdfs);
 //!   and, unlike Kafka Connect, a partition that received nothing for the interval (wall clock)
 //!   is committed too, so idle topics do not keep data back;
 //! - `rotate.schedule.interval.ms`: at every wall-clock multiple of the interval since the epoch
@@ -68,12 +69,23 @@ pub struct RotationPolicy {
 }
 
 impl RotationPolicy {
-    /// Before a record with timestamp `ts` (epoch ms, negative if unknown) joins the open files.
-    pub fn before_record(&self, st: &RotationState, ts: i64) -> Option<RotateReason> {
-        let interval = self.config.interval?;
-        let first = st.first_record_ts?;
-        (st.records > 0 && ts >= 0 && ts - first >= interval.as_millis() as i64)
-            .then_some(RotateReason::RecordTime)
+    /// The first index of `times` (record times of rows about to join the open files, in offset
+    /// order; epoch ms, negative when unknown) whose time is `rotate.interval.ms` or more past
+    /// the first record time of the open commit: that row starts the next commit. Records the
+    /// first time of the open commit as it scans. Unknown times never rotate.
+    pub fn time_cut(&self, st: &mut RotationState, times: &[i64]) -> Option<usize> {
+        let interval = self.config.interval?.as_millis() as i64;
+        for (i, &t) in times.iter().enumerate() {
+            if t < 0 {
+                continue;
+            }
+            match st.first_record_ts {
+                None => st.first_record_ts = Some(t),
+                Some(first) if t - first >= interval => return Some(i),
+                Some(_) => {}
+            }
+        }
+        None
     }
 
     /// After a record joined the open files.
@@ -133,19 +145,24 @@ mod tests {
     }
 
     #[test]
-    fn record_time_interval_uses_record_timestamps() {
+    fn record_time_interval_cuts_at_the_first_late_record() {
         let p = policy(|c| c.interval = Some(Duration::from_millis(1000)));
         let mut st = RotationState::new(&p.config, Instant::now(), 0);
-        assert_eq!(p.before_record(&st, 5_000), None, "nothing open yet");
-        st.records = 1;
-        st.first_record_ts = Some(5_000);
-        assert_eq!(p.before_record(&st, 5_999), None);
-        assert_eq!(p.before_record(&st, 6_000), Some(RotateReason::RecordTime));
+        assert_eq!(p.time_cut(&mut st, &[-1, 5_000, 5_500]), None);
         assert_eq!(
-            p.before_record(&st, -1),
+            st.first_record_ts,
+            Some(5_000),
+            "the first known time starts the span"
+        );
+        assert_eq!(p.time_cut(&mut st, &[5_999, -1, 6_000, 7_000]), Some(2));
+        let mut fresh = RotationState::new(&p.config, Instant::now(), 0);
+        assert_eq!(
+            p.time_cut(&mut fresh, &[-1, -1]),
             None,
             "unknown timestamps never rotate"
         );
+        let none = policy(|_| {});
+        assert_eq!(none.time_cut(&mut fresh, &[0, 10_000_000]), None);
     }
 
     #[test]

@@ -179,13 +179,22 @@ impl Store {
         })
     }
 
-    /// A path below the root.
+    /// A path below the root. Segments are taken as they are (`Path::parse`), not
+    /// percent-encoded again, so Hive-escaped directory names (`region=a%2Fb`) and non-ASCII
+    /// values reach the store exactly as Hive, Spark and DataFusion expect them.
     pub fn path(&self, relative: &str) -> Path {
-        let mut p = self.root.clone();
-        for part in relative.split('/').filter(|s| !s.is_empty()) {
-            p = p.clone().join(part);
-        }
-        p
+        let rel = relative
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("/");
+        let full = if self.root.as_ref().is_empty() {
+            rel
+        } else {
+            format!("{}/{rel}", self.root)
+        };
+        // Only `.`/`..` segments fail to parse; those are encoded instead.
+        Path::parse(&full).unwrap_or_else(|_| Path::from(full.as_str()))
     }
 
     /// Fails fast when the store cannot be listed (unreachable endpoint, missing bucket, bad

@@ -58,22 +58,30 @@ pub fn produce(servers: &str, topic: &str, partitions: i32, from: u64, per_parti
         for p in 0..partitions {
             let v = event(p, seq);
             let k = format!("k{seq}");
-            let mut r = BaseRecord::to(topic)
+            let r = BaseRecord::to(topic)
                 .partition(p)
                 .key(k.as_bytes())
                 .payload(v.as_bytes());
-            loop {
-                match producer.send(r) {
-                    Ok(()) => break,
-                    Err((_, back)) => {
-                        r = back;
-                        producer.poll(Duration::from_millis(5));
-                    }
-                }
-            }
+            send(&producer, r);
         }
     }
     producer.flush(Duration::from_secs(60)).unwrap();
+}
+
+/// Sends one record, waiting while the producer queue is full.
+pub fn send<K: rdkafka::message::ToBytes + ?Sized, V: rdkafka::message::ToBytes + ?Sized>(
+    producer: &BaseProducer,
+    mut record: BaseRecord<'_, K, V>,
+) {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((_, back)) => {
+                record = back;
+                producer.poll(Duration::from_millis(5));
+            }
+        }
+    }
 }
 
 /// Produces `values` as they are into one partition.

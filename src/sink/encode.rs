@@ -1,0 +1,278 @@
+//! The encode step of a [`PartitionWriter`]: decode the buffer, add the metadata columns, run the
+//! [`Pipeline`], apply `errors.tolerance` to rejected records, cut the batch where the record
+//! time passes `rotate.interval.ms` (committing the part before the cut), and append each group
+//! of rows to the open file of its directory.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::UInt32Array;
+use arrow::record_batch::RecordBatch;
+
+use super::memory::Accounted;
+use super::pipeline::Pipeline;
+use super::rotation::{RotateReason, RotationState};
+use super::{Active, Committed, OpenFile, PartitionWriter, SinkContext, SinkError, WriterState};
+use crate::config::ErrorTolerance;
+use crate::decode::{metadata, RecordBuffer};
+use crate::expr::ExprError;
+use crate::format::{self, FormatError};
+use crate::metrics::Metrics;
+use crate::partition::Group;
+
+impl PartitionWriter {
+    /// Decodes the buffered records and writes them into the open files; may commit when the
+    /// record time crosses `rotate.interval.ms` inside the buffer.
+    pub(super) fn encode_buffer(&mut self, ctx: &SinkContext) -> Result<Committed, SinkError> {
+        let WriterState::Active(a) = &mut self.state else {
+            return Ok(Committed::Nothing);
+        };
+        if a.buffer.is_empty() {
+            return Ok(Committed::Nothing);
+        }
+        let fresh = RecordBuffer::new(a.buffer.keep_keys, a.buffer.keep_headers);
+        let mut buffer = std::mem::replace(&mut a.buffer, fresh);
+        let result = self.encode(ctx, &buffer);
+        if let WriterState::Active(a) = &mut self.state {
+            // Keep the allocation for the next records.
+            buffer.clear();
+            a.buffer = buffer;
+        }
+        result
+    }
+
+    fn encode(&mut self, ctx: &SinkContext, buffer: &RecordBuffer) -> Result<Committed, SinkError> {
+        let (topic, partition) = (self.topic.clone(), self.partition);
+        let WriterState::Active(a) = &mut self.state else {
+            return Ok(Committed::Nothing);
+        };
+        let decoded = a
+            .decoder
+            .decode(buffer)
+            .map_err(|source| SinkError::Decode {
+                topic: topic.clone(),
+                partition,
+                source: Box::new(source),
+            })?;
+        if ctx.config.value_schema.is_none() {
+            if let (Some(schema), Ok(mut m)) = (a.decoder.schema(), ctx.inferred_schemas.lock()) {
+                m.entry(topic.clone()).or_insert(schema);
+            }
+        }
+        if !decoded.rejected.is_empty() {
+            handle_rejects(ctx, &topic, partition, buffer, &decoded.rejected)?;
+        }
+        let accepted = decoded.accepted_indexes(buffer.len());
+        if accepted.is_empty() {
+            return Ok(Committed::Nothing);
+        }
+        let batch = metadata::append_metadata(&decoded.batch, &topic, partition, buffer, &accepted)
+            .map_err(|source| SinkError::Metadata {
+                topic: topic.clone(),
+                partition,
+                source: Box::new(source),
+            })?;
+        let expr_err = |source: ExprError| SinkError::Expr {
+            topic: topic.clone(),
+            partition,
+            source: Box::new(source),
+        };
+        let pipeline = pipeline_for(ctx, a, &batch).map_err(expr_err)?;
+        let processed = pipeline.process(&batch).map_err(expr_err)?;
+        if !processed.failed.is_empty() {
+            let rejected: Vec<(usize, crate::decode::RecordError)> = processed
+                .failed
+                .iter()
+                .map(|(r, m)| (accepted[*r], crate::decode::RecordError(m.clone())))
+                .collect();
+            handle_rejects(ctx, &topic, partition, buffer, &rejected)?;
+        }
+        // Buffer index and offset of every output row.
+        let buf_rows: Vec<usize> = processed.rows.iter().map(|&r| accepted[r]).collect();
+        let offsets: Vec<i64> = buf_rows.iter().map(|&i| buffer.offsets[i]).collect();
+        let n = offsets.len();
+        let interval = ctx.policy.config.interval;
+        let mut result = Committed::Nothing;
+        let mut from = 0;
+        loop {
+            let cut = match (&processed.times, interval) {
+                (Some(times), Some(_)) => {
+                    let WriterState::Active(a) = &mut self.state else {
+                        return Ok(result);
+                    };
+                    ctx.policy
+                        .time_cut(&mut a.rotation, &times[from..])
+                        .map_or(n, |i| from + i)
+                }
+                _ => n,
+            };
+            if cut > from {
+                let WriterState::Active(a) = &mut self.state else {
+                    return Ok(result);
+                };
+                write_rows(
+                    ctx,
+                    &topic,
+                    partition,
+                    &mut a.files,
+                    &processed.batch,
+                    &processed.groups,
+                    &offsets,
+                    from..cut,
+                )?;
+            }
+            if cut >= n {
+                return Ok(result);
+            }
+            // The record at `cut` is past the interval: commit everything before it.
+            let end = offsets[cut] - 1;
+            let remaining = (buffer.len() - buf_rows[cut]) as u64;
+            let committed = self.commit_through(ctx, end, RotateReason::RecordTime)?;
+            result = result.then(committed);
+            let WriterState::Active(a) = &mut self.state else {
+                return Ok(result);
+            };
+            // The rest of the buffer belongs to the new commit.
+            a.rotation = RotationState::new(
+                &ctx.policy.config,
+                std::time::Instant::now(),
+                super::wall_ms(),
+            );
+            a.rotation.records = remaining;
+            from = cut;
+        }
+    }
+}
+
+/// The pipeline for the schema of `batch`, compiled on first use and again when it changes.
+fn pipeline_for(
+    ctx: &SinkContext,
+    a: &mut Active,
+    batch: &RecordBatch,
+) -> Result<Arc<Pipeline>, ExprError> {
+    if let Some(p) = &a.pipeline {
+        if p.input_schema().as_ref() == batch.schema().as_ref() {
+            return Ok(p.clone());
+        }
+    }
+    let need_time = ctx.policy.config.interval.is_some();
+    let p = Arc::new(Pipeline::compile(
+        &ctx.compiler,
+        &ctx.config,
+        &batch.schema(),
+        need_time,
+    )?);
+    a.pipeline = Some(p.clone());
+    Ok(p)
+}
+
+/// Appends rows `range` of `batch` to the open files of their groups.
+#[allow(clippy::too_many_arguments)]
+fn write_rows(
+    ctx: &SinkContext,
+    topic: &str,
+    partition: i32,
+    files: &mut BTreeMap<String, OpenFile>,
+    batch: &RecordBatch,
+    groups: &[Group],
+    offsets: &[i64],
+    range: std::ops::Range<usize>,
+) -> Result<(), SinkError> {
+    let fmt_err = |source: FormatError| SinkError::Format {
+        topic: topic.to_string(),
+        partition,
+        source: Box::new(source),
+    };
+    let whole = range.start == 0 && range.end == batch.num_rows();
+    for group in groups {
+        let rows: Option<Vec<u32>> = match (&group.rows, whole) {
+            (None, true) => None,
+            (None, false) => Some((range.start as u32..range.end as u32).collect()),
+            (Some(rows), true) => Some(rows.clone()),
+            (Some(rows), false) => Some(
+                rows.iter()
+                    .copied()
+                    .filter(|&r| range.contains(&(r as usize)))
+                    .collect(),
+            ),
+        };
+        let (part, first, last) = match rows {
+            None => (batch.clone(), offsets[0], offsets[offsets.len() - 1]),
+            Some(rows) if rows.is_empty() => continue,
+            Some(rows) => {
+                let first = offsets[rows[0] as usize];
+                let last = offsets[rows[rows.len() - 1] as usize];
+                let part = arrow::compute::take_record_batch(batch, &UInt32Array::from(rows))
+                    .map_err(|source| SinkError::Metadata {
+                        topic: topic.to_string(),
+                        partition,
+                        source: Box::new(source),
+                    })?;
+                (part, first, last)
+            }
+        };
+        let file = match files.get_mut(&group.dir) {
+            Some(f) => f,
+            None => {
+                let writer = format::new_writer(&ctx.config, part.schema()).map_err(fmt_err)?;
+                files.entry(group.dir.clone()).or_insert(OpenFile {
+                    writer,
+                    first_offset: first,
+                    last_offset: last,
+                    rows: 0,
+                    memory: Accounted::new(&ctx.memory),
+                })
+            }
+        };
+        file.writer.write(&part).map_err(fmt_err)?;
+        file.first_offset = file.first_offset.min(first);
+        file.last_offset = file.last_offset.max(last);
+        file.rows += part.num_rows() as u64;
+        file.memory.set(file.writer.memory_size() as u64);
+    }
+    Ok(())
+}
+
+/// Applies `errors.tolerance` to rejected records (buffer indexes, ascending).
+fn handle_rejects(
+    ctx: &SinkContext,
+    topic: &str,
+    partition: i32,
+    buffer: &RecordBuffer,
+    rejected: &[(usize, crate::decode::RecordError)],
+) -> Result<(), SinkError> {
+    if ctx.config.errors_tolerance == ErrorTolerance::None {
+        let (i, cause) = &rejected[0];
+        return Err(SinkError::BadRecord {
+            topic: topic.to_string(),
+            partition,
+            offset: buffer.offsets[*i],
+            cause: cause.0.clone(),
+        });
+    }
+    for (i, cause) in rejected {
+        let offset = buffer.offsets[*i];
+        tracing::warn!(%topic, partition, offset, cause = %cause, "skipping a bad record (errors.tolerance=all)");
+        Metrics::add(&ctx.metrics.records_skipped, 1);
+        if let Some(dlq) = &ctx.dlq {
+            let headers = buffer.headers.get(*i).map(Vec::as_slice).unwrap_or(&[]);
+            dlq.send(
+                topic,
+                partition,
+                offset,
+                buffer.key(*i),
+                buffer.value(*i),
+                headers,
+                &cause.0,
+            )
+            .map_err(|source| SinkError::DeadLetter {
+                topic: topic.to_string(),
+                partition,
+                offset,
+                source: Box::new(source),
+            })?;
+            Metrics::add(&ctx.metrics.records_dead_lettered, 1);
+        }
+    }
+    Ok(())
+}
