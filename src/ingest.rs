@@ -124,6 +124,7 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
         },
         compiler: crate::expr::SqlCompiler::new(),
         memory: MemoryBudget::new(config.memory_budget_bytes),
+        listener: None,
     };
     let source_ctx = IngestContext::new(commit_log, runtime.handle().clone(), config.start_from);
     let consumer = source::connect(&config, source_ctx, options.connect_timeout)?;

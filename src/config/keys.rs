@@ -41,7 +41,7 @@ pub static KEYS: &[KeySpec] = &[
     key("input.format", Some("json"), "How record values are decoded: json or raw (alias value.converter)."),
     key("value.schema", None, "Declared schema of JSON values, e.g. `id BIGINT, name STRING`; unset = inferred."),
     key("include.kafka.metadata", Some("false"), "Add _topic, _partition, _offset, _timestamp, _key and _headers columns."),
-    key("decode.batch.records", Some("4096"), "Records decoded together (1..=1000000)."),
+    key("decode.batch.records", Some("2048"), "Records decoded together (1..=1000000)."),
     // --- errors ---
     key("errors.tolerance", Some("none"), "none: stop on a bad record; all: skip it (and send it to the DLQ if set)."),
     key("errors.deadletterqueue.topic.name", None, "Topic that receives records skipped under errors.tolerance=all."),

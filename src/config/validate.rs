@@ -426,7 +426,7 @@ impl Config {
             ));
         }
         let offset_pad_width = num("filename.offset.zero.pad.width", 1, 20)?.unwrap_or(10);
-        let decode_batch_records = num("decode.batch.records", 1, 1_000_000)?.unwrap_or(4096);
+        let decode_batch_records = num("decode.batch.records", 1, 1_000_000)?.unwrap_or(2048);
         let fenced_backoff_ms = num("commit.fenced.backoff.ms", 0, u64::MAX)?.unwrap_or(30_000);
         let memory_budget_bytes =
             num("memory.budget.bytes", 1 << 20, u64::MAX)?.unwrap_or(512 << 20);

@@ -52,7 +52,7 @@ fn defaults() {
     assert_eq!(c.errors_tolerance, ErrorTolerance::None);
     assert_eq!(c.dlq_topic, None);
     assert_eq!(c.offset_pad_width, 10);
-    assert_eq!(c.decode_batch_records, 4096);
+    assert_eq!(c.decode_batch_records, 2048);
     assert_eq!(c.fenced_backoff, Duration::from_secs(30));
 }
 

@@ -1,10 +1,12 @@
 //! Output formats: each encodes RecordBatches of one output file into bytes.
 //!
-//! Owns [`parquet`] (default) and [`raw`] (values as they are, newline-separated). A
+//! Owns [`parquet`] (default) and [`raw`] (values as they are, newline-separated), and
+//! [`buffered`], which keeps small files as Arrow batches until they are worth an encoder. A
 //! [`FileWriter`] lives in memory until its file is rotated; `finish` returns the whole file,
 //! which the commit protocol stages and publishes. Memory per open file is bounded by the
 //! rotation limits (`rotate.size.bytes` is checked against [`FileWriter::estimated_size`]).
 
+pub mod buffered;
 pub mod parquet;
 pub mod raw;
 
@@ -54,10 +56,12 @@ pub trait FileWriter: Send {
 /// Creates a writer for one file of `schema` in the configured format.
 pub fn new_writer(config: &Config, schema: SchemaRef) -> Result<Box<dyn FileWriter>, FormatError> {
     match config.format {
-        OutputFormat::Parquet => Ok(Box::new(parquet::ParquetFileWriter::new(
-            schema,
-            config.parquet_codec,
-        )?)),
+        OutputFormat::Parquet => {
+            let codec = config.parquet_codec;
+            Ok(Box::new(buffered::BufferedWriter::new(schema, move |s| {
+                Ok(Box::new(parquet::ParquetFileWriter::new(s, codec)?) as Box<dyn FileWriter>)
+            })))
+        }
         OutputFormat::Raw => Ok(Box::new(raw::RawFileWriter::new(&schema)?)),
     }
 }

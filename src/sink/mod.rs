@@ -108,6 +108,26 @@ impl SinkError {
     }
 }
 
+/// What a commit made visible, for whoever registers it elsewhere (the Hive Metastore).
+#[derive(Debug, Clone)]
+pub struct CommitInfo {
+    pub topic: String,
+    pub partition: i32,
+    /// Directories (relative to `<topics.dir>/<topic>/`, e.g. `dt=2024-01-01/hr=10`) that
+    /// received files in this commit, sorted and without duplicates.
+    pub dirs: Vec<String>,
+    /// Partition column names of the rule, in directory order (`None` for unnamed levels).
+    pub partition_columns: Vec<Option<String>>,
+    /// Schema of the rows written (the pipeline's output), when known.
+    pub schema: Option<SchemaRef>,
+}
+
+/// Told about every successful commit, after it is durable. Contract: returns quickly (queue the
+/// work); never fails the commit, which already happened.
+pub trait CommitListener: Send + Sync {
+    fn committed(&self, info: CommitInfo);
+}
+
 /// What every writer of one process shares.
 pub struct SinkContext {
     pub config: Arc<Config>,
@@ -120,6 +140,8 @@ pub struct SinkContext {
     pub policy: RotationPolicy,
     pub compiler: SqlCompiler,
     pub memory: Arc<MemoryBudget>,
+    /// Receives every commit (Hive registration); `None` when nothing listens.
+    pub listener: Option<Arc<dyn CommitListener>>,
 }
 
 impl SinkContext {
@@ -397,11 +419,21 @@ impl PartitionWriter {
             return Ok(Committed::Nothing);
         };
         let (topic, partition) = (self.topic.clone(), self.partition);
-        let mut pending = Vec::with_capacity(a.files.len());
         let mut rows_total: u64 = a.staged.iter().map(|f| f.rows).sum();
+        // Each file is staged as soon as it is encoded, so only one encoded file is in memory.
+        let commit_err = |source| SinkError::Commit {
+            topic: topic.clone(),
+            partition,
+            source: Box::new(source),
+        };
         for (dir, f) in std::mem::take(&mut a.files) {
             rows_total += f.rows;
-            pending.push(finish_file(ctx, &topic, partition, &dir, f)?);
+            let file = finish_file(ctx, &topic, partition, &dir, f)?;
+            let staged = ctx
+                .runtime
+                .block_on(ctx.commit_log.stage(&topic, partition, a.seq, file))
+                .map_err(commit_err)?;
+            a.staged.push(staged);
         }
         if let Some(dlq) = &ctx.dlq {
             // Dead-lettered records must be durable before the store says they were consumed.
@@ -415,15 +447,16 @@ impl PartitionWriter {
         let staged = std::mem::take(&mut a.staged);
         let outcome = ctx
             .runtime
-            .block_on(
-                ctx.commit_log
-                    .commit(&topic, partition, a.seq, start, end, pending, staged),
-            )
-            .map_err(|source| SinkError::Commit {
-                topic: topic.clone(),
+            .block_on(ctx.commit_log.commit(
+                &topic,
                 partition,
-                source: Box::new(source),
-            })?;
+                a.seq,
+                start,
+                end,
+                Vec::new(),
+                staged,
+            ))
+            .map_err(commit_err)?;
         match outcome {
             CommitOutcome::Committed(record) => {
                 tracing::debug!(%topic, partition, seq = record.seq, start, end, ?reason, files = record.files.len(), "committed");
@@ -434,6 +467,9 @@ impl PartitionWriter {
                     &ctx.metrics.bytes_committed,
                     record.files.iter().map(|f| f.bytes).sum(),
                 );
+                if let Some(listener) = &ctx.listener {
+                    listener.committed(commit_info(ctx, &topic, partition, &record, a));
+                }
                 a.seq += 1;
                 a.range_start = Some(end + 1);
                 if a.last_offset.is_some_and(|l| l <= end) {
@@ -451,6 +487,38 @@ impl PartitionWriter {
                 Ok(Committed::Fenced)
             }
         }
+    }
+}
+
+/// The [`CommitInfo`] of a commit record.
+fn commit_info(
+    ctx: &SinkContext,
+    topic: &str,
+    partition: i32,
+    record: &crate::commit::CommitRecord,
+    a: &Active,
+) -> CommitInfo {
+    let prefix = format!("{}/{topic}/", ctx.config.topics_dir.trim_matches('/'));
+    let mut dirs: Vec<String> = record
+        .files
+        .iter()
+        .filter_map(|f| {
+            let rel = f.final_path.strip_prefix(&prefix)?;
+            Some(rel.rsplit_once('/').map_or("", |(d, _)| d).to_string())
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    CommitInfo {
+        topic: topic.to_string(),
+        partition,
+        dirs,
+        partition_columns: a
+            .pipeline
+            .as_ref()
+            .map(|p| p.partition_columns())
+            .unwrap_or_default(),
+        schema: a.pipeline.as_ref().map(|p| p.output_schema().clone()),
     }
 }
 

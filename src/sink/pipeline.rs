@@ -158,6 +158,15 @@ impl Pipeline {
         &self.output_schema
     }
 
+    /// The partition rule's column names, in directory order.
+    pub fn partition_columns(&self) -> Vec<Option<String>> {
+        self.rule
+            .names()
+            .into_iter()
+            .map(|n| n.map(str::to_string))
+            .collect()
+    }
+
     /// Runs the stages over `input` (which has [`Pipeline::input_schema`]).
     pub fn process(&self, input: &RecordBatch) -> Result<Processed, ExprError> {
         let eval_err = |key: &str, message: String| ExprError::Evaluate {

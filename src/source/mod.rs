@@ -230,6 +230,10 @@ pub fn client_config(config: &Config) -> ClientConfig {
         .set("enable.partition.eof", "true")
         // The loop pauses to encode and upload; librdkafka's 1 s default stalls fetching after.
         .set("fetch.queue.backoff.ms", "10")
+        // Prefetched records are memory outside memory.budget.bytes: 8 MiB of queue (librdkafka
+        // defaults to 64 MiB) and 8 MiB per fetch response keep a 2-core ingest fed.
+        .set("queued.max.messages.kbytes", "8192")
+        .set("fetch.max.bytes", "8388608")
         .set(
             "auto.offset.reset",
             match config.start_from {
