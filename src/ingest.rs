@@ -47,6 +47,8 @@ pub enum IngestError {
     DeadLetter(#[from] DlqError),
     #[error(transparent)]
     Expr(#[from] crate::expr::ExprError),
+    #[error("value converter: {0}")]
+    Decode(#[from] crate::decode::DecodeError),
     #[error("cannot start the I/O runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -59,6 +61,7 @@ impl IngestError {
             IngestError::Sink(e) => e.origin(),
             IngestError::DeadLetter(_) => Origin::External,
             IngestError::Expr(e) => e.origin(),
+            IngestError::Decode(e) => e.origin(),
             IngestError::Runtime(_) => Origin::Internal,
         }
     }
@@ -125,6 +128,7 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
         compiler: crate::expr::SqlCompiler::new(),
         memory: MemoryBudget::new(config.memory_budget_bytes),
         listener: None,
+        registry: crate::decode::registry_for(&config)?,
     };
     let source_ctx = IngestContext::new(commit_log, runtime.handle().clone(), config.start_from);
     let consumer = source::connect(&config, source_ctx, options.connect_timeout)?;
@@ -155,7 +159,7 @@ fn ingest_loop(
                 RebalanceEvent::Assigned(list) => {
                     assigned_once |= !list.is_empty();
                     for (topic, partition, recovered) in list {
-                        let writer = PartitionWriter::new(ctx, &topic, partition, &recovered);
+                        let writer = PartitionWriter::new(ctx, &topic, partition, &recovered)?;
                         slots.entry(topic).or_default().insert(
                             partition,
                             Slot {
@@ -349,7 +353,7 @@ fn resume_fenced(
 ) -> Result<(), IngestError> {
     let (topic, partition) = (writer.topic().to_string(), writer.partition());
     let recovered = consumer.context().recover(&topic, partition)?;
-    writer.reset(ctx, &recovered);
+    writer.reset(ctx, &recovered)?;
     let offset = consumer.context().start_offset(&recovered);
     consumer
         .seek(&topic, partition, offset, Duration::from_secs(10))

@@ -83,7 +83,7 @@ pub fn run_to_string(config: &Config, sql: &str) -> Result<String, QueryError> {
 async fn run_async(config: &Config, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
     let (format, ext): (Arc<ParquetFormat>, &str) = match config.format {
         OutputFormat::Parquet => (Arc::new(ParquetFormat::default()), ".parquet"),
-        OutputFormat::Raw => return Err(QueryError::Format("raw")),
+        other => return Err(QueryError::Format(other.extension())),
     };
     let store = Store::with_url(&config.store_url, &config.store_options)?;
     let mut session = SessionConfig::new();

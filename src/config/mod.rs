@@ -7,6 +7,7 @@
 //! settings. Errors name the key, the value and what is allowed; unknown keys get a "did you mean".
 //! Secrets (`*.password`, `*secret*`, credentials) are redacted by [`Config::redacted`] and never logged.
 
+pub mod formats;
 pub mod keys;
 pub mod properties;
 pub mod schema_ddl;
@@ -73,6 +74,11 @@ pub enum OutputFormat {
     Parquet,
     /// Values written as they are, newline-separated (StreamX's SourceFormat + ByteArrayConverter).
     Raw,
+    /// Avro object container files.
+    Avro,
+    /// JSON lines.
+    Json,
+    Csv,
 }
 
 impl OutputFormat {
@@ -80,6 +86,9 @@ impl OutputFormat {
         match self {
             OutputFormat::Parquet => "parquet",
             OutputFormat::Raw => "raw",
+            OutputFormat::Avro => "avro",
+            OutputFormat::Json => "json",
+            OutputFormat::Csv => "csv",
         }
     }
 }
@@ -88,6 +97,10 @@ impl OutputFormat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputFormat {
     Json,
+    /// Kafka Connect JsonConverter envelopes (`{"schema": ..., "payload": ...}`).
+    ConnectJson,
+    /// Avro: Confluent wire format with the Schema Registry, or plain with `value.avro.schema`.
+    Avro,
     Raw,
 }
 
@@ -186,11 +199,21 @@ pub struct Config {
     pub timestamp: crate::partition::TimestampSpec,
     /// `transform.sql`.
     pub transform_sql: Option<String>,
+    /// Converter and output format settings.
+    pub formats: formats::FormatSettings,
     /// `memory.budget.bytes`.
     pub memory_budget_bytes: u64,
 }
 
 impl Config {
+    /// The extension of data files (`json.gz` for gzipped JSON lines).
+    pub fn file_extension(&self) -> &'static str {
+        match self.format {
+            OutputFormat::Json if self.formats.jsonl.gzip => "json.gz",
+            f => f.extension(),
+        }
+    }
+
     /// Whether `transform.sql` or the partition rule reads `_key` or `_headers`, which are then
     /// copied out of the consumer.
     pub fn sql_reads_keys(&self) -> bool {

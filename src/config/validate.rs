@@ -110,12 +110,40 @@ const OUTPUT_FORMATS: &[(&[&str], OutputFormat)] = &[
         ],
         OutputFormat::Raw,
     ),
+    (
+        &[
+            "avro",
+            "io.confluent.connect.s3.format.avro.AvroFormat",
+            "io.confluent.connect.hdfs.avro.AvroFormat",
+            "com.qubole.streamx.avro.AvroFormat",
+        ],
+        OutputFormat::Avro,
+    ),
+    (
+        &[
+            "json",
+            "jsonl",
+            "io.confluent.connect.s3.format.json.JsonFormat",
+            "io.confluent.connect.hdfs.json.JsonFormat",
+        ],
+        OutputFormat::Json,
+    ),
+    (&["csv"], OutputFormat::Csv),
 ];
 
 const INPUT_FORMATS: &[(&[&str], InputFormat)] = &[
     (
         &["json", "org.apache.kafka.connect.json.JsonConverter"],
         InputFormat::Json,
+    ),
+    (&["connect-json", "connect_json"], InputFormat::ConnectJson),
+    (
+        &[
+            "avro",
+            "io.confluent.connect.avro.AvroConverter",
+            "io.confluent.connect.avro.AvroConverter$Plain",
+        ],
+        InputFormat::Avro,
     ),
     (
         &[
@@ -313,7 +341,7 @@ impl Config {
                 invalid(
                     key,
                     value,
-                    "parquet or raw (or their Kafka Connect / StreamX class names)",
+                    "parquet, avro, json (JSON lines), csv or raw (or their Kafka Connect / StreamX class names)",
                 )
             })?,
             None => OutputFormat::Parquet,
@@ -326,24 +354,27 @@ impl Config {
         };
         let input_format = match v.get_or_default("input.format") {
             Some((key, value)) => match choice(value, INPUT_FORMATS) {
-                Some(f) => f,
-                None if value.to_ascii_lowercase().contains("avro") => {
-                    return Err(invalid(
-                        key,
-                        value,
-                        "Avro input arrives in a later version; for now json or raw \
-                         (JsonConverter, ByteArrayConverter, StringConverter)",
-                    ))
+                // Kafka Connect's JsonConverter expects {"schema", "payload"} envelopes unless
+                // schemas.enable=false; the short name `json` means plain JSON objects.
+                Some(InputFormat::Json) if value.contains('.') => {
+                    match v.get("value.converter.schemas.enable") {
+                        Some((k, e)) if !boolean(k, e)? => InputFormat::Json,
+                        _ => InputFormat::ConnectJson,
+                    }
                 }
-                None => {
-                    return Err(invalid(
-                        key,
-                        value,
-                        "json or raw (or org.apache.kafka.connect.json.JsonConverter, \
+                Some(InputFormat::Json) => match v.get("value.converter.schemas.enable") {
+                    Some((k, e)) if boolean(k, e)? => InputFormat::ConnectJson,
+                    _ => InputFormat::Json,
+                },
+                Some(f) => f,
+                None => return Err(invalid(
+                    key,
+                    value,
+                    "json, connect-json, avro or raw (or io.confluent.connect.avro.AvroConverter, \
+                         org.apache.kafka.connect.json.JsonConverter, \
                          org.apache.kafka.connect.converters.ByteArrayConverter, \
                          org.apache.kafka.connect.storage.StringConverter)",
-                    ))
-                }
+                )),
             },
             None => InputFormat::Json,
         };
@@ -368,6 +399,12 @@ impl Config {
                 Some(Arc::new(schema))
             }
         };
+
+        let formats = super::formats::from_config(
+            |k| v.get(k),
+            input_format == InputFormat::Avro,
+            input_format == InputFormat::ConnectJson,
+        )?;
 
         let flag = |canonical: &'static str| -> Result<bool, ConfigError> {
             match v.get_or_default(canonical) {
@@ -455,6 +492,7 @@ impl Config {
             decode_batch_records: decode_batch_records as usize,
             fenced_backoff: Duration::from_millis(fenced_backoff_ms),
             partition_rule,
+            formats,
             timestamp,
             transform_sql,
             memory_budget_bytes,

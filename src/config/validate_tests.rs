@@ -223,7 +223,7 @@ fn aliases() {
     // Errors name the key as spelt.
     let e = err(&[("format", "orc")]).to_string();
     assert!(
-        e.contains("'format'") && e.contains("orc") && e.contains("parquet or raw"),
+        e.contains("'format'") && e.contains("orc") && e.contains("parquet, avro"),
         "{e}"
     );
 }
@@ -253,9 +253,10 @@ fn format_and_converter_class_names() {
     }
     for (name, want) in [
         ("JSON", InputFormat::Json),
+        // Kafka Connect's JsonConverter means envelopes unless schemas.enable=false.
         (
             "org.apache.kafka.connect.json.JsonConverter",
-            InputFormat::Json,
+            InputFormat::ConnectJson,
         ),
         (
             "org.apache.kafka.connect.storage.StringConverter",
@@ -273,16 +274,45 @@ fn format_and_converter_class_names() {
             "{name}"
         );
     }
+    let c = ok(&[
+        (
+            "value.converter",
+            "org.apache.kafka.connect.json.JsonConverter",
+        ),
+        ("value.converter.schemas.enable", "false"),
+    ]);
+    assert_eq!(c.input_format, InputFormat::Json);
+    let c = ok(&[
+        ("value.converter", "json"),
+        ("value.converter.schemas.enable", "true"),
+    ]);
+    assert_eq!(c.input_format, InputFormat::ConnectJson);
     let e = err(&[("value.converter", "io.confluent.connect.avro.AvroConverter")]).to_string();
-    assert!(
-        e.contains("value.converter") && e.contains("Avro input arrives in a later version"),
-        "{e}"
-    );
-    for (codec, want) in [
-        ("ZSTD", ParquetCodec::Zstd),
-        ("uncompressed", ParquetCodec::None),
+    assert!(e.contains("value.converter.schema.registry.url"), "{e}");
+    let c = ok(&[
+        ("value.converter", "io.confluent.connect.avro.AvroConverter"),
+        (
+            "value.converter.schema.registry.url",
+            "http://registry:8081",
+        ),
+    ]);
+    assert_eq!(c.input_format, InputFormat::Avro);
+    for (name, want) in [
+        (
+            "io.confluent.connect.s3.format.avro.AvroFormat",
+            OutputFormat::Avro,
+        ),
+        (
+            "io.confluent.connect.hdfs.avro.AvroFormat",
+            OutputFormat::Avro,
+        ),
+        (
+            "io.confluent.connect.s3.format.json.JsonFormat",
+            OutputFormat::Json,
+        ),
+        ("csv", OutputFormat::Csv),
     ] {
-        assert_eq!(ok(&[("parquet.codec", codec)]).parquet_codec, want);
+        assert_eq!(ok(&[("format.class", name)]).format, want, "{name}");
     }
 }
 

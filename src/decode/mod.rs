@@ -1,17 +1,27 @@
 //! Decoding: Kafka records (copied into a [`RecordBuffer`]) into Arrow [`RecordBatch`]es.
 //!
-//! Owns the value decoders ([`json`], [`raw`]) and the Kafka metadata columns ([`metadata`]).
+//! Owns the value decoders ([`json`], [`raw`], [`avro`]: Confluent wire format through the
+//! [`registry`] client or plain Avro with a configured schema, evolution rules in
+//! [`avro_compat`]; [`connect_json`]: Kafka Connect `JsonConverter` envelopes) and the Kafka
+//! metadata columns ([`metadata`]).
 //! Hot path contract: no per-record intermediate value tree; JSON goes through arrow-json's tape
-//! decoder, raw bytes become a `BinaryArray` built from the buffer's contiguous bytes.
+//! decoder, Avro through arrow-avro's decoder, raw bytes become a `BinaryArray` built from the
+//! buffer's contiguous bytes.
 //!
 //! A decoder never drops a record silently: every input row either appears in the output batch
 //! (in input order) or is listed in [`Decoded::rejected`] with its index and cause, so the caller
 //! can apply `errors.tolerance` and name topic/partition/offset.
 
+pub mod avro;
+pub mod avro_compat;
+mod avro_feed;
 pub mod buffer;
+pub mod connect_json;
+pub mod connect_schema;
 pub mod json;
 pub mod metadata;
 pub mod raw;
+pub mod registry;
 pub mod sample;
 
 use arrow::datatypes::SchemaRef;
@@ -26,13 +36,31 @@ use crate::config::{Config, InputFormat};
 #[error("{0}")]
 pub struct RecordError(pub String);
 
-/// Errors of a whole decode call (not of one record): always ours or the schema's.
+/// Errors of a whole decode call (not of one record): ours, the schema's, or the registry's.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("cannot infer a JSON schema for topic '{topic}' from its first records: {message}")]
     Inference { topic: String, message: String },
     #[error("internal decode error: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
+    /// The schema registry could not be asked (unreachable, auth, 5xx after retries): nothing of
+    /// the buffer was decoded; decoding the same buffer later may succeed.
+    #[error(transparent)]
+    Registry(#[from] registry::RegistryError),
+    /// A configured schema is unusable (invalid JSON, unsupported type, ...).
+    #[error("invalid {what}: {message}")]
+    Schema { what: String, message: String },
+}
+
+impl DecodeError {
+    /// Who has to act: the registry errors are external, a bad configured schema is the user's.
+    pub fn origin(&self) -> crate::Origin {
+        match self {
+            DecodeError::Inference { .. } | DecodeError::Schema { .. } => crate::Origin::User,
+            DecodeError::Arrow(_) => crate::Origin::Internal,
+            DecodeError::Registry(e) => e.origin(),
+        }
+    }
 }
 
 /// The result of decoding a buffer.
@@ -77,22 +105,75 @@ pub trait ValueDecoder: Send {
     fn schema(&self) -> Option<SchemaRef>;
 }
 
+/// The Schema Registry client of a configuration (shared by every decoder of a process, so
+/// schemas are fetched once), or `None` when values are not registry-framed Avro.
+pub fn registry_for(config: &Config) -> Result<Option<registry::RegistryClient>, DecodeError> {
+    let Some(crate::config::formats::AvroSource::Registry {
+        urls,
+        credentials_source,
+        user_info,
+    }) = &config.formats.avro
+    else {
+        return Ok(None);
+    };
+    let mut rc = registry::RegistryConfig::new(urls)?;
+    if let Some(source) = credentials_source {
+        rc = rc.with_basic_auth(source, user_info.as_deref(), urls)?;
+    } else if let Some(info) = user_info {
+        rc = rc.with_basic_auth("USER_INFO", Some(info), urls)?;
+    }
+    Ok(Some(registry::RegistryClient::new(rc)))
+}
+
 /// Builds the value decoder for one topic from the config; `inferred` is a JSON schema already
-/// inferred for the topic (used when no `value.schema` is declared).
+/// inferred for the topic (used when no `value.schema` is declared); `registry` is the shared
+/// client from [`registry_for`].
 pub fn decoder_for(
     config: &Config,
     topic: &str,
     inferred: Option<SchemaRef>,
-) -> Box<dyn ValueDecoder> {
+    registry: Option<&registry::RegistryClient>,
+) -> Result<Box<dyn ValueDecoder>, DecodeError> {
     let (topic, n) = (topic.to_string(), config.decode_batch_records);
-    match (config.input_format, &config.value_schema, inferred) {
-        (InputFormat::Raw, _, _) => Box::new(raw::RawDecoder::new()),
-        (InputFormat::Json, Some(declared), _) => {
-            Box::new(json::JsonDecoder::new(topic, Some(declared.clone()), n))
-        }
-        (InputFormat::Json, None, Some(schema)) => {
-            Box::new(json::JsonDecoder::with_inferred_schema(topic, schema, n))
-        }
-        (InputFormat::Json, None, None) => Box::new(json::JsonDecoder::new(topic, None, n)),
-    }
+    Ok(
+        match (config.input_format, &config.value_schema, inferred) {
+            (InputFormat::Raw, _, _) => Box::new(raw::RawDecoder::new()),
+            (InputFormat::Json, Some(declared), _) => {
+                Box::new(json::JsonDecoder::new(topic, Some(declared.clone()), n))
+            }
+            (InputFormat::Json, None, Some(schema)) => {
+                Box::new(json::JsonDecoder::with_inferred_schema(topic, schema, n))
+            }
+            (InputFormat::Json, None, None) => Box::new(json::JsonDecoder::new(topic, None, n)),
+            (InputFormat::ConnectJson, _, _) => Box::new(connect_json::ConnectJsonDecoder::new(
+                connect_json::ConnectJsonOptions {
+                    schema: config.formats.connect_schema.clone(),
+                    batch_records: n,
+                    ..Default::default()
+                },
+            )?),
+            (InputFormat::Avro, _, _) => {
+                let options = avro::AvroDecoderOptions {
+                    reader_schema: None,
+                    compat: config.formats.compatibility,
+                    batch_records: n,
+                };
+                match (&config.formats.avro, registry) {
+                    (Some(crate::config::formats::AvroSource::Fixed(schema)), _) => {
+                        Box::new(avro::AvroDecoder::plain(schema, options)?)
+                    }
+                    (_, Some(client)) => Box::new(avro::AvroDecoder::confluent(
+                        std::sync::Arc::new(client.clone()),
+                        options,
+                    )?),
+                    _ => {
+                        return Err(DecodeError::Schema {
+                            what: "Avro input".into(),
+                            message: "no Schema Registry client and no value.avro.schema".into(),
+                        })
+                    }
+                }
+            }
+        },
+    )
 }

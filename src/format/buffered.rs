@@ -31,7 +31,8 @@ fn batch_memory(b: &RecordBatch) -> usize {
     b.get_array_memory_size() + b.num_columns() * ARRAY_OVERHEAD
 }
 
-type Factory = Box<dyn Fn(SchemaRef) -> Result<Box<dyn FileWriter>, FormatError> + Send>;
+/// Creates the real encoder of a file.
+pub type Factory = Box<dyn Fn(SchemaRef) -> Result<Box<dyn FileWriter>, FormatError> + Send>;
 
 pub struct BufferedWriter {
     schema: SchemaRef,

@@ -6,7 +6,10 @@
 //! which the commit protocol stages and publishes. Memory per open file is bounded by the
 //! rotation limits (`rotate.size.bytes` is checked against [`FileWriter::estimated_size`]).
 
+pub mod avro;
 pub mod buffered;
+pub mod csv;
+pub mod jsonl;
 pub mod parquet;
 pub mod raw;
 
@@ -21,6 +24,20 @@ use crate::Origin;
 pub enum FormatError {
     #[error("parquet encoding failed: {0}")]
     Parquet(#[from] ::parquet::errors::ParquetError),
+    #[error("{format} encoding failed: {source}")]
+    Arrow {
+        format: &'static str,
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+    #[error("avro encoding failed: {0}")]
+    Avro(#[from] arrow_avro::errors::AvroError),
+    #[error("{format} compression failed: {source}")]
+    Io {
+        format: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("format '{format}' cannot write this data: {message}")]
     Unsupported {
         format: &'static str,
@@ -31,7 +48,10 @@ pub enum FormatError {
 impl FormatError {
     pub fn origin(&self) -> Origin {
         match self {
-            FormatError::Parquet(_) => Origin::Internal,
+            FormatError::Parquet(_)
+            | FormatError::Arrow { .. }
+            | FormatError::Avro(_)
+            | FormatError::Io { .. } => Origin::Internal,
             FormatError::Unsupported { .. } => Origin::User,
         }
     }
@@ -55,13 +75,31 @@ pub trait FileWriter: Send {
 
 /// Creates a writer for one file of `schema` in the configured format.
 pub fn new_writer(config: &Config, schema: SchemaRef) -> Result<Box<dyn FileWriter>, FormatError> {
+    let f = &config.formats;
+    // Encoders with a fixed cost per open file start only once the file is worth it.
+    let buffered = |factory: buffered::Factory| {
+        Ok(Box::new(buffered::BufferedWriter::new(schema.clone(), factory)) as Box<dyn FileWriter>)
+    };
     match config.format {
         OutputFormat::Parquet => {
-            let codec = config.parquet_codec;
-            Ok(Box::new(buffered::BufferedWriter::new(schema, move |s| {
-                Ok(Box::new(parquet::ParquetFileWriter::new(s, codec)?) as Box<dyn FileWriter>)
-            })))
+            let (codec, options) = (config.parquet_codec, f.parquet);
+            buffered(Box::new(move |s| {
+                Ok(
+                    Box::new(parquet::ParquetFileWriter::with_options(s, codec, options)?)
+                        as Box<dyn FileWriter>,
+                )
+            }))
         }
+        OutputFormat::Avro => {
+            let options = avro::AvroWriterOptions {
+                codec: f.avro_codec,
+            };
+            buffered(Box::new(move |s| {
+                Ok(Box::new(avro::AvroFileWriter::new(s, options)?) as Box<dyn FileWriter>)
+            }))
+        }
+        OutputFormat::Json => Ok(Box::new(jsonl::JsonlFileWriter::new(schema, f.jsonl)?)),
+        OutputFormat::Csv => Ok(Box::new(csv::CsvFileWriter::new(schema, f.csv.clone())?)),
         OutputFormat::Raw => Ok(Box::new(raw::RawFileWriter::new(&schema)?)),
     }
 }

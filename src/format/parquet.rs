@@ -16,6 +16,7 @@ use parquet::basic::{Compression, GzipLevel, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use super::{FileWriter, FormatError};
+use crate::config::formats::{ParquetOptions, ParquetStatistics};
 use crate::config::ParquetCodec;
 
 /// Rows per row group at most.
@@ -59,20 +60,29 @@ impl ParquetFileWriter {
         Self::with_row_group_bytes_limit(schema, codec, ROW_GROUP_BYTES_LIMIT)
     }
 
-    /// Like [`ParquetFileWriter::new`] with another row group size limit in bytes (tests).
-    pub fn with_row_group_bytes_limit(
+    /// A writer with the `parquet.*` settings of a configuration.
+    pub fn with_options(
         schema: SchemaRef,
         codec: ParquetCodec,
-        limit: usize,
+        options: ParquetOptions,
     ) -> Result<Self, FormatError> {
-        let limit = limit.max(1);
+        let limit = options.row_group_bytes.max(1);
+        let compression = match (codec, options.level) {
+            (ParquetCodec::Zstd, Some(l)) => Compression::ZSTD(ZstdLevel::try_new(l as i32)?),
+            (ParquetCodec::Gzip, Some(l)) => Compression::GZIP(GzipLevel::try_new(l)?),
+            (c, _) => compression(c),
+        };
         let props = WriterProperties::builder()
-            .set_compression(compression(codec))
+            .set_compression(compression)
             .set_max_row_group_row_count(Some(MAX_ROW_GROUP_ROWS))
             .set_max_row_group_bytes(Some(limit))
-            .set_statistics_enabled(EnabledStatistics::Page)
-            // Columns of mostly unique strings (ids, URLs) fall back to plain encoding after
-            // 256 KiB of dictionary instead of 1 MiB: less hashing for no size gain.
+            .set_data_page_size_limit(options.page_bytes)
+            .set_dictionary_enabled(options.dictionary)
+            .set_statistics_enabled(match options.statistics {
+                ParquetStatistics::None => EnabledStatistics::None,
+                ParquetStatistics::Chunk => EnabledStatistics::Chunk,
+                ParquetStatistics::Page => EnabledStatistics::Page,
+            })
             .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES)
             .build();
         let writer = ArrowWriter::try_new(Vec::new(), Arc::clone(&schema), Some(props))?;
@@ -81,6 +91,19 @@ impl ParquetFileWriter {
             rows: 0,
             row_group_bytes_limit: limit,
         })
+    }
+
+    /// Like [`ParquetFileWriter::new`] with another row group size limit in bytes (tests).
+    pub fn with_row_group_bytes_limit(
+        schema: SchemaRef,
+        codec: ParquetCodec,
+        limit: usize,
+    ) -> Result<Self, FormatError> {
+        let options = ParquetOptions {
+            row_group_bytes: limit,
+            ..ParquetOptions::default()
+        };
+        Self::with_options(schema, codec, options)
     }
 
     /// The estimated size at which the in-progress row group is closed.

@@ -13,7 +13,8 @@ use super::memory::Accounted;
 use super::pipeline::Pipeline;
 use super::rotation::{RotateReason, RotationState};
 use super::{Active, Committed, OpenFile, PartitionWriter, SinkContext, SinkError, WriterState};
-use crate::config::ErrorTolerance;
+use crate::config::formats::NullValues;
+use crate::config::{ErrorTolerance, InputFormat};
 use crate::decode::{metadata, RecordBuffer};
 use crate::expr::ExprError;
 use crate::format::{self, FormatError};
@@ -46,7 +47,7 @@ impl PartitionWriter {
         let WriterState::Active(a) = &mut self.state else {
             return Ok(Committed::Nothing);
         };
-        let decoded = a
+        let mut decoded = a
             .decoder
             .decode(buffer)
             .map_err(|source| SinkError::Decode {
@@ -54,7 +55,14 @@ impl PartitionWriter {
                 partition,
                 source: Box::new(source),
             })?;
-        if ctx.config.value_schema.is_none() {
+        if ctx.config.formats.null_values == NullValues::Write {
+            write_tombstones(&mut decoded, buffer).map_err(|source| SinkError::Metadata {
+                topic: topic.clone(),
+                partition,
+                source: Box::new(source),
+            })?;
+        }
+        if ctx.config.value_schema.is_none() && ctx.config.input_format == InputFormat::Json {
             if let (Some(schema), Ok(mut m)) = (a.decoder.schema(), ctx.inferred_schemas.lock()) {
                 m.entry(topic.clone()).or_insert(schema);
             }
@@ -77,7 +85,16 @@ impl PartitionWriter {
             partition,
             source: Box::new(source),
         };
+        let previous = a.pipeline.as_ref().map(|p| p.output_schema().clone());
         let pipeline = pipeline_for(ctx, a, &batch).map_err(expr_err)?;
+        if previous.is_some_and(|s| s != *pipeline.output_schema()) && !a.files.is_empty() {
+            // The value schema moved (Avro schema evolution): the open files are closed once and
+            // join the next commit; new ones start with the new schema.
+            let dirs: Vec<String> = a.files.keys().cloned().collect();
+            for dir in dirs {
+                self.spill(ctx, &dir)?;
+            }
+        }
         let processed = pipeline.process(&batch).map_err(expr_err)?;
         if !processed.failed.is_empty() {
             let rejected: Vec<(usize, crate::decode::RecordError)> = processed
@@ -142,6 +159,58 @@ impl PartitionWriter {
             from = cut;
         }
     }
+}
+
+/// `behavior.on.null.values=write`: tombstones the decoder rejected become rows whose value
+/// columns are all null, in buffer order. Every value column is made nullable (in every batch,
+/// so the output schema does not change when a batch has no tombstone).
+fn write_tombstones(
+    decoded: &mut crate::decode::Decoded,
+    buffer: &RecordBuffer,
+) -> Result<(), arrow::error::ArrowError> {
+    let fields: Vec<arrow::datatypes::Field> = decoded
+        .batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
+    let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(fields));
+    decoded.batch = RecordBatch::try_new(schema.clone(), decoded.batch.columns().to_vec())?;
+    let tombstones: Vec<usize> = decoded
+        .rejected
+        .iter()
+        .map(|(i, _)| *i)
+        .filter(|&i| buffer.value(i).is_none())
+        .collect();
+    if tombstones.is_empty() {
+        return Ok(());
+    }
+    let accepted = decoded.accepted_indexes(buffer.len());
+    let nulls = RecordBatch::try_new(
+        schema.clone(),
+        schema
+            .fields()
+            .iter()
+            .map(|f| arrow::array::new_null_array(f.data_type(), tombstones.len()))
+            .collect(),
+    )?;
+    let all = arrow::compute::concat_batches(&schema, [&decoded.batch, &nulls])?;
+    // Row of `all` for each buffer index, merged in buffer order.
+    let (mut a, mut t) = (0, 0);
+    let mut order = Vec::with_capacity(accepted.len() + tombstones.len());
+    while a < accepted.len() || t < tombstones.len() {
+        if t >= tombstones.len() || (a < accepted.len() && accepted[a] < tombstones[t]) {
+            order.push(a as u32);
+            a += 1;
+        } else {
+            order.push((accepted.len() + t) as u32);
+            t += 1;
+        }
+    }
+    decoded.batch = arrow::compute::take_record_batch(&all, &UInt32Array::from(order))?;
+    decoded.rejected.retain(|(i, _)| buffer.value(*i).is_some());
+    Ok(())
 }
 
 /// The pipeline for the schema of `batch`, compiled on first use and again when it changes.

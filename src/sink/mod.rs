@@ -35,6 +35,7 @@ use arrow::datatypes::SchemaRef;
 use crate::commit::{
     final_file_name, CommitError, CommitLog, CommitOutcome, CommittedFile, PendingFile, Recovered,
 };
+use crate::config::formats::NullValues;
 use crate::config::Config;
 use crate::decode::buffer::Header;
 use crate::decode::{self, DecodeError, RecordBuffer, ValueDecoder};
@@ -142,15 +143,20 @@ pub struct SinkContext {
     pub memory: Arc<MemoryBudget>,
     /// Receives every commit (Hive registration); `None` when nothing listens.
     pub listener: Option<Arc<dyn CommitListener>>,
+    /// The Schema Registry client every Avro decoder of the process shares.
+    pub registry: Option<crate::decode::registry::RegistryClient>,
 }
 
 impl SinkContext {
     /// Keys and headers are copied out of librdkafka only when something reads them.
     fn keep_keys(&self) -> bool {
-        self.config.include_kafka_metadata || self.dlq.is_some() || self.config.sql_reads_keys()
+        self.config.include_kafka_metadata
+            || self.dlq.is_some()
+            || self.config.sql_reads_keys()
+            || self.config.formats.store_keys
     }
     fn keep_headers(&self) -> bool {
-        self.keep_keys()
+        self.keep_keys() || self.config.formats.store_headers
     }
 }
 
@@ -221,7 +227,12 @@ pub struct PartitionWriter {
 
 impl PartitionWriter {
     /// A writer resuming where the store says the partition stands.
-    pub fn new(ctx: &SinkContext, topic: &str, partition: i32, recovered: &Recovered) -> Self {
+    pub fn new(
+        ctx: &SinkContext,
+        topic: &str,
+        partition: i32,
+        recovered: &Recovered,
+    ) -> Result<Self, SinkError> {
         let mut w = PartitionWriter {
             topic: topic.to_string(),
             partition,
@@ -229,12 +240,12 @@ impl PartitionWriter {
                 since: Instant::now(),
             },
         };
-        w.reset(ctx, recovered);
-        w
+        w.reset(ctx, recovered)?;
+        Ok(w)
     }
 
     /// Forgets everything buffered and resumes from `recovered`.
-    pub fn reset(&mut self, ctx: &SinkContext, recovered: &Recovered) {
+    pub fn reset(&mut self, ctx: &SinkContext, recovered: &Recovered) -> Result<(), SinkError> {
         // Every partition of a topic decodes with the schema the first one inferred.
         let inferred = ctx
             .inferred_schemas
@@ -246,12 +257,18 @@ impl PartitionWriter {
             range_start: recovered.next_offset,
             last_offset: None,
             buffer: RecordBuffer::new(ctx.keep_keys(), ctx.keep_headers()),
-            decoder: decode::decoder_for(&ctx.config, &self.topic, inferred),
+            decoder: decode::decoder_for(&ctx.config, &self.topic, inferred, ctx.registry.as_ref())
+                .map_err(|source| SinkError::Decode {
+                    topic: self.topic.clone(),
+                    partition: self.partition,
+                    source: Box::new(source),
+                })?,
             pipeline: None,
             files: BTreeMap::new(),
             staged: Vec::new(),
             rotation: RotationState::new(&ctx.policy.config, Instant::now(), wall_ms()),
         }));
+        Ok(())
     }
 
     pub fn topic(&self) -> &str {
@@ -301,7 +318,9 @@ impl PartitionWriter {
         if a.range_start.is_none() {
             a.range_start = Some(offset);
         }
-        a.buffer.push(offset, timestamp, key, value, headers);
+        if value.is_some() || ctx.config.formats.null_values != NullValues::Ignore {
+            a.buffer.push(offset, timestamp, key, value, headers);
+        }
         a.last_offset = Some(offset);
         a.rotation.records += 1;
         let mut result = Committed::Nothing;
@@ -541,7 +560,7 @@ fn finish_file(
         f.first_offset,
         f.last_offset,
         ctx.config.offset_pad_width,
-        ctx.config.format.extension(),
+        ctx.config.file_extension(),
     );
     Ok(PendingFile {
         final_path: format!(

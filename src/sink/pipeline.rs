@@ -80,9 +80,7 @@ impl Pipeline {
                     .fields()
                     .iter()
                     .enumerate()
-                    .filter(|(_, f)| {
-                        config.include_kafka_metadata || !metadata_names.contains(f.name())
-                    })
+                    .filter(|(_, f)| written(config, f.name(), &metadata_names))
                     .map(|(i, _)| i)
                     .collect();
                 (input_schema.clone(), Vec::new(), output)
@@ -104,10 +102,7 @@ impl Pipeline {
                 // A bare metadata column (`SELECT *`, `_offset`) is written only with
                 // include.kafka.metadata; an aliased one (`_offset AS off`) always.
                 let output: Vec<usize> = (0..out.fields().len())
-                    .filter(|&i| {
-                        config.include_kafka_metadata
-                            || !metadata_names.contains(out.field(i).name())
-                    })
+                    .filter(|&i| written(config, out.field(i).name(), &metadata_names))
                     .collect();
                 (Arc::new(Schema::new(fields)), hidden, output)
             }
@@ -290,6 +285,15 @@ impl Pipeline {
     }
 }
 
+/// Whether a column named `name` goes to the files: value columns always; metadata columns with
+/// `include.kafka.metadata`, `_key` with `store.kafka.keys`, `_headers` with `store.kafka.headers`.
+fn written(config: &Config, name: &str, metadata_names: &HashSet<String>) -> bool {
+    !metadata_names.contains(name)
+        || config.include_kafka_metadata
+        || (name == "_key" && config.formats.store_keys)
+        || (name == "_headers" && config.formats.store_headers)
+}
+
 /// Epoch milliseconds of a `Timestamp(ms)` array, -1 for nulls.
 fn millis(a: &ArrayRef) -> Vec<i64> {
     match a.as_any().downcast_ref::<TimestampMillisecondArray>() {
@@ -306,7 +310,27 @@ fn millis(a: &ArrayRef) -> Vec<i64> {
 /// when the first batch has a schema.
 pub fn check_config(config: &Config) -> Result<(), ExprError> {
     let compiler = SqlCompiler::new();
-    match crate::decode::decoder_for(config, "", None).schema() {
+    // Registry-framed Avro has no schema before the first record.
+    let registry_avro = matches!(
+        config.formats.avro,
+        Some(crate::config::formats::AvroSource::Registry { .. })
+    );
+    let values = if registry_avro {
+        None
+    } else {
+        let key = match config.input_format {
+            crate::config::InputFormat::Avro => "value.avro.schema",
+            crate::config::InputFormat::ConnectJson => "value.connect.schema",
+            _ => "value.schema",
+        };
+        crate::decode::decoder_for(config, "", None, None)
+            .map_err(|e| ExprError::Compile {
+                key: key.into(),
+                message: e.to_string(),
+            })?
+            .schema()
+    };
+    match values {
         Some(values) => {
             let input = metadata::with_metadata(&values);
             let need_time = config.rotation.interval.is_some();

@@ -1,0 +1,331 @@
+//! The settings of input converters and output formats: Schema Registry access for Avro values,
+//! a fixed Avro schema, Kafka Connect JSON envelopes, `behavior.on.null.values`,
+//! `schema.compatibility`, `store.kafka.keys` / `store.kafka.headers`, and the options of each
+//! output format (Parquet, Avro, JSON lines, CSV).
+
+use crate::decode::avro_compat::Compat;
+use crate::format::avro::AvroCodec;
+use crate::format::csv::{CsvOptions, CsvQuoteStyle};
+use crate::format::jsonl::JsonlOptions;
+
+use super::ConfigError;
+
+/// What to do with a record whose value is null (a tombstone): `behavior.on.null.values`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NullValues {
+    /// A bad record: `errors.tolerance` decides (stop, or skip and dead-letter).
+    Fail,
+    /// Skip it silently; it is consumed all the same.
+    Ignore,
+    /// Write a row whose value columns are all null (the metadata columns say which record).
+    Write,
+}
+
+/// How Avro values reach StreamX.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AvroSource {
+    /// Confluent wire format; schemas from the Schema Registry.
+    Registry {
+        urls: String,
+        /// `basic.auth.credentials.source` (USER_INFO or URL).
+        credentials_source: Option<String>,
+        /// `basic.auth.user.info` (`user:password`, secret).
+        user_info: Option<String>,
+    },
+    /// Plain Avro binary written with this schema (JSON).
+    Fixed(String),
+}
+
+/// Parquet writer settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParquetOptions {
+    /// `parquet.codec.level` (zstd 1-22, gzip 0-9); `None`: the codec's default.
+    pub level: Option<u32>,
+    /// `parquet.row.group.bytes`: estimated bytes after which a row group closes.
+    pub row_group_bytes: usize,
+    /// `parquet.page.bytes`: data page size.
+    pub page_bytes: usize,
+    /// `parquet.dictionary`.
+    pub dictionary: bool,
+    /// `parquet.statistics`: none, chunk or page.
+    pub statistics: ParquetStatistics,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParquetStatistics {
+    None,
+    Chunk,
+    Page,
+}
+
+impl Default for ParquetOptions {
+    fn default() -> Self {
+        ParquetOptions {
+            level: None,
+            row_group_bytes: 64 << 20,
+            page_bytes: 1 << 20,
+            dictionary: true,
+            statistics: ParquetStatistics::Page,
+        }
+    }
+}
+
+/// Everything this module reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FormatSettings {
+    pub avro: Option<AvroSource>,
+    /// Kafka Connect JSON envelopes: the output schema as Connect schema JSON, if declared.
+    pub connect_schema: Option<String>,
+    pub null_values: NullValues,
+    pub compatibility: Compat,
+    pub store_keys: bool,
+    pub store_headers: bool,
+    pub avro_codec: AvroCodec,
+    pub jsonl: JsonlOptions,
+    pub csv: CsvOptions,
+    pub parquet: ParquetOptions,
+}
+
+fn invalid(key: &str, value: &str, allowed: impl Into<String>) -> ConfigError {
+    ConfigError::InvalidValue {
+        key: key.into(),
+        value: value.into(),
+        allowed: allowed.into(),
+    }
+}
+
+fn flag(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(key, value, "true or false")),
+    }
+}
+
+fn byte(key: &str, value: &str) -> Result<u8, ConfigError> {
+    let v = match value {
+        "\\t" | "tab" => "\t",
+        v => v,
+    };
+    match v.as_bytes() {
+        [b] if b.is_ascii() => Ok(*b),
+        _ => Err(invalid(key, value, "one ASCII character (\\t for a tab)")),
+    }
+}
+
+fn size(key: &str, value: &str, min: usize) -> Result<usize, ConfigError> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|&n| n >= min)
+        .ok_or_else(|| invalid(key, value, format!("a number of bytes >= {min}")))
+}
+
+/// Reads the keys of this module. `avro_input` / `connect_json`: the value converter chosen.
+pub fn from_config<'a>(
+    get: impl Fn(&str) -> Option<(&'a str, &'a str)>,
+    avro_input: bool,
+    connect_json: bool,
+) -> Result<FormatSettings, ConfigError> {
+    let avro = if avro_input {
+        let registry = get("value.converter.schema.registry.url");
+        let fixed = get("value.avro.schema");
+        Some(match (registry, fixed) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Conflict(
+                    "value.converter.schema.registry.url and value.avro.schema are both set: \
+                     Confluent-framed values take their schemas from the registry, plain Avro \
+                     values from value.avro.schema"
+                        .into(),
+                ))
+            }
+            (Some((_, urls)), None) => AvroSource::Registry {
+                urls: urls.to_string(),
+                credentials_source: get("value.converter.basic.auth.credentials.source")
+                    .map(|(_, v)| v.to_string()),
+                user_info: get("value.converter.basic.auth.user.info").map(|(_, v)| v.to_string()),
+            },
+            (None, Some((_, schema))) => AvroSource::Fixed(schema.to_string()),
+            (None, None) => {
+                return Err(ConfigError::Missing {
+                    key: "value.converter.schema.registry.url".into(),
+                    why: "Avro values need the Schema Registry (Confluent wire format) or \
+                          value.avro.schema (plain Avro with one schema)"
+                        .into(),
+                })
+            }
+        })
+    } else {
+        None
+    };
+    let connect_schema = if connect_json {
+        get("value.connect.schema").map(|(_, s)| s.to_string())
+    } else {
+        None
+    };
+    let null_values = match get("behavior.on.null.values") {
+        None => NullValues::Fail,
+        Some((key, v)) => match v.to_ascii_lowercase().as_str() {
+            "fail" => NullValues::Fail,
+            "ignore" => NullValues::Ignore,
+            "write" => NullValues::Write,
+            _ => return Err(invalid(key, v, "fail, ignore or write")),
+        },
+    };
+    let compatibility = match get("schema.compatibility") {
+        None => Compat::None,
+        Some((key, v)) => v
+            .parse::<Compat>()
+            .map_err(|_| invalid(key, v, "NONE, BACKWARD, FORWARD or FULL"))?,
+    };
+    let boolean = |k: &str, default: bool| -> Result<bool, ConfigError> {
+        get(k).map_or(Ok(default), |(key, v)| flag(key, v))
+    };
+    let avro_codec = match get("avro.codec") {
+        None => AvroCodec::Null,
+        Some((key, v)) => v
+            .parse::<AvroCodec>()
+            .map_err(|_| invalid(key, v, "null, deflate, snappy or zstandard"))?,
+    };
+    let gzip = match get("compression.type") {
+        None => false,
+        Some((key, v)) => match v.to_ascii_lowercase().as_str() {
+            "none" => false,
+            "gzip" => true,
+            _ => return Err(invalid(key, v, "none or gzip (JSON lines output)")),
+        },
+    };
+    let jsonl = JsonlOptions {
+        gzip,
+        gzip_level: match get("compression.level") {
+            None => 6,
+            Some((key, v)) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|l| *l <= 9)
+                .ok_or_else(|| invalid(key, v, "0 to 9"))?,
+        },
+    };
+    let csv = CsvOptions {
+        header: boolean("csv.header", true)?,
+        delimiter: get("csv.delimiter").map_or(Ok(b','), |(k, v)| byte(k, v))?,
+        quote: get("csv.quote").map_or(Ok(b'"'), |(k, v)| byte(k, v))?,
+        quote_style: match get("csv.quote.style") {
+            None => CsvQuoteStyle::Necessary,
+            Some((key, v)) => match v.to_ascii_lowercase().as_str() {
+                "necessary" => CsvQuoteStyle::Necessary,
+                "always" => CsvQuoteStyle::Always,
+                _ => return Err(invalid(key, v, "necessary or always")),
+            },
+        },
+    };
+    let defaults = ParquetOptions::default();
+    let parquet = ParquetOptions {
+        level: get("parquet.codec.level")
+            .map(|(key, v)| {
+                v.parse::<u32>()
+                    .ok()
+                    .filter(|l| *l <= 22)
+                    .ok_or_else(|| invalid(key, v, "a level (zstd 1-22, gzip 0-9)"))
+            })
+            .transpose()?,
+        row_group_bytes: get("parquet.row.group.bytes")
+            .map_or(Ok(defaults.row_group_bytes), |(k, v)| size(k, v, 1024))?,
+        page_bytes: get("parquet.page.bytes")
+            .map_or(Ok(defaults.page_bytes), |(k, v)| size(k, v, 1024))?,
+        dictionary: boolean("parquet.dictionary", true)?,
+        statistics: match get("parquet.statistics") {
+            None => ParquetStatistics::Page,
+            Some((key, v)) => match v.to_ascii_lowercase().as_str() {
+                "none" => ParquetStatistics::None,
+                "chunk" => ParquetStatistics::Chunk,
+                "page" => ParquetStatistics::Page,
+                _ => return Err(invalid(key, v, "none, chunk or page")),
+            },
+        },
+    };
+    Ok(FormatSettings {
+        avro,
+        connect_schema,
+        null_values,
+        compatibility,
+        store_keys: boolean("store.kafka.keys", false)?,
+        store_headers: boolean("store.kafka.headers", false)?,
+        avro_codec,
+        jsonl,
+        csv,
+        parquet,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn read(
+        pairs: &[(&'static str, &'static str)],
+        avro: bool,
+    ) -> Result<FormatSettings, ConfigError> {
+        let m: HashMap<&str, &str> = pairs.iter().copied().collect();
+        from_config(|k| m.get_key_value(k).map(|(k, v)| (*k, *v)), avro, false)
+    }
+
+    #[test]
+    fn defaults_follow_connect() {
+        let s = read(&[], false).unwrap();
+        assert_eq!(s.null_values, NullValues::Fail);
+        assert_eq!(s.compatibility, Compat::None);
+        assert_eq!(s.avro_codec, AvroCodec::Null);
+        assert!(!s.jsonl.gzip && s.csv.header && s.parquet.dictionary);
+        assert!(!s.store_keys && !s.store_headers);
+    }
+
+    #[test]
+    fn avro_needs_a_registry_or_a_schema() {
+        let e = read(&[], true).unwrap_err().to_string();
+        assert!(e.contains("value.converter.schema.registry.url"), "{e}");
+        let s = read(
+            &[
+                ("value.converter.schema.registry.url", "http://r:8081"),
+                ("value.converter.basic.auth.user.info", "u:p"),
+            ],
+            true,
+        )
+        .unwrap();
+        assert!(matches!(s.avro, Some(AvroSource::Registry { .. })));
+        assert!(read(
+            &[
+                ("value.converter.schema.registry.url", "http://r:8081"),
+                ("value.avro.schema", "{}")
+            ],
+            true
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        for (k, v) in [
+            ("behavior.on.null.values", "drop"),
+            ("schema.compatibility", "SIDEWAYS"),
+            ("avro.codec", "lzma"),
+            ("csv.delimiter", ";;"),
+            ("parquet.statistics", "some"),
+            ("compression.type", "brotli"),
+        ] {
+            let e = read(&[(k, v)], false).unwrap_err().to_string();
+            assert!(e.contains(k) && e.contains(v), "{e}");
+        }
+        let s = read(
+            &[
+                ("csv.delimiter", "\\t"),
+                ("schema.compatibility", "backward"),
+            ],
+            false,
+        )
+        .unwrap();
+        assert_eq!(s.csv.delimiter, b'\t');
+        assert_eq!(s.compatibility, Compat::Backward);
+    }
+}
