@@ -1,0 +1,23 @@
+//! Hive Metastore integration: registers StreamX outputs as external Hive tables and their
+//! partitions, so Hive, Spark, Trino and friends can query them.
+//!
+//! - [`metastore`]: the synchronous Thrift client (timeouts, retries, failover).
+//! - `error` (re-exported): [`HiveError`], the client's typed error, and its origin.
+//! - [`model`]: the metastore objects (`Table`, `Partition`, ...) as plain data.
+//! - [`types`]: Arrow -> Hive column types, Hive type parsing and widening.
+//! - [`table`]: the table and partition definitions StreamX registers, locations, evolution.
+//! - `wire`, `codec`, `calls` (private): Thrift binary encoding of the objects and calls used.
+
+mod calls;
+mod codec;
+mod error;
+pub mod metastore;
+pub mod model;
+pub mod table;
+pub mod types;
+mod wire;
+
+pub use error::HiveError;
+pub use metastore::{MetastoreClient, MetastoreConfig, MetastoreUri, RemoteErrorKind};
+pub use table::{FileFormat, PartitionKey, SchemeMap, TableError, TableSpec};
+pub use types::{HiveType, TypeError};
