@@ -188,6 +188,8 @@ pub struct Config {
     pub transform_sql: Option<String>,
     /// `memory.budget.bytes`.
     pub memory_budget_bytes: u64,
+    /// `hive.*`: set when `hive.integration=true`.
+    pub hive: Option<crate::hive::config::HiveConfig>,
 }
 
 impl Config {

@@ -399,6 +399,8 @@ impl Config {
 
         let (partition_rule, timestamp) = crate::partition::preset::from_config(|k| v.get(k))?;
         let transform_sql = v.get("transform.sql").map(|(_, sql)| sql.to_string());
+        let hive =
+            crate::hive::config::from_config(|k| v.get_or_default(k), format, &partition_rule)?;
 
         let num =
             |canonical: &'static str, min: u64, max: u64| -> Result<Option<u64>, ConfigError> {
@@ -458,6 +460,7 @@ impl Config {
             timestamp,
             transform_sql,
             memory_budget_bytes,
+            hive,
         })
     }
 }

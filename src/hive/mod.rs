@@ -1,6 +1,9 @@
 //! Hive Metastore integration: registers StreamX outputs as external Hive tables and their
 //! partitions, so Hive, Spark, Trino and friends can query them.
 //!
+//! - [`config`]: the `hive.*` keys.
+//! - [`registrar`]: registers every commit (and, at start, what is in the store) in the background;
+//!   [`catchup`] reads what the store holds.
 //! - [`metastore`]: the synchronous Thrift client (timeouts, retries, failover).
 //! - `error` (re-exported): [`HiveError`], the client's typed error, and its origin.
 //! - [`model`]: the metastore objects (`Table`, `Partition`, ...) as plain data.
@@ -9,10 +12,13 @@
 //! - `wire`, `codec`, `calls` (private): Thrift binary encoding of the objects and calls used.
 
 mod calls;
+pub mod catchup;
 mod codec;
+pub mod config;
 mod error;
 pub mod metastore;
 pub mod model;
+pub mod registrar;
 pub mod table;
 pub mod types;
 mod wire;
