@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install, start and stop a real Apache Hive 2.3.10 metastore (Thrift) for StreamX's Hive tests.
 # It binds 127.0.0.1 only and keeps its state (embedded Derby, warehouse) in a fresh directory
-# on every start.
+# on every start (unless STREAMX_HIVE_KEEP_STATE=1).
 #
 #   scripts/hive-metastore.sh install   pip-install pyspark==4.0.1 (it carries the Hive 2.3.10,
 #                                       Derby, DataNucleus, libthrift and Hadoop jars) into the
@@ -20,16 +20,20 @@
 # ships no S3/GCS/Azure filesystem jars). file: locations use the real local filesystem.
 #
 # Knobs (environment):
-#   STREAMX_VENV            python venv for pyspark   (default $HOME/.cache/streamx/venv)
+#   STREAMX_CACHE_DIR       installs                  (default $HOME/.cache/streamx, as services.sh)
+#   STREAMX_SERVICES_DIR    runtime state             (default /tmp/streamx-services, as services.sh)
+#   STREAMX_VENV            python venv for pyspark   (default $STREAMX_CACHE_DIR/venv)
 #   STREAMX_HIVE_PORT       metastore port            (default 9083)
-#   STREAMX_HIVE_STATE_DIR  Derby db, warehouse, logs (default /tmp/streamx-services/hive-$PORT)
-#   STREAMX_ENV_FILE        env file that `up` appends to (default /tmp/streamx-services/env)
+#   STREAMX_HIVE_STATE_DIR  Derby db, warehouse, logs (default $STREAMX_SERVICES_DIR/hive-$PORT)
+#   STREAMX_ENV_FILE        env file that `up` appends to (default $STREAMX_SERVICES_DIR/env)
 #   STREAMX_READY_TIMEOUT   seconds the metastore may take to open its port (default 120)
+#   STREAMX_HIVE_KEEP_STATE 1: `up` keeps the Derby db and warehouse of the last start (a restart);
+#                           otherwise every start is empty
 #
 # `up` appends (replacing earlier lines with the same keys):
 #   STREAMX_TEST_HIVE_URIS=thrift://127.0.0.1:$PORT
 #   STREAMX_TEST_PYSPARK_PYTHON=$STREAMX_VENV/bin/python
-# Compiled launcher classes are cached in $HOME/.cache/streamx/hive/classes-<hash>, keyed by a
+# Compiled launcher classes are cached in $STREAMX_CACHE_DIR/hive/classes-<hash>, keyed by a
 # hash of the java sources, the pyspark version and the javac version.
 set -euo pipefail
 
@@ -37,11 +41,13 @@ SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 JAVA_SRC_DIR="$SCRIPT_DIR/hive"
 
 PYSPARK_VERSION=4.0.1
-VENV_DIR=${STREAMX_VENV:-$HOME/.cache/streamx/venv}
-HIVE_CACHE_DIR="$HOME/.cache/streamx/hive"
-ENV_FILE=${STREAMX_ENV_FILE:-/tmp/streamx-services/env}
+CACHE_DIR=${STREAMX_CACHE_DIR:-$HOME/.cache/streamx}
+SERVICES_DIR=${STREAMX_SERVICES_DIR:-/tmp/streamx-services}
+VENV_DIR=${STREAMX_VENV:-$CACHE_DIR/venv}
+HIVE_CACHE_DIR="$CACHE_DIR/hive"
+ENV_FILE=${STREAMX_ENV_FILE:-$SERVICES_DIR/env}
 PORT=${STREAMX_HIVE_PORT:-9083}
-STATE_DIR=${STREAMX_HIVE_STATE_DIR:-/tmp/streamx-services/hive-$PORT}
+STATE_DIR=${STREAMX_HIVE_STATE_DIR:-$SERVICES_DIR/hive-$PORT}
 READY_TIMEOUT=${STREAMX_READY_TIMEOUT:-120}
 STOP_TIMEOUT=15
 HOST=127.0.0.1
@@ -284,7 +290,11 @@ cmd_up() {
     die "port $HOST:$PORT is taken by a process this script did not start (set STREAMX_HIVE_PORT)"
   fi
   classes=$(compile_classes)
-  rm -rf "$STATE_DIR"
+  if [[ ${STREAMX_HIVE_KEEP_STATE:-0} == 1 ]]; then
+    log "keeping the state of the last start in $STATE_DIR (STREAMX_HIVE_KEEP_STATE=1)"
+  else
+    rm -rf "$STATE_DIR"
+  fi
   mkdir -p "$STATE_DIR/conf" "$STATE_DIR/warehouse"
   write_hive_site "$STATE_DIR/conf"
   log "starting Hive metastore 2.3.10 on $HOST:$PORT (state in $STATE_DIR)"

@@ -8,14 +8,14 @@
 //! `spark_reads_the_registered_parquet_partitions` runs Spark through scripts/spark_query.py with
 //! `STREAMX_TEST_PYSPARK_PYTHON`.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use arrow::array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
@@ -30,72 +30,7 @@ use streamx::hive::table::{
 use streamx::hive::{HiveError, RemoteErrorKind};
 use streamx::Origin;
 
-fn env_value(key: &str) -> String {
-    if let Ok(v) = std::env::var(key) {
-        if !v.is_empty() {
-            return v;
-        }
-    }
-    let file = std::env::var("STREAMX_ENV_FILE")
-        .unwrap_or_else(|_| "/tmp/streamx-services/env".to_string());
-    let text = std::fs::read_to_string(&file).unwrap_or_default();
-    text.lines()
-        .rev()
-        .find_map(|l| l.strip_prefix(&format!("{key}=")))
-        .map(str::to_string)
-        .unwrap_or_else(|| {
-            panic!(
-                "{key} is neither set nor in {file}: start the test metastore with \
-                 `scripts/hive-metastore.sh up`"
-            )
-        })
-}
-
-fn uris() -> String {
-    env_value("STREAMX_TEST_HIVE_URIS")
-}
-
-fn client() -> MetastoreClient {
-    let mut config = MetastoreConfig::from_uris(&uris()).expect("STREAMX_TEST_HIVE_URIS");
-    config.io_timeout = Duration::from_secs(120);
-    MetastoreClient::new(config).expect("client")
-}
-
-/// A unique database name, and a guard that drops it (cascade) when the test ends.
-struct TestDb {
-    name: String,
-}
-
-impl TestDb {
-    fn new(prefix: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        TestDb {
-            name: format!(
-                "sx_{prefix}_{}_{}_{}",
-                std::process::id(),
-                nanos,
-                N.fetch_add(1, Ordering::Relaxed)
-            ),
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        // Hive 2.3 answers drop_database of a missing database with a MetaException (an NPE in
-        // its listener), not NoSuchObjectException: look first.
-        let mut c = client();
-        if c.get_database(&self.name).is_ok() {
-            if let Err(e) = c.drop_database(&self.name, true, true) {
-                eprintln!("cleanup of database {} failed: {e}", self.name);
-            }
-        }
-    }
-}
+use common::hive::{client, spark_query, uris, PrivateMetastore, TestDb};
 
 fn schema(extra: &[Field]) -> Schema {
     let mut fields = vec![
@@ -336,46 +271,10 @@ fn fails_over_from_a_dead_uri() {
     assert_eq!(err.origin(), Origin::External);
 }
 
-/// A private metastore (own port and state dir) run by scripts/hive-metastore.sh; stopped when
-/// dropped.
-struct PrivateMetastore {
-    port: u16,
-    state: tempfile::TempDir,
-}
-
-impl PrivateMetastore {
-    fn script() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/hive-metastore.sh")
-    }
-
-    fn run(&self, action: &str) {
-        let status = Command::new("bash")
-            .arg(Self::script())
-            .arg(action)
-            .env("STREAMX_HIVE_PORT", self.port.to_string())
-            .env("STREAMX_HIVE_STATE_DIR", self.state.path().join("hive"))
-            .env("STREAMX_ENV_FILE", self.state.path().join("env"))
-            .status()
-            .expect("run hive-metastore.sh");
-        assert!(status.success(), "hive-metastore.sh {action} failed");
-    }
-}
-
-impl Drop for PrivateMetastore {
-    fn drop(&mut self) {
-        self.run("down");
-    }
-}
-
 #[test]
 fn restarted_metastore_is_reconnected() {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = l.local_addr().expect("addr").port();
-    drop(l);
-    let ms = PrivateMetastore {
-        port,
-        state: tempfile::tempdir().expect("tempdir"),
-    };
+    let ms = PrivateMetastore::new();
+    let port = ms.port;
     ms.run("up");
     let mut config = MetastoreConfig::new(vec![MetastoreUri {
         host: "127.0.0.1".into(),
@@ -448,27 +347,11 @@ fn spark_reads_the_registered_parquet_partitions() {
         .collect();
     c.add_partitions(&db.name, "t", parts).expect("add");
 
-    let python = env_value("STREAMX_TEST_PYSPARK_PYTHON");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/spark_query.py");
     let sql = format!(
         "SELECT dt, count(*) AS n, sum(id) AS ids FROM {}.t GROUP BY dt ORDER BY dt",
         db.name
     );
-    let out = Command::new(&python)
-        .arg(&script)
-        .args(["--uris", &uris(), "--sql", &sql])
-        .output()
-        .expect("run spark_query.py");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "spark_query.py failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json line"))
-        .collect();
+    let rows = spark_query(&uris(), &sql);
     assert_eq!(
         rows,
         vec![

@@ -2,6 +2,8 @@
 //! process or as the real binary) and reading every committed file back.
 #![allow(dead_code)]
 
+pub mod hive;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -100,6 +102,31 @@ pub fn produce_values(servers: &str, topic: &str, partition: i32, values: &[Stri
             .unwrap();
     }
     producer.flush(Duration::from_secs(10)).unwrap();
+}
+
+/// Produces records `0..count` into partition `p`; record `n` has the value `value(n)` and the
+/// Kafka timestamp `base_ms + n * step_ms`.
+pub fn produce_timed_from(
+    servers: &str,
+    topic: &str,
+    p: i32,
+    count: i64,
+    (base_ms, step_ms): (i64, i64),
+    value: impl Fn(i64) -> String,
+) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .create()
+        .unwrap();
+    for n in 0..count {
+        let v = value(n);
+        let r = BaseRecord::<(), _>::to(topic)
+            .partition(p)
+            .payload(v.as_bytes())
+            .timestamp(base_ms + n * step_ms);
+        send(&producer, r);
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
 }
 
 /// Properties for a JSON -> Parquet job with metadata columns, as `--set` pairs.
