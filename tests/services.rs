@@ -7,7 +7,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -46,31 +45,6 @@ fn offsets_in_store(store: &Store, topic: &str) -> BTreeMap<(i32, i64), u32> {
         }
         seen
     })
-}
-
-fn delete_all(store: &Store) {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let metas: Vec<_> = store
-            .inner
-            .list(Some(&store.root))
-            .try_collect()
-            .await
-            .unwrap();
-        for m in metas {
-            store.inner.delete(&m.location).await.unwrap();
-        }
-    });
-}
-
-/// A plain HTTP request to the S3 emulator (moto accepts unsigned bucket creation/deletion).
-fn http(endpoint: &str, method: &str, path: &str) -> String {
-    let hostport = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let mut s = std::net::TcpStream::connect(hostport).unwrap();
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    resp
 }
 
 /// Ingests `partitions` x `per_partition` events from the embedded broker into `store_url`.

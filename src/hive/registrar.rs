@@ -32,7 +32,7 @@ use super::config::HiveConfig;
 use super::metastore::MetastoreClient;
 use super::model::{Database, Table};
 use super::table::{build_partition, build_table, evolve_table, PartitionKey, TableSpec};
-use super::{HiveError, TableError};
+use super::{HiveError, RemoteErrorKind, TableError};
 use crate::config::{Config, TopicSelection};
 use crate::sink::{CommitInfo, CommitListener};
 use crate::store::Store;
@@ -68,6 +68,17 @@ impl RegisterError {
             RegisterError::Store(_) => Origin::External,
             RegisterError::NoSchema { .. } => Origin::Internal,
         }
+    }
+
+    /// The metastore lacks a database or table (dropped while StreamX had it cached).
+    fn missing_object(&self) -> bool {
+        matches!(
+            self,
+            RegisterError::Metastore(e) if matches!(
+                e.remote_kind(),
+                Some(RemoteErrorKind::NoSuchObject | RemoteErrorKind::InvalidObject)
+            )
+        )
     }
 
     /// Worth another attempt: the metastore or the store may answer later, and a directory
@@ -429,7 +440,13 @@ impl Worker {
     fn register_all(&mut self, work: BTreeMap<String, TopicWork>) -> bool {
         let mut ok = true;
         for (topic, w) in work {
-            match self.register(&topic, &w) {
+            let mut result = self.register(&topic, &w);
+            if matches!(&result, Err(e) if e.missing_object()) {
+                // Dropped behind our back since we cached it: look everything up again, once.
+                self.databases.clear();
+                result = self.register(&topic, &w);
+            }
+            match result {
                 Ok(added) => {
                     tracing::debug!(%topic, dirs = added, "registered in the Hive metastore")
                 }

@@ -5,12 +5,15 @@
 pub mod hive;
 
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Int32Type, Int64Type};
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
@@ -271,4 +274,30 @@ pub fn service_env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: start the test services with `scripts/test.sh` (or `scripts/services.sh up` and source its env file)")
     })
+}
+
+/// Deletes every object below the store's root.
+pub fn delete_all(store: &streamx::store::Store) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let metas: Vec<_> = store
+            .inner
+            .list(Some(&store.root))
+            .try_collect()
+            .await
+            .unwrap();
+        for m in metas {
+            store.inner.delete(&m.location).await.unwrap();
+        }
+    });
+}
+
+/// A plain HTTP request to the S3 emulator (moto accepts unsigned bucket creation/deletion).
+pub fn http(endpoint: &str, method: &str, path: &str) -> String {
+    let hostport = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(hostport).unwrap();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    resp
 }
