@@ -63,6 +63,17 @@ fn hive_job(
     pairs
 }
 
+/// Logs, a database of the test's own, an embedded broker and a fresh topic on it.
+fn setup(db: &str, prefix: &str, partitions: i32) -> (TestDb, EmbeddedCluster, String, String) {
+    init_logs();
+    let db = TestDb::new(db);
+    let cluster = EmbeddedCluster::start(1).unwrap();
+    let servers = cluster.bootstrap_servers();
+    let topic = unique(prefix);
+    cluster.create_topic(&topic, partitions).unwrap();
+    (db, cluster, servers, topic)
+}
+
 fn run_to_end(pairs: &[(String, String)]) -> streamx::metrics::Snapshot {
     let opts = IngestOptions {
         stop_at_end: true,
@@ -124,12 +135,7 @@ fn hour_of(ms: i64) -> [String; 4] {
 
 #[test]
 fn hourly_partitions_are_registered_and_spark_counts_match() {
-    init_logs();
-    let db = TestDb::new("hourly");
-    let cluster = EmbeddedCluster::start(1).unwrap();
-    let servers = cluster.bootstrap_servers();
-    let topic = unique("Hive.Hourly");
-    cluster.create_topic(&topic, 2).unwrap();
+    let (db, _cluster, servers, topic) = setup("hourly", "Hive.Hourly", 2);
     let mut expected: BTreeMap<[String; 4], u64> = BTreeMap::new();
     for p in 0..2 {
         let base = BASE_MS + i64::from(p) * 3 * 60_000;
@@ -249,13 +255,8 @@ fn spawn(args: &[String], fault: Option<&str>) -> Child {
 
 #[test]
 fn after_sigkill_every_partition_with_files_is_registered_once() {
-    init_logs();
-    let db = TestDb::new("kill");
-    let cluster = EmbeddedCluster::start(1).unwrap();
-    let servers = cluster.bootstrap_servers();
-    let topic = unique("hive-kill");
     let partitions = 2;
-    cluster.create_topic(&topic, partitions).unwrap();
+    let (db, _cluster, servers, topic) = setup("kill", "hive-kill", partitions);
     let out = tempfile::tempdir().unwrap();
     let pairs = hive_job(
         &servers,
@@ -303,19 +304,7 @@ fn after_sigkill_every_partition_with_files_is_registered_once() {
     assert!(!status.success(), "the fault should abort the process");
 
     // Restart to the end: catch-up registers what the killed runs left.
-    let mut last = args.clone();
-    last.push("--stop-at-end".into());
-    let outp = Command::new(streamx_bin())
-        .arg("ingest")
-        .args(&last)
-        .env("STREAMX_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        outp.status.success(),
-        "final run failed: {}",
-        String::from_utf8_lossy(&outp.stderr)
-    );
+    run_binary_to_end(&args, "restart");
     assert_exactly_once(
         &offsets_written(out.path(), &topic),
         partitions,
@@ -333,16 +322,9 @@ fn after_sigkill_every_partition_with_files_is_registered_once() {
 
 #[test]
 fn table_on_s3_is_registered_at_its_s3a_location() {
-    init_logs();
     let endpoint = service_env("STREAMX_TEST_S3_ENDPOINT");
-    let bucket = unique("hive").to_lowercase();
-    let resp = http(&endpoint, "PUT", &format!("/{bucket}"));
-    assert!(resp.starts_with("HTTP/1.1 200"), "create bucket: {resp}");
-    let db = TestDb::new("s3");
-    let cluster = EmbeddedCluster::start(1).unwrap();
-    let servers = cluster.bootstrap_servers();
-    let topic = unique("hive-s3");
-    cluster.create_topic(&topic, 1).unwrap();
+    let (bucket, opts) = s3_bucket(&endpoint, "hive");
+    let (db, _cluster, servers, topic) = setup("s3", "hive-s3", 1);
     produce(&servers, &topic, 1, 0, 300);
     let url = format!("s3://{bucket}/run");
     let mut pairs = hive_job(
@@ -352,15 +334,8 @@ fn table_on_s3_is_registered_at_its_s3a_location() {
         (&uris(), &db.name),
         &[("store.url", &url), ("partition.by", "seq / 100 AS bucket")],
     );
-    let opts = [
-        ("endpoint", endpoint.as_str()),
-        ("region", "us-east-1"),
-        ("allow_http", "true"),
-        ("access_key_id", "test"),
-        ("secret_access_key", "test"),
-    ];
-    for (k, v) in opts {
-        pairs.push((format!("store.{k}"), v.to_string()));
+    for (k, v) in &opts {
+        pairs.push((format!("store.{k}"), v.clone()));
     }
     run_to_end(&pairs);
     let table = table_name_for_topic(&topic);
@@ -376,7 +351,7 @@ fn table_on_s3_is_registered_at_its_s3a_location() {
     );
     let store_opts: BTreeMap<String, String> = opts
         .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
     delete_all(&streamx::store::Store::with_url(&url, &store_opts).unwrap());
     http(&endpoint, "DELETE", &format!("/{bucket}"));
@@ -388,12 +363,7 @@ fn a_column_added_between_runs_evolves_the_table_and_reads_null_in_old_partition
     // `value.schema` n BIGINT, the second (later records, five hours on) with one more optional
     // column. The second run's first commit alters the table; Spark then reads the old hours'
     // files (which lack the column) with `extra` null.
-    init_logs();
-    let db = TestDb::new("grow");
-    let cluster = EmbeddedCluster::start(1).unwrap();
-    let servers = cluster.bootstrap_servers();
-    let topic = unique("hive-grow");
-    cluster.create_topic(&topic, 1).unwrap();
+    let (db, _cluster, servers, topic) = setup("grow", "hive-grow", 1);
     let out = tempfile::tempdir().unwrap();
     let run = |schema: &str| {
         run_to_end(&hive_job(

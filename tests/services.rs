@@ -113,16 +113,8 @@ fn race_on(store: &Store) {
 fn s3_moto_ingest_exactly_once_and_commit_race() {
     init_logs();
     let endpoint = service_env("STREAMX_TEST_S3_ENDPOINT");
-    let bucket = unique("bkt").to_lowercase();
-    let resp = http(&endpoint, "PUT", &format!("/{bucket}"));
-    assert!(resp.starts_with("HTTP/1.1 200"), "create bucket: {resp}");
-    let opts = [
-        ("endpoint", endpoint.as_str()),
-        ("region", "us-east-1"),
-        ("allow_http", "true"),
-        ("access_key_id", "test"),
-        ("secret_access_key", "test"),
-    ];
+    let (bucket, owned) = s3_bucket(&endpoint, "bkt");
+    let opts: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let url = format!("s3://{bucket}/run");
     let topic = ingest_into(&url, &opts, 3, 1000);
     let options: BTreeMap<String, String> = opts

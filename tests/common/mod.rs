@@ -301,3 +301,35 @@ pub fn http(endpoint: &str, method: &str, path: &str) -> String {
     s.read_to_string(&mut resp).unwrap();
     resp
 }
+
+/// Runs the real binary with `--stop-at-end` and these `--set` arguments; fails the test (with
+/// its stderr) unless it exits successfully.
+pub fn run_binary_to_end(args: &[String], label: &str) {
+    let outp = std::process::Command::new(streamx_bin())
+        .arg("ingest")
+        .args(args)
+        .arg("--stop-at-end")
+        .env("STREAMX_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        outp.status.success(),
+        "{label}: final run failed: {}",
+        String::from_utf8_lossy(&outp.stderr)
+    );
+}
+
+/// A new bucket in the S3 emulator at `endpoint` (moto) and the `store.*` options to reach it.
+pub fn s3_bucket(endpoint: &str, prefix: &str) -> (String, Vec<(&'static str, String)>) {
+    let bucket = unique(prefix).to_lowercase();
+    let resp = http(endpoint, "PUT", &format!("/{bucket}"));
+    assert!(resp.starts_with("HTTP/1.1 200"), "create bucket: {resp}");
+    let opts = vec![
+        ("endpoint", endpoint.to_string()),
+        ("region", "us-east-1".to_string()),
+        ("allow_http", "true".to_string()),
+        ("access_key_id", "test".to_string()),
+        ("secret_access_key", "test".to_string()),
+    ];
+    (bucket, opts)
+}
