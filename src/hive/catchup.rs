@@ -90,15 +90,19 @@ impl StoreScan {
             .map_err(store_err("list", root))
     }
 
+    /// The objects and subdirectories directly in `root`.
+    async fn list_dir(&self, root: &Path) -> Result<object_store::ListResult, CatchUpError> {
+        self.store
+            .inner
+            .list_with_delimiter(Some(root))
+            .await
+            .map_err(store_err("list", root))
+    }
+
     /// Topics that have commits under `topics.dir` (for `topics.regex` jobs).
     pub async fn topics(&self) -> Result<Vec<String>, CatchUpError> {
         let root = self.commits_root();
-        let listing = self
-            .store
-            .inner
-            .list_with_delimiter(Some(&root))
-            .await
-            .map_err(store_err("list", &root))?;
+        let listing = self.list_dir(&root).await?;
         let mut topics: Vec<String> = listing
             .common_prefixes
             .iter()
@@ -174,12 +178,7 @@ impl StoreScan {
         let root = self
             .store
             .path(&format!("{}/{topic}/{dir}", self.topics_dir));
-        let listing = self
-            .store
-            .inner
-            .list_with_delimiter(Some(&root))
-            .await
-            .map_err(store_err("list", &root))?;
+        let listing = self.list_dir(&root).await?;
         let Some(meta) = listing
             .objects
             .iter()

@@ -138,6 +138,19 @@ impl Pending {
     pub fn dirs(&self) -> usize {
         self.topics.values().map(|w| w.dirs.len()).sum()
     }
+
+    /// Distinct directories of this set and `other` together.
+    pub fn dirs_with(&self, other: &Pending) -> usize {
+        let extra: usize = other
+            .topics
+            .iter()
+            .map(|(topic, w)| match self.topics.get(topic) {
+                Some(mine) => w.dirs.difference(&mine.dirs).count(),
+                None => w.dirs.len(),
+            })
+            .sum();
+        self.dirs() + extra
+    }
 }
 
 /// Exponential backoff between failed attempts.
@@ -179,6 +192,8 @@ struct State {
     pending: Pending,
     /// Catch-up still to do (at start; again after it failed).
     catch_up: bool,
+    /// What the worker took and is registering (back in `pending` if it fails).
+    in_flight: Pending,
     /// Set by [`Registrar::shutdown`]: finish by then.
     stop_by: Option<Instant>,
     finished: bool,
@@ -204,6 +219,10 @@ pub struct Registrar {
 
 impl CommitListener for Registrar {
     fn committed(&self, info: CommitInfo) {
+        if info.dirs.is_empty() {
+            // A commit of skipped records only: no files, nothing to register.
+            return;
+        }
         let work = TopicWork {
             dirs: info.dirs.into_iter().collect(),
             schema: info.schema,
@@ -226,6 +245,7 @@ impl Registrar {
             state: Mutex::new(State {
                 pending: Pending::default(),
                 catch_up: true,
+                in_flight: Pending::default(),
                 stop_by: None,
                 finished: false,
             }),
@@ -254,9 +274,10 @@ impl Registrar {
         }))
     }
 
-    /// Directories waiting to be registered.
+    /// Directories waiting to be registered (queued or being tried).
     pub fn pending_dirs(&self) -> usize {
-        self.shared.lock().pending.dirs()
+        let state = self.shared.lock();
+        state.pending.dirs_with(&state.in_flight)
     }
 
     /// Asks the thread to register what is pending and stop, waiting at most `deadline`.
@@ -278,7 +299,8 @@ impl Registrar {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        let (finished, left) = (state.finished, state.pending.dirs());
+        let left = state.pending.dirs_with(&state.in_flight);
+        let finished = state.finished;
         drop(state);
         if finished {
             let handle = self
@@ -372,7 +394,13 @@ impl Worker {
                     state.catch_up = false;
                     return Step::CatchUp;
                 }
-                _ if !state.pending.is_empty() => return Step::Register(state.pending.take()),
+                _ if !state.pending.is_empty() => {
+                    let work = state.pending.take();
+                    for (topic, w) in &work {
+                        state.in_flight.add(topic, w.clone());
+                    }
+                    return Step::Register(work);
+                }
                 _ => {}
             }
             state = match wake_at {
@@ -439,6 +467,7 @@ impl Worker {
     /// Registers every topic's work; failed retryable work goes back into the pending set.
     fn register_all(&mut self, work: BTreeMap<String, TopicWork>) -> bool {
         let mut ok = true;
+        let mut failed = Vec::new();
         for (topic, w) in work {
             let mut result = self.register(&topic, &w);
             if matches!(&result, Err(e) if e.missing_object()) {
@@ -457,7 +486,7 @@ impl Worker {
                     ok = false;
                     self.tables.remove(&self.hive.table_for(&topic));
                     self.client.close();
-                    self.shared.lock().pending.restore(&topic, w);
+                    failed.push((topic, w));
                 }
                 Err(e) => {
                     tracing::error!(%topic, error = %e, origin = %e.origin(), dirs = w.dirs.len(), "cannot register these partitions in the Hive metastore; skipped until the next start");
@@ -465,12 +494,21 @@ impl Worker {
                 }
             }
         }
+        let mut state = self.shared.lock();
+        for (topic, w) in failed {
+            state.pending.restore(&topic, w);
+        }
+        state.in_flight.take();
         ok
     }
 
     /// Makes sure the table exists and holds `work.schema`, then adds the partitions. Returns
     /// how many directories were sent.
     fn register(&mut self, topic: &str, work: &TopicWork) -> Result<usize, RegisterError> {
+        if work.dirs.is_empty() {
+            // The partition keys of a new table come from a directory.
+            return Ok(0);
+        }
         let table_name = self.hive.table_for(topic);
         let table_err = |source| RegisterError::Table {
             table: table_name.clone(),

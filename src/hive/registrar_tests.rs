@@ -31,6 +31,10 @@ fn pending_merges_directories_and_keeps_the_newest_schema() {
     p.add("t", work(&["dt=4"], None));
     p.add("u", work(&["x=1"], None));
     assert_eq!(p.dirs(), 5, "one entry per distinct directory");
+    let mut other = Pending::default();
+    other.add("t", work(&["dt=1", "dt=9"], None));
+    other.add("v", work(&["y=1"], None));
+    assert_eq!(p.dirs_with(&other), 7);
     let mut taken = p.take();
     assert!(p.is_empty());
     let t = taken.remove("t").unwrap();
@@ -126,4 +130,56 @@ fn only_external_failures_are_retried() {
         dir: "dt=1".into(),
     };
     assert!(no_schema_yet.retryable());
+}
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn an_unreachable_metastore_never_blocks_commits_and_keeps_everything_pending() {
+    let out = tempfile::tempdir().unwrap();
+    let text = format!(
+        "topics=t\nbootstrap.servers=x:9092\nstore.url={}\nflush.size=10\n\
+         hive.integration=true\nhive.metastore.uris=thrift://127.0.0.1:{}\n\
+         hive.retry.backoff.max.ms=50\n",
+        out.path().display(),
+        closed_port()
+    );
+    let config = Config::from_properties_str(&text, &[]).unwrap();
+    let hive = config.hive.clone().unwrap();
+    let store = Store::with_url(&config.store_url, &config.store_options).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let registrar = Registrar::start(&config, hive, store, rt.handle().clone()).unwrap();
+    let started = Instant::now();
+    for i in 0..1000 {
+        registrar.committed(CommitInfo {
+            topic: "t".into(),
+            partition: 0,
+            dirs: vec![format!("dt={}", i % 10)],
+            partition_columns: vec![Some("dt".into())],
+            schema: Some(schema(&["a"])),
+        });
+    }
+    // Queueing only: far below one connection attempt per commit.
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(registrar.pending_dirs(), 10, "one entry per directory");
+    // Shutdown gives up at its deadline and reports what the next start's catch-up registers.
+    let started = Instant::now();
+    assert_eq!(registrar.shutdown(Duration::from_millis(300)), 10);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
