@@ -131,7 +131,7 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
         Some(t) => Some(Arc::new(DeadLetterQueue::new(&config, t)?)),
         None => None,
     };
-    let ctx = SinkContext {
+    let mut ctx = SinkContext {
         config: config.clone(),
         commit_log: commit_log.clone(),
         runtime: runtime.handle().clone(),
@@ -143,10 +143,11 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
         },
         compiler: crate::expr::SqlCompiler::new(),
         memory: MemoryBudget::new(config.memory_budget_bytes),
-        listener: registrar
-            .clone()
-            .map(|r| r as Arc<dyn crate::sink::CommitListener>),
+        listener: None,
     };
+    ctx.listener = registrar
+        .clone()
+        .map(|r| r as Arc<dyn crate::sink::CommitListener>);
     let source_ctx = IngestContext::new(commit_log, runtime.handle().clone(), config.start_from);
     let consumer = source::connect(&config, source_ctx, options.connect_timeout)?;
     tracing::info!(writer = %writer_id, group = %config.group_id, store = %config.store_url, "ingest started");

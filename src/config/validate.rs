@@ -435,6 +435,7 @@ impl Config {
 
         Ok(Config {
             name,
+            hive,
             topics,
             bootstrap_servers,
             group_id,
@@ -460,7 +461,6 @@ impl Config {
             timestamp,
             transform_sql,
             memory_budget_bytes,
-            hive,
         })
     }
 }
