@@ -134,12 +134,13 @@ pub fn from_config<'a>(
     }
     let format = table_format(format).map_err(|why| ConfigError::Conflict(why.into()))?;
     if let RuleSpec::Levels { key, levels, .. } = rule {
-        if let Some(level) = levels.iter().find(|l| l.name.is_none()) {
+        if let Some(i) = levels.iter().position(|l| l.name.is_none()) {
             return Err(ConfigError::Conflict(format!(
-                "hive.integration=true needs named partition directories (name=value), but the \
-                 rule of '{key}' has a level without a name ({}); write path.format levels as \
-                 'name'=pattern, e.g. 'year'=YYYY/'month'=MM",
-                level.sql
+                "hive.integration=true needs named partition directories (name=value), but \
+                 directory level {} of {} of the rule of '{key}' has no name; write \
+                 path.format levels as 'name'=pattern, e.g. 'year'=YYYY/'month'=MM",
+                i + 1,
+                levels.len()
             )));
         }
     }
@@ -344,7 +345,10 @@ mod tests {
         };
         let err = parse_with(&[ON, URIS], OutputFormat::Parquet, &rule).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("path.format") && msg.contains("%m"), "{msg}");
+        assert!(
+            msg.contains("path.format") && msg.contains("level 2 of 2"),
+            "{msg}"
+        );
     }
 
     #[test]
