@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): installs what the build and the tests need on a fresh
-# machine, starts the external test services (tansu, moto, Azurite) with scripts/services.sh,
+# machine, starts the external test services (tansu, moto, Azurite) with scripts/services.sh
+# and a Hive metastore with scripts/hive-metastore.sh,
 # runs every test (unit, embedded-broker, crash, real-service), and stops the services.
 # Extra arguments go to `cargo test` (e.g. a test name filter).
 set -euo pipefail
@@ -22,7 +23,10 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/streamx/target}
 export CARGO_TERM_COLOR=never
 
 scripts/services.sh up
-trap 'scripts/services.sh down' EXIT
+trap 'scripts/hive-metastore.sh down; scripts/services.sh down' EXIT
+# The Hive metastore (pyspark's Hive 2.3.10 jars; ~430 MB cached on the first run) appends
+# STREAMX_TEST_HIVE_URIS and STREAMX_TEST_PYSPARK_PYTHON to the env file services.sh wrote.
+scripts/hive-metastore.sh up
 set -a
 # shellcheck disable=SC1091
 . "${STREAMX_SERVICES_DIR:-/tmp/streamx-services}/env"

@@ -8,6 +8,9 @@
 //!        └─ every 100 ms ──► tick every writer (idle / schedule rotation), retry fenced ones
 //! ```
 //!
+//! With `hive.integration=true` a [`Registrar`] thread registers every commit (and, at start,
+//! the partitions already in the store) in the Hive Metastore; the loop never waits for it.
+//!
 //! One thread does all of it; store I/O runs on a small tokio runtime through `block_on`. There is
 //! no channel between stages, so memory is what the writers buffer (bounded together by
 //! `memory.budget.bytes`: past it the largest open files are flushed early) and what librdkafka
@@ -26,6 +29,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use crate::commit::CommitLog;
 use crate::config::Config;
 use crate::decode::buffer::Header;
+use crate::hive::registrar::Registrar;
 use crate::metrics::{Metrics, Snapshot};
 use crate::sink::memory::MemoryBudget;
 use crate::sink::rotation::{RotateReason, RotationPolicy};
@@ -91,6 +95,9 @@ impl Default for IngestOptions {
 }
 
 const TICK: Duration = Duration::from_millis(100);
+/// How long a stopping ingest waits for pending Hive registrations (the next start's catch-up
+/// registers what is left).
+const HIVE_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 
 struct Slot {
     writer: PartitionWriter,
@@ -110,12 +117,24 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
     let store = Store::with_url(&config.store_url, &config.store_options)?;
     runtime.block_on(store.check_reachable(options.connect_timeout))?;
     let writer_id = uuid::Uuid::new_v4().simple().to_string();
+    let registrar = match &config.hive {
+        Some(hive) => Some(
+            Registrar::start(
+                &config,
+                hive.clone(),
+                store.clone(),
+                runtime.handle().clone(),
+            )
+            .map_err(IngestError::Runtime)?,
+        ),
+        None => None,
+    };
     let commit_log = CommitLog::new(store, &config.topics_dir, &writer_id);
     let dlq = match &config.dlq_topic {
         Some(t) => Some(Arc::new(DeadLetterQueue::new(&config, t)?)),
         None => None,
     };
-    let ctx = SinkContext {
+    let mut ctx = SinkContext {
         config: config.clone(),
         commit_log: commit_log.clone(),
         runtime: runtime.handle().clone(),
@@ -130,6 +149,9 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
         listener: None,
         registry: crate::decode::registry_for(&config)?,
     };
+    ctx.listener = registrar
+        .clone()
+        .map(|r| r as Arc<dyn crate::sink::CommitListener>);
     let source_ctx = IngestContext::new(commit_log, runtime.handle().clone(), config.start_from);
     let consumer = source::connect(&config, source_ctx, options.connect_timeout)?;
     tracing::info!(writer = %writer_id, group = %config.group_id, store = %config.store_url, "ingest started");
@@ -137,6 +159,9 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
     // Leave the group now so the partitions move on without waiting for the session timeout.
     consumer.unsubscribe();
     drop(consumer);
+    if let Some(r) = &registrar {
+        r.shutdown(HIVE_SHUTDOWN_DEADLINE);
+    }
     result.map(|()| options.metrics.snapshot())
 }
 

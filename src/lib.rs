@@ -19,7 +19,7 @@
 //! Module map: [`config`] reads and validates the flat key/value configuration, [`source`] owns the
 //! Kafka consumer and rebalances, [`decode`] turns bytes into Arrow, [`expr`] compiles SQL over
 //! batches, [`partition`] names output partitions (SQL rules and the classic presets), [`format`]
-//! encodes files, [`store`] builds object stores from URLs, [`commit`] is the
+//! encodes files, [`store`] builds object stores from URLs, [`hive`] registers tables and partitions in a Hive Metastore, [`commit`] is the
 //! exactly-once protocol, [`sink`] buffers and rotates per Kafka partition, [`ingest`] runs the loop, [`query`] runs SQL over
 //! what was committed.
 
@@ -29,6 +29,7 @@ pub mod decode;
 pub mod expr;
 pub mod fault;
 pub mod format;
+pub mod hive;
 pub mod ingest;
 pub mod metrics;
 pub mod partition;

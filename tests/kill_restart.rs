@@ -161,19 +161,7 @@ fn run_kill_restart(extra: &[(&str, &str)], label: &str) {
     }
 
     // A last run to the end, then check every record.
-    let mut last: Vec<String> = args.clone();
-    last.push("--stop-at-end".into());
-    let outp = Command::new(streamx_bin())
-        .arg("ingest")
-        .args(&last)
-        .env("STREAMX_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        outp.status.success(),
-        "{label}: final run failed: {}",
-        String::from_utf8_lossy(&outp.stderr)
-    );
+    run_binary_to_end(&args, label);
     assert_exactly_once(
         &offsets_written(out.path(), &topic),
         partitions,

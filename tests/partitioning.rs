@@ -8,14 +8,11 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::time::Duration;
 
 use arrow::array::AsArray;
 use arrow::datatypes::Int64Type;
 use common::*;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::ClientConfig;
 use streamx::ingest::{self, IngestOptions};
 use streamx::source::embedded::EmbeddedCluster;
 
@@ -51,19 +48,7 @@ fn value(n: i64) -> String {
 
 /// Produces records `0..count` into partition `p`, Kafka timestamp = the record's `ts`.
 fn produce_timed(servers: &str, topic: &str, p: i32, count: i64, value: impl Fn(i64) -> String) {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", servers)
-        .create()
-        .unwrap();
-    for n in 0..count {
-        let v = value(n);
-        let r = BaseRecord::<(), _>::to(topic)
-            .partition(p)
-            .payload(v.as_bytes())
-            .timestamp(BASE_MS + n * STEP_MS);
-        send(&producer, r);
-    }
-    producer.flush(Duration::from_secs(30)).unwrap();
+    produce_timed_from(servers, topic, p, count, (BASE_MS, STEP_MS), value);
 }
 
 fn base(servers: &str, topic: &str, out: &Path, extra: &[(&str, &str)]) -> Vec<(String, String)> {

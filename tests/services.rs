@@ -7,7 +7,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -46,31 +45,6 @@ fn offsets_in_store(store: &Store, topic: &str) -> BTreeMap<(i32, i64), u32> {
         }
         seen
     })
-}
-
-fn delete_all(store: &Store) {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let metas: Vec<_> = store
-            .inner
-            .list(Some(&store.root))
-            .try_collect()
-            .await
-            .unwrap();
-        for m in metas {
-            store.inner.delete(&m.location).await.unwrap();
-        }
-    });
-}
-
-/// A plain HTTP request to the S3 emulator (moto accepts unsigned bucket creation/deletion).
-fn http(endpoint: &str, method: &str, path: &str) -> String {
-    let hostport = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let mut s = std::net::TcpStream::connect(hostport).unwrap();
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    resp
 }
 
 /// Ingests `partitions` x `per_partition` events from the embedded broker into `store_url`.
@@ -139,16 +113,8 @@ fn race_on(store: &Store) {
 fn s3_moto_ingest_exactly_once_and_commit_race() {
     init_logs();
     let endpoint = service_env("STREAMX_TEST_S3_ENDPOINT");
-    let bucket = unique("bkt").to_lowercase();
-    let resp = http(&endpoint, "PUT", &format!("/{bucket}"));
-    assert!(resp.starts_with("HTTP/1.1 200"), "create bucket: {resp}");
-    let opts = [
-        ("endpoint", endpoint.as_str()),
-        ("region", "us-east-1"),
-        ("allow_http", "true"),
-        ("access_key_id", "test"),
-        ("secret_access_key", "test"),
-    ];
+    let (bucket, owned) = s3_bucket(&endpoint, "bkt");
+    let opts: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let url = format!("s3://{bucket}/run");
     let topic = ingest_into(&url, &opts, 3, 1000);
     let options: BTreeMap<String, String> = opts

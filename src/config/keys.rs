@@ -70,6 +70,14 @@ pub static KEYS: &[KeySpec] = &[
     key("errors.log.enable", Some("true"), "Accepted for Kafka Connect compatibility; skipped records are always logged."),
     // --- commit ---
     key("commit.fenced.backoff.ms", Some("30000"), "Pause of a partition that lost a commit race before it is recovered again."),
+    // --- Hive Metastore (src/hive/config.rs) ---
+    key("hive.integration", Some("false"), "Register a Hive table per topic and its partitions after every commit."),
+    key("hive.metastore.uris", None, "Hive metastores, thrift://host:port[,thrift://host2:port]; required with hive.integration=true."),
+    key("hive.database", Some("default"), "Hive database of the tables; created if missing."),
+    key("hive.table.name", None, "Hive table name; default the topic name, lower-cased, other than [a-z0-9_] -> _."),
+    key("hive.location.scheme.map", Some("s3=s3a"), "Store URL schemes rewritten for Hive table locations, from=to,... (s3=s3 keeps s3://)."),
+    key("hive.table.properties", None, "Extra table properties (TBLPROPERTIES), k=v,k2=v2."),
+    key("hive.retry.backoff.max.ms", Some("30000"), "Longest pause between registration attempts while the metastore is unreachable."),
     // --- Kafka Connect keys accepted and ignored or mapped ---
     key("connector.class", None, "Kafka Connect only; ignored (StreamX is the connector)."),
     key("tasks.max", None, "Kafka Connect only; ignored: run more StreamX processes with the same group.id instead."),

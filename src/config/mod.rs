@@ -203,6 +203,8 @@ pub struct Config {
     pub formats: formats::FormatSettings,
     /// `memory.budget.bytes`.
     pub memory_budget_bytes: u64,
+    /// `hive.*`: set when `hive.integration=true`.
+    pub hive: Option<crate::hive::config::HiveConfig>,
 }
 
 impl Config {

@@ -436,6 +436,8 @@ impl Config {
 
         let (partition_rule, timestamp) = crate::partition::preset::from_config(|k| v.get(k))?;
         let transform_sql = v.get("transform.sql").map(|(_, sql)| sql.to_string());
+        let hive =
+            crate::hive::config::from_config(|k| v.get_or_default(k), format, &partition_rule)?;
 
         let num =
             |canonical: &'static str, min: u64, max: u64| -> Result<Option<u64>, ConfigError> {
@@ -470,6 +472,7 @@ impl Config {
 
         Ok(Config {
             name,
+            hive,
             topics,
             bootstrap_servers,
             group_id,

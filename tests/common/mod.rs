@@ -2,13 +2,18 @@
 //! process or as the real binary) and reading every committed file back.
 #![allow(dead_code)]
 
+pub mod hive;
+
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Int32Type, Int64Type};
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
@@ -100,6 +105,31 @@ pub fn produce_values(servers: &str, topic: &str, partition: i32, values: &[Stri
             .unwrap();
     }
     producer.flush(Duration::from_secs(10)).unwrap();
+}
+
+/// Produces records `0..count` into partition `p`; record `n` has the value `value(n)` and the
+/// Kafka timestamp `base_ms + n * step_ms`.
+pub fn produce_timed_from(
+    servers: &str,
+    topic: &str,
+    p: i32,
+    count: i64,
+    (base_ms, step_ms): (i64, i64),
+    value: impl Fn(i64) -> String,
+) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .create()
+        .unwrap();
+    for n in 0..count {
+        let v = value(n);
+        let r = BaseRecord::<(), _>::to(topic)
+            .partition(p)
+            .payload(v.as_bytes())
+            .timestamp(base_ms + n * step_ms);
+        send(&producer, r);
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
 }
 
 /// Properties for a JSON -> Parquet job with metadata columns, as `--set` pairs.
@@ -244,4 +274,62 @@ pub fn service_env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: start the test services with `scripts/test.sh` (or `scripts/services.sh up` and source its env file)")
     })
+}
+
+/// Deletes every object below the store's root.
+pub fn delete_all(store: &streamx::store::Store) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let metas: Vec<_> = store
+            .inner
+            .list(Some(&store.root))
+            .try_collect()
+            .await
+            .unwrap();
+        for m in metas {
+            store.inner.delete(&m.location).await.unwrap();
+        }
+    });
+}
+
+/// A plain HTTP request to the S3 emulator (moto accepts unsigned bucket creation/deletion).
+pub fn http(endpoint: &str, method: &str, path: &str) -> String {
+    let hostport = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(hostport).unwrap();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    resp
+}
+
+/// Runs the real binary with `--stop-at-end` and these `--set` arguments; fails the test (with
+/// its stderr) unless it exits successfully.
+pub fn run_binary_to_end(args: &[String], label: &str) {
+    let outp = std::process::Command::new(streamx_bin())
+        .arg("ingest")
+        .args(args)
+        .arg("--stop-at-end")
+        .env("STREAMX_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        outp.status.success(),
+        "{label}: final run failed: {}",
+        String::from_utf8_lossy(&outp.stderr)
+    );
+}
+
+/// A new bucket in the S3 emulator at `endpoint` (moto) and the `store.*` options to reach it.
+pub fn s3_bucket(endpoint: &str, prefix: &str) -> (String, Vec<(&'static str, String)>) {
+    let bucket = unique(prefix).to_lowercase();
+    let resp = http(endpoint, "PUT", &format!("/{bucket}"));
+    assert!(resp.starts_with("HTTP/1.1 200"), "create bucket: {resp}");
+    let opts = vec![
+        ("endpoint", endpoint.to_string()),
+        ("region", "us-east-1".to_string()),
+        ("allow_http", "true".to_string()),
+        ("access_key_id", "test".to_string()),
+        ("secret_access_key", "test".to_string()),
+    ];
+    (bucket, opts)
 }

@@ -1,0 +1,249 @@
+//! What the store already holds, for registration at start and for tables created without a
+//! commit's schema: the partition directories of a topic that have committed files, the topics
+//! under `topics.dir`, and the Arrow schema of a directory's first Parquet file (its footer).
+//!
+//! A directory counts when a published data file lies in it, or when the newest commit of a
+//! Kafka partition names a file in it (a process killed between the commit and publishing its
+//! files: the commit is durable, the files appear when the partition is recovered).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use arrow::datatypes::SchemaRef;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use crate::commit::CommitLog;
+use crate::store::Store;
+
+/// A failed store read during catch-up (retried by the registrar).
+#[derive(Debug, thiserror::Error)]
+pub enum CatchUpError {
+    #[error("Hive catch-up: cannot {op} {path}: {source}")]
+    Store {
+        op: &'static str,
+        path: String,
+        source: Box<object_store::Error>,
+    },
+    #[error("Hive catch-up: {path} is not a readable Parquet file: {message}")]
+    Footer { path: String, message: String },
+    #[error(transparent)]
+    Commit(#[from] crate::commit::CommitError),
+}
+
+fn store_err(op: &'static str, path: &Path) -> impl FnOnce(object_store::Error) -> CatchUpError {
+    let path = path.to_string();
+    move |source| CatchUpError::Store {
+        op,
+        path,
+        source: Box::new(source),
+    }
+}
+
+/// True for a path segment readers skip (`_streamx`, `.tmp`, `_SUCCESS`).
+fn hidden(segment: &str) -> bool {
+    segment.starts_with('_') || segment.starts_with('.')
+}
+
+/// `location` relative to `prefix` (both full store paths), when it lies below it.
+fn relative<'a>(location: &'a Path, prefix: &Path) -> Option<&'a str> {
+    let p = prefix.as_ref();
+    let rest = location.as_ref().strip_prefix(p)?;
+    Some(if p.is_empty() {
+        rest
+    } else {
+        rest.strip_prefix('/')?
+    })
+}
+
+/// Reads the store under one `topics.dir`.
+#[derive(Debug, Clone)]
+pub struct StoreScan {
+    store: Store,
+    topics_dir: String,
+}
+
+impl StoreScan {
+    pub fn new(store: Store, topics_dir: &str) -> Self {
+        StoreScan {
+            store,
+            topics_dir: topics_dir.trim_matches('/').to_string(),
+        }
+    }
+
+    fn topic_root(&self, topic: &str) -> Path {
+        self.store.path(&format!("{}/{topic}", self.topics_dir))
+    }
+
+    fn commits_root(&self) -> Path {
+        self.store
+            .path(&format!("{}/_streamx/commits", self.topics_dir))
+    }
+
+    /// Every object below `root`.
+    async fn list_all(&self, root: &Path) -> Result<Vec<object_store::ObjectMeta>, CatchUpError> {
+        self.store
+            .inner
+            .list(Some(root))
+            .try_collect()
+            .await
+            .map_err(store_err("list", root))
+    }
+
+    /// The objects and subdirectories directly in `root`.
+    async fn list_dir(&self, root: &Path) -> Result<object_store::ListResult, CatchUpError> {
+        self.store
+            .inner
+            .list_with_delimiter(Some(root))
+            .await
+            .map_err(store_err("list", root))
+    }
+
+    /// Topics that have commits under `topics.dir` (for `topics.regex` jobs).
+    pub async fn topics(&self) -> Result<Vec<String>, CatchUpError> {
+        let root = self.commits_root();
+        let listing = self.list_dir(&root).await?;
+        let mut topics: Vec<String> = listing
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect();
+        topics.sort();
+        Ok(topics)
+    }
+
+    /// Directories (relative to `<topics.dir>/<topic>`, e.g. `year=2024/month=01`) that hold
+    /// committed files of `topic`, sorted.
+    pub async fn committed_dirs(&self, topic: &str) -> Result<BTreeSet<String>, CatchUpError> {
+        let root = self.topic_root(topic);
+        let mut dirs = BTreeSet::new();
+        for meta in &self.list_all(&root).await? {
+            let Some(rel) = relative(&meta.location, &root) else {
+                continue;
+            };
+            let dir = rel.rsplit_once('/').map_or("", |(d, _)| d);
+            let name = rel.rsplit('/').next().unwrap_or(rel);
+            if !hidden(name) && !dir.split('/').any(hidden) {
+                dirs.insert(dir.to_string());
+            }
+        }
+        // The newest commit of each Kafka partition may not be published yet.
+        let log = CommitLog::new(self.store.clone(), &self.topics_dir, "hive-catch-up");
+        let prefix = format!("{}/{topic}/", self.topics_dir);
+        for path in self.newest_commits(topic).await? {
+            let record = log.read_commit(&path).await?;
+            for f in &record.files {
+                if let Some(rel) = f.final_path.strip_prefix(&prefix) {
+                    dirs.insert(rel.rsplit_once('/').map_or("", |(d, _)| d).to_string());
+                }
+            }
+        }
+        Ok(dirs)
+    }
+
+    /// The newest commit object of every Kafka partition of `topic`.
+    async fn newest_commits(&self, topic: &str) -> Result<Vec<Path>, CatchUpError> {
+        let root = self.commits_root().join(topic);
+        let mut newest: BTreeMap<String, (u64, Path)> = BTreeMap::new();
+        for meta in self.list_all(&root).await? {
+            let Some(rel) = relative(&meta.location, &root) else {
+                continue;
+            };
+            let Some((partition, file)) = rel.split_once('/') else {
+                continue;
+            };
+            let Some(seq) = file
+                .strip_suffix(".json")
+                .and_then(|s| s.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            let entry = newest
+                .entry(partition.to_string())
+                .or_insert((seq, meta.location.clone()));
+            if seq > entry.0 {
+                *entry = (seq, meta.location.clone());
+            }
+        }
+        Ok(newest.into_values().map(|(_, p)| p).collect())
+    }
+
+    /// The Arrow schema of the first Parquet file in `dir` of `topic` (read from its footer
+    /// only); `None` when the directory has no Parquet file.
+    pub async fn parquet_schema(
+        &self,
+        topic: &str,
+        dir: &str,
+    ) -> Result<Option<SchemaRef>, CatchUpError> {
+        let root = self
+            .store
+            .path(&format!("{}/{topic}/{dir}", self.topics_dir));
+        let listing = self.list_dir(&root).await?;
+        let Some(meta) = listing
+            .objects
+            .iter()
+            .filter(|m| {
+                m.location
+                    .filename()
+                    .is_some_and(|n| !hidden(n) && n.ends_with(".parquet"))
+            })
+            .min_by(|a, b| a.location.cmp(&b.location))
+        else {
+            return Ok(None);
+        };
+        let path = &meta.location;
+        let footer_err = |message: String| CatchUpError::Footer {
+            path: path.to_string(),
+            message,
+        };
+        let size = meta.size;
+        if size < 12 {
+            return Err(footer_err(format!("{size} bytes")));
+        }
+        let tail = self
+            .store
+            .inner
+            .get_range(path, size - 8..size)
+            .await
+            .map_err(store_err("read", path))?;
+        if tail.len() != 8 || &tail[4..] != b"PAR1" {
+            return Err(footer_err("no PAR1 footer".into()));
+        }
+        let len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+        if len + 8 > size {
+            return Err(footer_err(format!(
+                "footer of {len} bytes in a {size}-byte file"
+            )));
+        }
+        let footer = self
+            .store
+            .inner
+            .get_range(path, size - 8 - len..size - 8)
+            .await
+            .map_err(store_err("read", path))?;
+        let metadata = parquet::file::metadata::ParquetMetaDataReader::decode_metadata(&footer)
+            .map_err(|e| footer_err(e.to_string()))?;
+        let file = metadata.file_metadata();
+        let schema =
+            parquet::arrow::parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata())
+                .map_err(|e| footer_err(e.to_string()))?;
+        Ok(Some(std::sync::Arc::new(schema)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths() {
+        let root = Path::from("a/topics/t");
+        assert_eq!(
+            relative(&Path::from("a/topics/t/x=1/f.parquet"), &root),
+            Some("x=1/f.parquet")
+        );
+        assert_eq!(relative(&Path::from("a/topics/tt/f"), &root), None);
+        assert_eq!(relative(&Path::from("t/f"), &Path::from("")), Some("t/f"));
+        assert!(hidden("_streamx") && hidden(".tmp") && !hidden("x=_a"));
+    }
+}
