@@ -84,8 +84,13 @@ fn run_to_end(pairs: &[(String, String)]) -> streamx::metrics::Snapshot {
 
 /// Directories (relative to the topic) that hold data files.
 fn store_dirs(out: &Path, topic: &str) -> BTreeSet<String> {
+    store_dirs_of(out, topic, ".parquet")
+}
+
+/// Directories (relative to the topic) that hold data files ending in `ext`.
+fn store_dirs_of(out: &Path, topic: &str, ext: &str) -> BTreeSet<String> {
     let root = out.join("topics").join(topic);
-    data_files(&root, ".parquet")
+    data_files(&root, ext)
         .iter()
         .map(|f| {
             let rel = f.parent().unwrap().strip_prefix(&root).unwrap();
@@ -135,6 +140,15 @@ fn hour_of(ms: i64) -> [String; 4] {
 
 #[test]
 fn hourly_partitions_are_registered_and_spark_counts_match() {
+    hourly_counts("parquet", ".parquet");
+}
+
+#[test]
+fn hourly_avro_partitions_are_registered_and_spark_counts_match() {
+    hourly_counts("avro", ".avro");
+}
+
+fn hourly_counts(format: &str, ext: &str) {
     let (db, _cluster, servers, topic) = setup("hourly", "Hive.Hourly", 2);
     let mut expected: BTreeMap<[String; 4], u64> = BTreeMap::new();
     for p in 0..2 {
@@ -156,11 +170,12 @@ fn hourly_partitions_are_registered_and_spark_counts_match() {
             ("partitioner.class", "Hourly"),
             ("value.schema", "n BIGINT, p INT"),
             ("include.kafka.metadata", "false"),
+            ("format.class", format),
         ],
     );
     run_to_end(&pairs);
     let table = table_name_for_topic(&topic);
-    let dirs = store_dirs(out.path(), &topic);
+    let dirs = store_dirs_of(out.path(), &topic, ext);
     assert_eq!(dirs.len(), expected.len(), "{dirs:?}");
     wait_for_partitions(&uris(), &db.name, &table, &dirs);
 
@@ -177,6 +192,15 @@ fn hourly_partitions_are_registered_and_spark_counts_match() {
         .map(|([y, m, d, h], n)| json!({"year": y, "month": m, "day": d, "hour": h, "n": n}))
         .collect();
     assert_eq!(rows, want);
+    if format == "parquet" {
+        // Spark reads StreamX's Parquet directly too, without options (partition discovery).
+        let root = out.path().join("topics").join(&topic);
+        let rows = spark_query(
+            &uris(),
+            &format!("SELECT count(*) AS n, sum(n) AS s FROM parquet.`{}`", root.display()),
+        );
+        assert_eq!(rows, vec![json!({"n": 120, "s": 2 * (0..60).sum::<i64>()})]);
+    }
 }
 
 #[test]
