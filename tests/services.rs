@@ -222,6 +222,13 @@ fn tansu_broker_group_rebalance_and_restart() {
         || m1.commits.load(Ordering::Relaxed) > 0,
     );
     let (stop2, m2, h2) = spawn(pairs.clone());
+    // Records for the second member only once it owns partitions (else the first may have
+    // consumed everything before the rebalance ends, and the second never commits).
+    wait_until(
+        "the second member to get partitions",
+        Duration::from_secs(60),
+        || m2.partitions_assigned.load(Ordering::Relaxed) > 0,
+    );
     produce(&servers, &topic, 4, 1500, 1500);
     wait_until("all 12000 records", Duration::from_secs(180), || {
         offsets_written(out.path(), &topic).len() == 12_000
