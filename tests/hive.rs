@@ -197,7 +197,10 @@ fn hourly_counts(format: &str, ext: &str) {
         let root = out.path().join("topics").join(&topic);
         let rows = spark_query(
             &uris(),
-            &format!("SELECT count(*) AS n, sum(n) AS s FROM parquet.`{}`", root.display()),
+            &format!(
+                "SELECT count(*) AS n, sum(n) AS s FROM parquet.`{}`",
+                root.display()
+            ),
         );
         assert_eq!(rows, vec![json!({"n": 120, "s": 2 * (0..60).sum::<i64>()})]);
     }
