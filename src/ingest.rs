@@ -26,7 +26,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use crate::commit::CommitLog;
+use crate::commit::{CommitLog, StagingCleanup};
 use crate::config::Config;
 use crate::decode::buffer::Header;
 use crate::hive::registrar::Registrar;
@@ -81,6 +81,9 @@ pub struct IngestOptions {
     /// How long the brokers may take to answer the first metadata request.
     pub connect_timeout: Duration,
     pub metrics: Arc<Metrics>,
+    /// The store to write to instead of the one `store.url` names (embedding; tests that wrap a
+    /// real store in a fault injector).
+    pub store: Option<Store>,
 }
 
 impl Default for IngestOptions {
@@ -90,6 +93,7 @@ impl Default for IngestOptions {
             shutdown: Arc::new(AtomicBool::new(false)),
             connect_timeout: Duration::from_secs(10),
             metrics: Arc::new(Metrics::default()),
+            store: None,
         }
     }
 }
@@ -114,8 +118,12 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
         .map_err(IngestError::Runtime)?;
     crate::sink::pipeline::check_config(&config)?;
     let config = Arc::new(config);
-    let store = Store::with_url(&config.store_url, &config.store_options)?;
+    let store = match &options.store {
+        Some(store) => store.clone(),
+        None => Store::with_url(&config.store_url, &config.store_options)?,
+    };
     runtime.block_on(store.check_reachable(options.connect_timeout))?;
+    runtime.block_on(store.probe_conditional_create(&config.topics_dir))?;
     let writer_id = uuid::Uuid::new_v4().simple().to_string();
     let registrar = match &config.hive {
         Some(hive) => Some(
@@ -129,7 +137,15 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
         ),
         None => None,
     };
-    let commit_log = CommitLog::new(store, &config.topics_dir, &writer_id);
+    let commit_log =
+        CommitLog::new(store, &config.topics_dir, &writer_id).keep_commits(config.keep_commits);
+    // Half-published commits are finished before anything is consumed; then the sweep repeats
+    // in the background until the runtime ends with `run`.
+    let cleanup = StagingCleanup {
+        min_age: config.staging_cleanup_age,
+    };
+    runtime.block_on(sweep_once(&commit_log, cleanup));
+    runtime.spawn(sweep_now_and_then(commit_log.clone(), cleanup));
     let dlq = match &config.dlq_topic {
         Some(t) => Some(Arc::new(DeadLetterQueue::new(&config, t)?)),
         None => None,
@@ -163,6 +179,23 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
         r.shutdown(HIVE_SHUTDOWN_DEADLINE);
     }
     result.map(|()| options.metrics.snapshot())
+}
+
+/// One store-wide sweep ([`CommitLog::sweep`]); a failure is logged, the next round retries.
+async fn sweep_once(log: &CommitLog, cleanup: StagingCleanup) {
+    match log.sweep(cleanup).await {
+        Ok(report) => tracing::debug!(?report, "store sweep done"),
+        Err(e) => tracing::warn!(error = %e, "store sweep failed; retrying later"),
+    }
+}
+
+/// The sweep again every half cleanup age (between 1 s and 1 h).
+async fn sweep_now_and_then(log: CommitLog, cleanup: StagingCleanup) {
+    let every = (cleanup.min_age / 2).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    loop {
+        tokio::time::sleep(every).await;
+        sweep_once(&log, cleanup).await;
+    }
 }
 
 fn ingest_loop(

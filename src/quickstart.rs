@@ -13,13 +13,11 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
 
-use crate::commit::CommitLog;
 use crate::config::{Config, ConfigError};
 use crate::decode::sample::clickstream_event;
 use crate::ingest::{self, IngestError, IngestOptions};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Snapshot};
 use crate::source::embedded::{EmbeddedCluster, EmbeddedError};
-use crate::store::Store;
 
 /// The quickstart job's configuration, shipped in the binary.
 pub const QUICKSTART_PROPERTIES: &str = include_str!("../config/quickstart.properties");
@@ -92,7 +90,7 @@ pub fn run(options: &QuickstartOptions) -> Result<Summary, QuickstartError> {
         "ingest finished in {:.1} s: {snapshot}",
         started.elapsed().as_secs_f64()
     );
-    summarize(&config, &options.out, options.partitions)
+    summarize(&config, &options.out, &snapshot)
 }
 
 /// Produces `records` sample clickstream events (keyed by user) into `topic`.
@@ -178,23 +176,12 @@ fn create_topic(servers: &str, topic: &str, partitions: i32) -> Result<(), Quick
     Ok(())
 }
 
-fn summarize(config: &Config, out: &Path, partitions: i32) -> Result<Summary, QuickstartError> {
+/// What this run committed (from its counters: old commit records are pruned, so the store
+/// keeps only the newest few per partition) and a query over the files.
+fn summarize(config: &Config, out: &Path, snapshot: &Snapshot) -> Result<Summary, QuickstartError> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| QuickstartError::Query(e.to_string()))?;
     rt.block_on(async {
-        let store = Store::with_url(&config.store_url, &config.store_options)
-            .map_err(|e| QuickstartError::Query(e.to_string()))?;
-        let log = CommitLog::new(store, &config.topics_dir, "quickstart-reader");
-        let (mut files, mut rows) = (0u64, 0u64);
-        for p in 0..partitions {
-            for c in log
-                .list_commits(TOPIC, p)
-                .await
-                .map_err(|e| QuickstartError::Query(e.to_string()))?
-            {
-                files += c.files.len() as u64;
-                rows += c.files.iter().map(|f| f.rows).sum::<u64>();
-            }
-        }
+        let (files, rows) = (snapshot.files_committed, snapshot.records_written);
         let dir = out.join(&config.topics_dir).join(TOPIC);
         println!(
             "committed {files} files with {rows} rows under {}",

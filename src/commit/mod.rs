@@ -4,11 +4,16 @@
 //!  PartitionWriter (one Kafka partition, commit k covers offsets start..=end)
 //!     │ 1. stage:   put every file at  <topics.dir>/_streamx/staging/<topic>/<p>/<writer>/<k>/<name>
 //!     │ 2. commit:  put_opts(PutMode::Create) <topics.dir>/_streamx/commits/<topic>/<p>/<k>.json
-//!     │             └─ AlreadyExists => Fenced: another writer owns commit k; delete our staging
+//!     │             └─ AlreadyExists => read it back: our own record (a retried create that had
+//!     │                succeeded) => go on; another writer's => Fenced: delete our staging
 //!     │ 3. publish: rename staging -> <topics.dir>/<topic>/<partition path>/<topic>+<p>+<first>+<last>.<ext>
-//!     ▼             (idempotent; replayed by recovery)
-//!  Recovery on assignment: newest commit k -> replay its publish -> resume at end+1 with seq k+1
+//!     │             (idempotent; replayed by recovery and by the store-wide sweep, [`garbage`])
+//!     ▼ 4. prune:   delete commit record k - keep (best effort)
+//!  Recovery on assignment: newest commit k -> check k starts at (k-1).end + 1 -> replay its
+//!  publish -> resume at end+1 with seq k+1
 //! ```
+//!
+//! Every path shape lives in [`Layout`].
 //!
 //! Why only the newest commit is replayed: a writer publishes commit k completely before it
 //! stages commit k+1, and a recovering writer replays k before it writes anything, so every commit
@@ -28,6 +33,11 @@ use serde::{Deserialize, Serialize};
 use crate::fault;
 use crate::store::Store;
 use crate::Origin;
+pub use layout::Layout;
+
+mod garbage;
+mod layout;
+pub use garbage::{CleanupReport, StagingCleanup};
 
 /// Version of the commit object layout; bumped on incompatible changes.
 pub const COMMIT_FORMAT_VERSION: u32 = 1;
@@ -44,13 +54,21 @@ pub enum CommitError {
     Corrupt { path: String, message: String },
     #[error("commit {commit} lists {file}, but neither its staged copy nor the final file exists")]
     MissingFile { commit: String, file: String },
+    #[error("the commits of topic '{topic}' partition {partition} do not form a chain: {message}. The store does not hold what StreamX wrote (a store without conditional writes, two processes with different topics.dir settings writing one place, or commit records deleted by hand); stopping rather than guessing which data is right")]
+    BrokenChain {
+        topic: String,
+        partition: i32,
+        message: String,
+    },
 }
 
 impl CommitError {
     pub fn origin(&self) -> Origin {
         match self {
             CommitError::Store { .. } => Origin::External,
-            CommitError::Corrupt { .. } | CommitError::MissingFile { .. } => Origin::External,
+            CommitError::Corrupt { .. }
+            | CommitError::MissingFile { .. }
+            | CommitError::BrokenChain { .. } => Origin::External,
         }
     }
 }
@@ -120,17 +138,34 @@ pub struct Recovered {
 #[derive(Debug, Clone)]
 pub struct CommitLog {
     store: Store,
-    topics_dir: String,
+    layout: Layout,
     writer_id: String,
+    /// Commit records kept per Kafka partition (older ones are pruned); at least 2, so that
+    /// recovery can check that the newest commit starts right after the one before it.
+    keep_commits: u64,
 }
+
+/// Default number of commit records kept per Kafka partition.
+pub const DEFAULT_KEEP_COMMITS: u64 = 10;
 
 impl CommitLog {
     pub fn new(store: Store, topics_dir: &str, writer_id: &str) -> Self {
         CommitLog {
             store,
-            topics_dir: topics_dir.trim_matches('/').to_string(),
+            layout: Layout::new(topics_dir),
             writer_id: writer_id.to_string(),
+            keep_commits: DEFAULT_KEEP_COMMITS,
         }
+    }
+
+    /// Keeps the newest `n` commit records per partition (at least 2).
+    pub fn keep_commits(mut self, n: u64) -> Self {
+        self.keep_commits = n.max(2);
+        self
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
     }
 
     pub fn store(&self) -> &Store {
@@ -142,23 +177,17 @@ impl CommitLog {
     }
 
     fn commits_dir(&self, topic: &str, partition: i32) -> Path {
-        self.store.path(&format!(
-            "{}/_streamx/commits/{topic}/{partition}",
-            self.topics_dir
-        ))
+        self.store.path(&self.layout.commits_dir(topic, partition))
     }
 
     /// Key of commit `seq` of a Kafka partition.
     pub fn commit_path(&self, topic: &str, partition: i32, seq: u64) -> Path {
-        self.commits_dir(topic, partition)
-            .join(format!("{seq:020}.json"))
+        self.store.path(&self.layout.commit(topic, partition, seq))
     }
 
     fn staging_rel(&self, topic: &str, partition: i32, seq: u64, name: &str) -> String {
-        format!(
-            "{}/_streamx/staging/{topic}/{partition}/{}/{seq:020}/{name}",
-            self.topics_dir, self.writer_id
-        )
+        self.layout
+            .staging(topic, partition, &self.writer_id, seq, name)
     }
 
     /// Uploads one file to the staging area of commit `seq` (invisible to readers) and returns
@@ -240,8 +269,10 @@ impl CommitLog {
         {
             Ok(_) => {}
             Err(object_store::Error::AlreadyExists { .. }) => {
-                self.discard_staged(&record).await;
-                return Ok(CommitOutcome::Fenced { seq });
+                if !self.created_by_us(&path, &record).await? {
+                    self.discard_staged(&record).await;
+                    return Ok(CommitOutcome::Fenced { seq });
+                }
             }
             Err(source) => return Err(store_err("put (create commit)", &path, source)),
         }
@@ -249,17 +280,49 @@ impl CommitLog {
         // 3. publish
         self.publish(&record, &path).await?;
         fault::point("commit.after_publish");
+        if let Some(old) = seq.checked_sub(self.keep_commits) {
+            self.prune_commit(topic, partition, old).await;
+        }
         Ok(CommitOutcome::Committed(record))
+    }
+
+    /// After `AlreadyExists` on our create: was the existing record written by an earlier attempt
+    /// of this very call (a client retry of a create whose first response was lost)? Only a
+    /// record by another writer, or by us for other offsets, fences.
+    async fn created_by_us(&self, path: &Path, ours: &CommitRecord) -> Result<bool, CommitError> {
+        let existing = self.read_commit(path).await?;
+        let ours_retried = existing == *ours;
+        if ours_retried {
+            tracing::info!(commit = %path, "the commit object exists and is ours: an earlier attempt of this create succeeded (a retried request); going on with the publish");
+        }
+        Ok(ours_retried)
+    }
+
+    /// Best effort: deletes commit record `seq` (older than the newest `keep_commits`).
+    async fn prune_commit(&self, topic: &str, partition: i32, seq: u64) {
+        let path = self.commit_path(topic, partition, seq);
+        match self.store.inner.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => {
+                tracing::warn!(commit = %path, error = %e, "could not prune an old commit record")
+            }
+        }
     }
 
     /// Moves every staged file of `record` to its final key. Idempotent: a file already moved
     /// (by us before a crash, or by another writer replaying the same commit) is left as it is.
-    async fn publish(&self, record: &CommitRecord, commit_path: &Path) -> Result<(), CommitError> {
+    /// Returns how many files it moved.
+    async fn publish(
+        &self,
+        record: &CommitRecord,
+        commit_path: &Path,
+    ) -> Result<usize, CommitError> {
+        let mut moved = 0;
         for (i, f) in record.files.iter().enumerate() {
             let from = self.store.path(&f.staging);
             let to = self.store.path(&f.final_path);
             match self.store.inner.rename(&from, &to).await {
-                Ok(()) => {}
+                Ok(()) => moved += 1,
                 Err(object_store::Error::NotFound { .. }) => {
                     if let Err(source) = self.store.inner.head(&to).await {
                         return Err(match source {
@@ -277,12 +340,17 @@ impl CommitLog {
                 fault::point("commit.after_first_publish");
             }
         }
-        Ok(())
+        Ok(moved)
     }
 
     /// Best effort: a fenced writer removes its staged files (they are invisible either way).
     async fn discard_staged(&self, record: &CommitRecord) {
-        for f in &record.files {
+        self.discard_files(&record.files).await
+    }
+
+    /// Best effort: deletes staged files that no commit will name.
+    pub async fn discard_files(&self, files: &[CommittedFile]) {
+        for f in files {
             let path = self.store.path(&f.staging);
             if let Err(e) = self.store.inner.delete(&path).await {
                 tracing::warn!(path = %path, error = %e, "could not delete a fenced staging file");
@@ -290,9 +358,36 @@ impl CommitLog {
         }
     }
 
-    /// Reads the newest commit of a Kafka partition, replays its publish step and says where
-    /// consumption resumes.
+    /// Reads the newest commit of a Kafka partition, checks that it continues the one before it,
+    /// replays its publish step, prunes records older than the newest `keep_commits`, and says
+    /// where consumption resumes.
     pub async fn recover(&self, topic: &str, partition: i32) -> Result<Recovered, CommitError> {
+        let seqs = self.commit_seqs(topic, partition).await?;
+        let Some(&seq) = seqs.last() else {
+            return Ok(Recovered {
+                next_seq: 0,
+                next_offset: None,
+            });
+        };
+        let path = self.commit_path(topic, partition, seq);
+        let record = self.read_commit(&path).await?;
+        check_identity(&record, &path, topic, partition, seq)?;
+        self.check_chain(&record, &seqs).await?;
+        self.publish(&record, &path).await?;
+        for &old in seqs
+            .iter()
+            .take(seqs.len().saturating_sub(self.keep_commits as usize))
+        {
+            self.prune_commit(topic, partition, old).await;
+        }
+        Ok(Recovered {
+            next_seq: seq + 1,
+            next_offset: Some(record.end_offset + 1),
+        })
+    }
+
+    /// Sequence numbers of the commit records of a partition, ascending.
+    async fn commit_seqs(&self, topic: &str, partition: i32) -> Result<Vec<u64>, CommitError> {
         let dir = self.commits_dir(topic, partition);
         let metas: Vec<_> = self
             .store
@@ -301,37 +396,56 @@ impl CommitLog {
             .try_collect()
             .await
             .map_err(|source| store_err("list (recover)", &dir, source))?;
-        let newest = metas
+        let mut seqs: Vec<u64> = metas
             .iter()
-            .filter_map(|m| {
-                let name = m.location.filename()?;
-                name.strip_suffix(".json")?
-                    .parse::<u64>()
-                    .ok()
-                    .map(|seq| (seq, &m.location))
-            })
-            .max_by_key(|(seq, _)| *seq);
-        let Some((seq, path)) = newest else {
-            return Ok(Recovered {
-                next_seq: 0,
-                next_offset: None,
-            });
+            .filter_map(|m| m.location.filename()?.strip_suffix(".json")?.parse().ok())
+            .collect();
+        seqs.sort_unstable();
+        Ok(seqs)
+    }
+
+    /// The newest commit must start right after the one before it (commit k+1 covers the offsets
+    /// after commit k's end, shared/DESIGN.md). A gap or an overlap means the store holds
+    /// something the protocol cannot produce.
+    async fn check_chain(&self, newest: &CommitRecord, seqs: &[u64]) -> Result<(), CommitError> {
+        let (topic, partition, seq) = (&newest.topic, newest.partition, newest.seq);
+        let broken = |message: String| CommitError::BrokenChain {
+            topic: topic.clone(),
+            partition,
+            message,
         };
-        let record = self.read_commit(path).await?;
-        if record.seq != seq || record.topic != topic || record.partition != partition {
-            return Err(CommitError::Corrupt {
-                path: path.to_string(),
-                message: format!(
-                    "it describes {}/{} seq {}, expected {topic}/{partition} seq {seq}",
-                    record.topic, record.partition, record.seq
-                ),
-            });
+        if seq == 0 {
+            return Ok(());
         }
-        self.publish(&record, path).await?;
-        Ok(Recovered {
-            next_seq: seq + 1,
-            next_offset: Some(record.end_offset + 1),
-        })
+        if seqs.len() < 2 || seqs[seqs.len() - 2] != seq - 1 {
+            return Err(broken(format!(
+                "commit {seq} is the newest, but commit {} is missing",
+                seq - 1
+            )));
+        }
+        let path = self.commit_path(topic, partition, seq - 1);
+        let previous = match self.read_commit(&path).await {
+            Ok(r) => r,
+            // Pruned by another member between our list and our read: it saw the chain whole.
+            Err(CommitError::Store { source, .. })
+                if matches!(*source, object_store::Error::NotFound { .. }) =>
+            {
+                return Ok(())
+            }
+            Err(e) => return Err(e),
+        };
+        if newest.start_offset != previous.end_offset + 1 {
+            return Err(broken(format!(
+                "commit {seq} (writer {}) covers offsets {}..={}, but commit {} (writer {}) ended at {}",
+                newest.writer,
+                newest.start_offset,
+                newest.end_offset,
+                seq - 1,
+                previous.writer,
+                previous.end_offset
+            )));
+        }
+        Ok(())
     }
 
     /// Reads and parses one commit object.
@@ -386,6 +500,25 @@ impl CommitLog {
     }
 }
 
+fn check_identity(
+    record: &CommitRecord,
+    path: &Path,
+    topic: &str,
+    partition: i32,
+    seq: u64,
+) -> Result<(), CommitError> {
+    if record.seq != seq || record.topic != topic || record.partition != partition {
+        return Err(CommitError::Corrupt {
+            path: path.to_string(),
+            message: format!(
+                "it describes {}/{} seq {}, expected {topic}/{partition} seq {seq}",
+                record.topic, record.partition, record.seq
+            ),
+        });
+    }
+    Ok(())
+}
+
 fn store_err(op: &'static str, path: &Path, source: object_store::Error) -> CommitError {
     CommitError::Store {
         op,
@@ -407,5 +540,7 @@ pub fn final_file_name(
     format!("{topic}+{partition}+{first:0pad$}+{last:0pad$}.{ext}")
 }
 
+#[cfg(test)]
+mod fault_tests;
 #[cfg(test)]
 mod tests;

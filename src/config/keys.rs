@@ -70,6 +70,8 @@ pub static KEYS: &[KeySpec] = &[
     key("errors.log.enable", Some("true"), "Accepted for Kafka Connect compatibility; skipped records are always logged."),
     // --- commit ---
     key("commit.fenced.backoff.ms", Some("30000"), "Pause of a partition that lost a commit race before it is recovered again."),
+    key("commit.history.keep", Some("10"), "Commit records kept per Kafka partition; older ones are pruned (>= 2)."),
+    key("staging.cleanup.age.ms", Some("21600000"), "Age after which a staged file no commit explains is deleted (>= 1000); a writer commits any file it staged before half this age."),
     // --- Hive Metastore (src/hive/config.rs) ---
     key("hive.integration", Some("false"), "Register a Hive table per topic and its partitions after every commit."),
     key("hive.metastore.uris", None, "Hive metastores, thrift://host:port[,thrift://host2:port]; required with hive.integration=true."),

@@ -192,6 +192,10 @@ pub struct Config {
     pub decode_batch_records: usize,
     /// `commit.fenced.backoff.ms`: how long a partition that lost a commit race stays paused
     /// before it is recovered from the store again, default 30 s.
+    /// `commit.history.keep`: commit records kept per Kafka partition.
+    pub keep_commits: u64,
+    /// `staging.cleanup.age.ms`: a staged file no commit explains is deleted once this old.
+    pub staging_cleanup_age: Duration,
     pub fenced_backoff: Duration,
     /// Where rows go: `partition.by` SQL or a preset spelled in SQL.
     pub partition_rule: crate::partition::RuleSpec,

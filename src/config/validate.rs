@@ -469,6 +469,9 @@ impl Config {
         let fenced_backoff_ms = num("commit.fenced.backoff.ms", 0, u64::MAX)?.unwrap_or(30_000);
         let memory_budget_bytes =
             num("memory.budget.bytes", 1 << 20, u64::MAX)?.unwrap_or(512 << 20);
+        let keep_commits = num("commit.history.keep", 2, 1 << 20)?.unwrap_or(10);
+        let staging_cleanup_ms =
+            num("staging.cleanup.age.ms", 1000, u64::MAX / 2)?.unwrap_or(21_600_000);
 
         Ok(Config {
             name,
@@ -499,6 +502,8 @@ impl Config {
             timestamp,
             transform_sql,
             memory_budget_bytes,
+            keep_commits,
+            staging_cleanup_age: Duration::from_millis(staging_cleanup_ms),
         })
     }
 }

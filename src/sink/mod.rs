@@ -94,6 +94,14 @@ pub enum SinkError {
         partition: i32,
         source: Box<arrow::error::ArrowError>,
     },
+    #[error("topic '{topic}' partition {partition}: the broker delivered offset {offset}, but the store's commits already cover offsets up to {committed_through} (commit {seq}): the partition's log went back (topic deleted and recreated, or log truncated), so those offsets now hold other records than the ones written. Stopping rather than dropping them; to write this partition again from its new log, move <topics.dir>/_streamx/commits/{topic}/{partition} aside (the files already written stay), or use a new topics.dir")]
+    LogRewound {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        committed_through: i64,
+        seq: u64,
+    },
 }
 
 impl SinkError {
@@ -104,7 +112,7 @@ impl SinkError {
             SinkError::Expr { source, .. } => source.origin(),
             SinkError::Format { source, .. } => source.origin(),
             SinkError::Commit { source, .. } => source.origin(),
-            SinkError::DeadLetter { .. } => Origin::External,
+            SinkError::DeadLetter { .. } | SinkError::LogRewound { .. } => Origin::External,
         }
     }
 }
@@ -184,6 +192,11 @@ struct Active {
     files: BTreeMap<String, OpenFile>,
     /// Files of the open commit already staged under memory pressure.
     staged: Vec<CommittedFile>,
+    /// When the oldest of `staged` was staged: a writer commits before half of
+    /// `staging.cleanup.age.ms` and never names a file older than three quarters of it.
+    first_staged: Option<Instant>,
+    /// Whether a redelivered offset was already reported (once per writer).
+    redelivery_warned: bool,
     rotation: RotationState,
 }
 
@@ -266,6 +279,8 @@ impl PartitionWriter {
             pipeline: None,
             files: BTreeMap::new(),
             staged: Vec::new(),
+            first_staged: None,
+            redelivery_warned: false,
             rotation: RotationState::new(&ctx.policy.config, Instant::now(), wall_ms()),
         }));
         Ok(())
@@ -311,8 +326,7 @@ impl PartitionWriter {
         };
         if let Some(expected) = a.last_offset.map(|o| o + 1).or(a.range_start) {
             if offset < expected {
-                // Redelivered after a seek: already covered by a commit or buffered.
-                return Ok(Committed::Nothing);
+                return behind_expected(&self.topic, self.partition, a, offset, expected);
             }
         }
         if a.range_start.is_none() {
@@ -355,6 +369,12 @@ impl PartitionWriter {
         let WriterState::Active(a) = &mut self.state else {
             return Ok(Committed::Nothing);
         };
+        let staged_limit = ctx.config.staging_cleanup_age / 2;
+        if a.first_staged
+            .is_some_and(|t| now.duration_since(t) >= staged_limit)
+        {
+            return self.rotate(ctx, RotateReason::StagedAge);
+        }
         match ctx.policy.on_tick(&mut a.rotation, now, now_wall_ms) {
             Some(reason) => self.rotate(ctx, reason),
             None => Ok(Committed::Nothing),
@@ -464,6 +484,11 @@ impl PartitionWriter {
             })?;
         }
         let staged = std::mem::take(&mut a.staged);
+        if let Some(t) = a.first_staged.take() {
+            if t.elapsed() >= ctx.config.staging_cleanup_age * 3 / 4 {
+                return Ok(self.give_up_stale_commit(ctx, staged));
+            }
+        }
         let outcome = ctx
             .runtime
             .block_on(ctx.commit_log.commit(
@@ -507,6 +532,50 @@ impl PartitionWriter {
             }
         }
     }
+}
+
+impl PartitionWriter {
+    /// Files staged for the open commit are so old that the store-wide sweep may have deleted
+    /// them as orphans (this process was stalled, e.g. frozen or swapped out): naming them in a
+    /// commit could commit missing files. The commit is given up like a lost race; the partition
+    /// is recovered from the store and its records consumed again.
+    fn give_up_stale_commit(&mut self, ctx: &SinkContext, staged: Vec<CommittedFile>) -> Committed {
+        tracing::warn!(topic = %self.topic, partition = self.partition, files = staged.len(), "files staged for this commit are older than 3/4 of staging.cleanup.age.ms (was the process stalled?); giving the commit up and recovering the partition from the store");
+        ctx.runtime.block_on(ctx.commit_log.discard_files(&staged));
+        Metrics::add(&ctx.metrics.commits_fenced, 1);
+        self.state = WriterState::Fenced {
+            since: Instant::now(),
+        };
+        Committed::Fenced
+    }
+}
+
+/// A record below the offset the writer expects. Inside the open commit it is a redelivery
+/// (warned once, skipped: it is buffered already). Below what the store's commits already cover
+/// it means the partition's log went back (topic recreated, log truncated): those offsets now
+/// hold other records than the ones written, so the writer stops instead of dropping them.
+fn behind_expected(
+    topic: &str,
+    partition: i32,
+    a: &mut Active,
+    offset: i64,
+    expected: i64,
+) -> Result<Committed, SinkError> {
+    let committed_before = a.range_start.filter(|_| a.seq > 0);
+    if let Some(start) = committed_before.filter(|&s| offset < s) {
+        return Err(SinkError::LogRewound {
+            topic: topic.to_string(),
+            partition,
+            offset,
+            committed_through: start - 1,
+            seq: a.seq - 1,
+        });
+    }
+    if !a.redelivery_warned {
+        a.redelivery_warned = true;
+        tracing::warn!(%topic, partition, offset, expected, "the broker delivered an offset below the next expected one (a redelivery after a seek); it is buffered already and skipped");
+    }
+    Ok(Committed::Nothing)
 }
 
 /// The [`CommitInfo`] of a commit record.

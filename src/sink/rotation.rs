@@ -27,6 +27,8 @@ pub enum RotateReason {
     Schedule,
     EndOfInput,
     Shutdown,
+    /// A file staged early (memory budget) reached half of `staging.cleanup.age.ms`.
+    StagedAge,
 }
 
 /// What the policy needs to know about the open commit.

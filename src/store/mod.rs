@@ -8,7 +8,13 @@
 //! read the usual environment variables (`AWS_*`, `AZURE_*`, `GOOGLE_*`).
 //!
 //! The exactly-once protocol needs `PutMode::Create` (conditional create): local disk, S3 (and
-//! S3-compatible stores with `If-None-Match`), Azure and GCS all provide it.
+//! S3-compatible stores with `If-None-Match`), Azure and GCS all provide it. Some S3-compatible
+//! servers accept the header and ignore it; [`Store::probe_conditional_create`] finds out before
+//! anything is written. Local disk is wrapped in [`durable::DurableLocal`] (fsync after writes);
+//! `STREAMX_STORE_FAULTS` wraps any store in a [`faults::FaultyStore`] (crash tests only).
+
+pub mod durable;
+pub mod faults;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -18,7 +24,7 @@ use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::ObjectStore;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use url::Url;
 
 use crate::Origin;
@@ -47,6 +53,14 @@ pub enum StoreError {
     },
     #[error("store {url} is unreachable: no answer within {secs} s")]
     Timeout { url: String, secs: u64 },
+    #[error("store {url} does not honour conditional writes: {detail}. StreamX's exactly-once commit needs a create that fails when the key exists (PutMode::Create). {hint}")]
+    NoConditionalWrites {
+        url: String,
+        detail: String,
+        hint: &'static str,
+    },
+    #[error("{0}")]
+    Faults(String),
 }
 
 fn allowed_hint(scheme: &str) -> String {
@@ -62,6 +76,7 @@ impl StoreError {
     pub fn origin(&self) -> Origin {
         match self {
             StoreError::Unreachable { .. } | StoreError::Timeout { .. } => Origin::External,
+            StoreError::NoConditionalWrites { .. } => Origin::External,
             _ => Origin::User,
         }
     }
@@ -79,6 +94,23 @@ pub struct Store {
 impl Store {
     /// Builds the store for `url` with `store.*` options (prefix removed).
     pub fn with_url<'a>(
+        url: &str,
+        options: impl IntoIterator<Item = (&'a String, &'a String)>,
+    ) -> Result<Store, StoreError> {
+        let mut store = Self::build(url, options)?;
+        if let Ok(spec) = std::env::var(faults::FAULTS_ENV) {
+            let rules = faults::FaultRule::parse_list(&spec).map_err(StoreError::Faults)?;
+            tracing::warn!(
+                rules = rules.len(),
+                "store faults injected ({})",
+                faults::FAULTS_ENV
+            );
+            store.inner = Arc::new(faults::FaultyStore::with_rules(store.inner, rules));
+        }
+        Ok(store)
+    }
+
+    fn build<'a>(
         url: &str,
         options: impl IntoIterator<Item = (&'a String, &'a String)>,
     ) -> Result<Store, StoreError> {
@@ -102,14 +134,18 @@ impl Store {
                 path: path.to_string(),
                 source,
             })?;
-            let fs =
-                LocalFileSystem::new_with_prefix(path).map_err(|source| StoreError::Build {
-                    scheme: "local",
-                    url: url.to_string(),
-                    source,
-                })?;
+            let build_err = |source| StoreError::Build {
+                scheme: "local",
+                url: url.to_string(),
+                source,
+            };
+            let fs = LocalFileSystem::new_with_prefix(path).map_err(build_err)?;
+            let root = std::fs::canonicalize(path).map_err(|source| StoreError::LocalDir {
+                path: path.to_string(),
+                source,
+            })?;
             return Ok(Store {
-                inner: Arc::new(fs),
+                inner: Arc::new(durable::DurableLocal::new(fs, root)),
                 root: Path::default(),
                 url: url.to_string(),
             });
@@ -210,6 +246,70 @@ impl Store {
                 url: self.url.clone(),
                 secs: timeout.as_secs(),
             }),
+        }
+    }
+}
+
+impl Store {
+    /// Refuses a store that accepts a conditional create of an existing key: creates one key
+    /// under `<topics.dir>/_streamx/probe/` twice and expects the second create to be refused.
+    pub async fn probe_conditional_create(&self, topics_dir: &str) -> Result<(), StoreError> {
+        let key = format!(
+            "{}/_streamx/probe/{}",
+            topics_dir.trim_matches('/'),
+            uuid::Uuid::new_v4().simple()
+        );
+        let path = self.path(&key);
+        let create = || PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        let refused = |detail: String| StoreError::NoConditionalWrites {
+            url: self.url.clone(),
+            detail,
+            hint: self.conditional_write_hint(),
+        };
+        let first = self
+            .inner
+            .put_opts(&path, PutPayload::from_static(b"probe"), create())
+            .await;
+        match first {
+            Ok(_) => {}
+            Err(e @ object_store::Error::NotImplemented { .. }) => {
+                return Err(refused(format!(
+                    "a create of {path} was refused as unsupported ({e})"
+                )))
+            }
+            Err(source) => {
+                return Err(StoreError::Unreachable {
+                    url: self.url.clone(),
+                    source,
+                })
+            }
+        }
+        let second = self
+            .inner
+            .put_opts(&path, PutPayload::from_static(b"probe"), create())
+            .await;
+        let _ = self.inner.delete(&path).await;
+        match second {
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
+            Ok(_) => Err(refused(format!(
+                "a second create of {path} succeeded although the key existed"
+            ))),
+            Err(source) => Err(StoreError::Unreachable {
+                url: self.url.clone(),
+                source,
+            }),
+        }
+    }
+
+    fn conditional_write_hint(&self) -> &'static str {
+        match self.url.split("://").next().unwrap_or("") {
+            "s3" | "s3a" => "Check 'store.conditional_put' (leave it unset or 'etag'; 'disabled' turns conditional writes off) and that the S3-compatible server supports 'If-None-Match: *' on PUT (AWS S3, MinIO, SeaweedFS and Ceph RGW do; older servers ignore it).",
+            "az" | "azure" | "abfs" | "abfss" | "adl" => "Check that the endpoint is Azure Blob Storage or Azurite 3.x, which honour 'If-None-Match: *'.",
+            "gs" => "Check that the endpoint is Google Cloud Storage (ifGenerationMatch=0).",
+            _ => "Check that the directory is on a local file system that supports hard links (network file systems may not).",
         }
     }
 }
