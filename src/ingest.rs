@@ -27,7 +27,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use crate::commit::{CommitLog, StagingCleanup};
-use crate::config::Config;
+use crate::config::{Config, StartFrom};
 use crate::decode::buffer::Header;
 use crate::hive::registrar::Registrar;
 use crate::metrics::{Metrics, Snapshot};
@@ -103,9 +103,15 @@ const TICK: Duration = Duration::from_millis(100);
 /// registers what is left).
 const HIVE_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 
+/// How long `--stop-at-end` waits for a partition's watermarks before trying again later.
+const WATERMARK_TIMEOUT: Duration = Duration::from_secs(5);
+
 struct Slot {
     writer: PartitionWriter,
-    at_end: bool,
+    /// A `PartitionEOF` with this slot's partition number arrived since its last record.
+    /// librdkafka's end event names no topic, so this only says "worth checking";
+    /// [`partition_at_end`] decides for this (topic, partition).
+    eof_hint: bool,
 }
 
 /// Runs one ingest process until it is stopped, fails, or (with `stop_at_end`) is caught up.
@@ -222,7 +228,7 @@ fn ingest_loop(
                             partition,
                             Slot {
                                 writer,
-                                at_end: false,
+                                eof_hint: false,
                             },
                         );
                     }
@@ -256,7 +262,7 @@ fn ingest_loop(
                     &ctx.metrics.bytes_consumed,
                     payload.map_or(0, |p| p.len() as u64),
                 );
-                slot.at_end = false;
+                slot.eof_hint = false;
                 let committed = slot.writer.push(
                     ctx,
                     msg.offset(),
@@ -271,9 +277,10 @@ fn ingest_loop(
                 }
             }
             Some(Err(KafkaError::PartitionEOF(partition))) => {
+                // The event carries no topic: every topic's partition of that number is checked.
                 for m in slots.values_mut() {
                     if let Some(slot) = m.get_mut(&partition) {
-                        slot.at_end = true;
+                        slot.eof_hint = true;
                     }
                 }
             }
@@ -292,7 +299,10 @@ fn ingest_loop(
                     }
                 }
             }
-            if options.stop_at_end && assigned_once && caught_up(consumer, &mut slots) {
+            if options.stop_at_end
+                && assigned_once
+                && caught_up(consumer, ctx.config.start_from, &mut slots)
+            {
                 rotate_all(consumer, ctx, &mut slots, RotateReason::EndOfInput)?;
                 return Ok(());
             }
@@ -300,26 +310,67 @@ fn ingest_loop(
     }
 }
 
-/// True when every assigned partition reported its end and the watermarks confirm it.
+/// True when every assigned partition has been read to its end. Runs the per-partition checks
+/// (a watermark request each) only once every partition has had an end event.
 fn caught_up(
     consumer: &BaseConsumer<IngestContext>,
+    start_from: StartFrom,
     slots: &mut HashMap<String, HashMap<i32, Slot>>,
 ) -> bool {
     let all: Vec<&mut Slot> = slots.values_mut().flat_map(|m| m.values_mut()).collect();
-    if all.is_empty() || all.iter().any(|s| !s.at_end) {
+    if all.is_empty() || all.iter().any(|s| !s.eof_hint) {
         return false;
     }
+    let positions = consumer.position().ok();
     for slot in all {
-        let (t, p) = (slot.writer.topic(), slot.writer.partition());
-        match consumer.fetch_watermarks(t, p, Duration::from_secs(5)) {
-            Ok((_, high)) if slot.writer.expected_offset().is_none_or(|e| e >= high) => {}
-            _ => {
-                slot.at_end = false;
+        match partition_at_end(consumer, positions.as_ref(), start_from, &slot.writer) {
+            Ok(true) => {}
+            Ok(false) => {
+                // Records are still to come; their end event sets the hint again.
+                slot.eof_hint = false;
+                return false;
+            }
+            Err(e) => {
+                // Keep the hint (no second end event comes for the same offset): retry next tick.
+                tracing::debug!(topic = slot.writer.topic(), partition = slot.writer.partition(), error = %e, "watermarks unavailable; checking the end again later");
                 return false;
             }
         }
     }
     true
+}
+
+/// Whether this process has consumed `writer`'s (topic, partition) up to its high watermark
+/// (the last stable offset under `read_committed`, like the end events).
+///
+/// The next offset is the consumer's position (librdkafka moves it past transaction markers and
+/// aborted records, which the writer never sees) or the writer's expected offset (the store's
+/// resume point), whichever is further. With neither known nothing was consumed since the
+/// assignment: the partition is at its end when it is empty, or when it started at the end
+/// (`consumer.auto.offset.reset=latest` and no commit yet). A fenced writer is done: another
+/// process owns the partition.
+fn partition_at_end(
+    consumer: &BaseConsumer<IngestContext>,
+    positions: Option<&TopicPartitionList>,
+    start_from: StartFrom,
+    writer: &PartitionWriter,
+) -> Result<bool, KafkaError> {
+    if writer.fenced_since().is_some() {
+        return Ok(true);
+    }
+    let (topic, partition) = (writer.topic(), writer.partition());
+    let position = positions
+        .and_then(|l| l.find_partition(topic, partition))
+        .and_then(|e| match e.offset() {
+            Offset::Offset(o) => Some(o),
+            _ => None,
+        });
+    let next = position.max(writer.expected_offset());
+    let (low, high) = consumer.fetch_watermarks(topic, partition, WATERMARK_TIMEOUT)?;
+    Ok(match next {
+        Some(next) => next >= high,
+        None => low >= high || start_from == StartFrom::Latest,
+    })
 }
 
 fn rotate_all(

@@ -66,6 +66,26 @@ fn a_config_file_error_names_the_file_and_line() {
 }
 
 #[test]
+fn an_invalid_topics_regex_names_the_key_and_the_regex_error() {
+    let out = tempfile::tempdir().unwrap();
+    let mut pairs = base("127.0.0.1:1", out.path());
+    pairs.retain(|(k, _)| k != "topics");
+    pairs.push(("topics.regex".into(), "logs-[a-".into()));
+    let (ok, err, _) = ingest(&set_args(&pairs));
+    assert!(!ok);
+    assert!(
+        err.contains("topics.regex") && err.contains("logs-[a-"),
+        "{err}"
+    );
+    assert!(err.contains("unclosed character class"), "{err}");
+    assert!(err.contains("user error"), "{err}");
+    assert!(
+        !err.contains("unreachable"),
+        "reported before connecting: {err}"
+    );
+}
+
+#[test]
 fn an_unreachable_store_fails_fast() {
     let cluster = EmbeddedCluster::start(1).unwrap();
     let out = tempfile::tempdir().unwrap();

@@ -12,7 +12,9 @@
 //!   restart: the metastore lists every directory with files, once;
 //! - a table on `s3://` (moto) is registered at `s3a://`;
 //! - schema growth between two runs: the table gains the column, Spark reads it as null in the
-//!   old partitions.
+//!   old partitions;
+//! - Avro output written with Hive off gets its table (schema from an Avro file header) and
+//!   partitions at the next start, with nothing new to consume.
 
 mod common;
 
@@ -451,4 +453,66 @@ fn a_column_added_between_runs_evolves_the_table_and_reads_null_in_old_partition
         .map(|([_, _, d, h], (n, x))| json!({"day": d, "hour": h, "n": n, "extras": x}))
         .collect();
     assert_eq!(rows, want);
+}
+
+#[test]
+fn avro_output_written_without_hive_gets_its_table_from_a_file_header_at_the_next_start() {
+    // The first run writes Avro with Hive off; the second starts with Hive on and has nothing
+    // new to consume, so no commit reports a schema: catch-up must create the table from the
+    // writer schema in an Avro file's header, then add every partition.
+    let (db, _cluster, servers, topic) = setup("avrocatch", "Hive.AvroCatchUp", 2);
+    for p in 0..2 {
+        let base = BASE_MS + i64::from(p) * 3 * 60_000;
+        produce_timed_from(&servers, &topic, p, 60, (base, STEP_MS), |n| {
+            format!(r#"{{"n":{n},"p":{p}}}"#)
+        });
+    }
+    let out = tempfile::tempdir().unwrap();
+    let pairs = hive_job(
+        &servers,
+        &topic,
+        out.path(),
+        (&uris(), &db.name),
+        &[
+            ("partitioner.class", "Hourly"),
+            ("value.schema", "n BIGINT, p INT"),
+            ("include.kafka.metadata", "false"),
+            ("format.class", "avro"),
+        ],
+    );
+    let hive_off: Vec<(String, String)> = pairs
+        .iter()
+        .filter(|(k, _)| !k.starts_with("hive."))
+        .cloned()
+        .collect();
+    assert_eq!(run_to_end(&hive_off).records_written, 120);
+    let table = table_name_for_topic(&topic);
+    let dirs = store_dirs_of(out.path(), &topic, ".avro");
+    assert!(dirs.len() > 1, "{dirs:?}");
+    assert_eq!(
+        partition_names(&uris(), &db.name, &table),
+        None,
+        "no table yet"
+    );
+
+    assert_eq!(run_to_end(&pairs).records_written, 0);
+    wait_for_partitions(&uris(), &db.name, &table, &dirs);
+    let t = client().get_table(&db.name, &table).expect("table");
+    let cols: Vec<(&str, &str)> = t
+        .columns()
+        .iter()
+        .map(|c| (c.name.as_str(), c.type_name.as_str()))
+        .collect();
+    assert_eq!(cols, [("n", "bigint"), ("p", "int")]);
+    let rows = spark_query(
+        &uris(),
+        &format!(
+            "SELECT count(*) AS n, sum(n) AS s, sum(p) AS ps FROM {}.{table}",
+            db.name
+        ),
+    );
+    assert_eq!(
+        rows,
+        vec![json!({"n": 120, "s": 2 * (0..60).sum::<i64>(), "ps": 60})]
+    );
 }

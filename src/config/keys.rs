@@ -23,7 +23,7 @@ pub static KEYS: &[KeySpec] = &[
     // --- the job ---
     key("name", Some("streamx"), "Name of the job; used in the default group.id and client.id."),
     key("topics", None, "Comma-separated topics to consume; exactly one of topics / topics.regex."),
-    key("topics.regex", None, "Regular expression of topics to consume (librdkafka syntax, ^-anchored)."),
+    key("topics.regex", None, "Regular expression of topics to consume (^-anchored; checked with Rust regex syntax at config validation)."),
     key("bootstrap.servers", None, "Kafka brokers to consume from, e.g. localhost:9092 (required)."),
     key("group.id", None, "Kafka consumer group; default streamx-<name>."),
     // --- rotation ---

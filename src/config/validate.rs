@@ -251,11 +251,18 @@ impl Config {
                 }
                 TopicSelection::List(topics)
             }
-            (None, Some((_, regex))) => TopicSelection::Regex(if regex.starts_with('^') {
-                regex.to_string()
-            } else {
-                format!("^{regex}")
-            }),
+            (None, Some((key, regex))) => {
+                let anchored = if regex.starts_with('^') {
+                    regex.to_string()
+                } else {
+                    format!("^{regex}")
+                };
+                // The Hive catch-up matches topic names with it too: it must compile here.
+                regex::Regex::new(&anchored).map_err(|e| {
+                    invalid(key, regex, format!("not a valid regular expression: {e}"))
+                })?;
+                TopicSelection::Regex(anchored)
+            }
             (None, None) => {
                 return Err(missing(
                     "topics",

@@ -143,6 +143,21 @@ fn topics_and_regex() {
     assert_eq!(c.topics, TopicSelection::Regex("^logs-.*".into()));
     let e = err(&[("topics.regex", "^x")]);
     assert!(matches!(e, ConfigError::Conflict(_)), "{e:?}");
+    let e = Config::from_raw(&{
+        let mut raw = raw_with(&[("topics.regex", "logs-(a|b")]);
+        raw.entries.remove("topics");
+        raw
+    })
+    .expect_err("an unclosed group is not a pattern");
+    let text = e.to_string();
+    assert!(
+        matches!(&e, ConfigError::InvalidValue { key, .. } if key == "topics.regex"),
+        "{e:?}"
+    );
+    assert!(
+        text.contains("logs-(a|b") && text.contains("unclosed group"),
+        "names the value and the regex error: {text}"
+    );
     let e = without("topics", &[]);
     assert!(
         matches!(&e, ConfigError::Missing { key, .. } if key == "topics"),

@@ -1,6 +1,7 @@
 //! What the store already holds, for registration at start and for tables created without a
 //! commit's schema: the partition directories of a topic that have committed files, the topics
-//! under `topics.dir`, and the Arrow schema of a directory's first Parquet file (its footer).
+//! under `topics.dir`, and the Arrow schema of a directory's first data file (a Parquet file's
+//! footer, an Avro object container file's header).
 //!
 //! A directory counts when a published data file lies in it, or when the newest commit of a
 //! Kafka partition names a file in it (a process killed between the commit and publishing its
@@ -13,8 +14,13 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
+use super::table::FileFormat;
 use crate::commit::CommitLog;
 use crate::store::Store;
+
+/// Bytes of an Avro file read first for its header (the writer schema is usually far smaller);
+/// a larger header makes the whole file be read.
+const AVRO_HEADER_PREFIX: u64 = 64 * 1024;
 
 /// A failed store read during catch-up (retried by the registrar).
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +33,8 @@ pub enum CatchUpError {
     },
     #[error("Hive catch-up: {path} is not a readable Parquet file: {message}")]
     Footer { path: String, message: String },
+    #[error("Hive catch-up: {path} is not a readable Avro object container file: {message}")]
+    AvroHeader { path: String, message: String },
     #[error(transparent)]
     Commit(#[from] crate::commit::CommitError),
 }
@@ -168,6 +176,90 @@ impl StoreScan {
         Ok(newest.into_values().map(|(_, p)| p).collect())
     }
 
+    /// The Arrow schema of the table of `topic` in `format`, from the first data file in `dir`:
+    /// a Parquet footer or an Avro header. `None` when the directory has no such file or the
+    /// format has no schema in its files.
+    pub async fn table_schema(
+        &self,
+        topic: &str,
+        dir: &str,
+        format: &FileFormat,
+    ) -> Result<Option<SchemaRef>, CatchUpError> {
+        match format {
+            FileFormat::Parquet => self.parquet_schema(topic, dir).await,
+            FileFormat::Avro { .. } => self.avro_schema(topic, dir).await,
+            _ => Ok(None),
+        }
+    }
+
+    /// The first (by name) published file ending in `.{ext}` in `dir` of `topic`.
+    async fn first_file(
+        &self,
+        topic: &str,
+        dir: &str,
+        ext: &str,
+    ) -> Result<Option<object_store::ObjectMeta>, CatchUpError> {
+        let root = self
+            .store
+            .path(&format!("{}/{topic}/{dir}", self.topics_dir));
+        let suffix = format!(".{ext}");
+        let listing = self.list_dir(&root).await?;
+        Ok(listing
+            .objects
+            .into_iter()
+            .filter(|m| {
+                m.location
+                    .filename()
+                    .is_some_and(|n| !hidden(n) && n.ends_with(&suffix))
+            })
+            .min_by(|a, b| a.location.cmp(&b.location)))
+    }
+
+    /// The Arrow schema of the first Avro file in `dir` of `topic`, from the writer schema in
+    /// its header (arrow-avro's Avro -> Arrow mapping, as a reader of the file gets it); `None`
+    /// when the directory has no Avro file.
+    pub async fn avro_schema(
+        &self,
+        topic: &str,
+        dir: &str,
+    ) -> Result<Option<SchemaRef>, CatchUpError> {
+        let Some(meta) = self.first_file(topic, dir, "avro").await? else {
+            return Ok(None);
+        };
+        let path = &meta.location;
+        let prefix = self
+            .store
+            .inner
+            .get_range(path, 0..meta.size.min(AVRO_HEADER_PREFIX))
+            .await
+            .map_err(store_err("read", path))?;
+        let schema = match avro_header_schema(&prefix) {
+            Ok(schema) => schema,
+            Err(_) if meta.size > AVRO_HEADER_PREFIX => {
+                let whole = self
+                    .store
+                    .inner
+                    .get(path)
+                    .await
+                    .map_err(store_err("read", path))?
+                    .bytes()
+                    .await
+                    .map_err(store_err("read", path))?;
+                avro_header_schema(&whole).map_err(|message| CatchUpError::AvroHeader {
+                    path: path.to_string(),
+                    message,
+                })?
+            }
+            Err(message) => {
+                return Err(CatchUpError::AvroHeader {
+                    path: path.to_string(),
+                    message,
+                })
+            }
+        };
+        Ok(Some(schema))
+    }
+
     /// The Arrow schema of the first Parquet file in `dir` of `topic` (read from its footer
     /// only); `None` when the directory has no Parquet file.
     pub async fn parquet_schema(
@@ -175,20 +267,7 @@ impl StoreScan {
         topic: &str,
         dir: &str,
     ) -> Result<Option<SchemaRef>, CatchUpError> {
-        let root = self
-            .store
-            .path(&format!("{}/{topic}/{dir}", self.topics_dir));
-        let listing = self.list_dir(&root).await?;
-        let Some(meta) = listing
-            .objects
-            .iter()
-            .filter(|m| {
-                m.location
-                    .filename()
-                    .is_some_and(|n| !hidden(n) && n.ends_with(".parquet"))
-            })
-            .min_by(|a, b| a.location.cmp(&b.location))
-        else {
+        let Some(meta) = self.first_file(topic, dir, "parquet").await? else {
             return Ok(None);
         };
         let path = &meta.location;
@@ -231,6 +310,15 @@ impl StoreScan {
     }
 }
 
+/// The Arrow schema of the Avro object container file starting with `bytes` (at least its
+/// whole header).
+fn avro_header_schema(bytes: &[u8]) -> Result<SchemaRef, String> {
+    let reader = arrow_avro::reader::ReaderBuilder::new()
+        .build(std::io::Cursor::new(bytes))
+        .map_err(|e| e.to_string())?;
+    Ok(reader.schema())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,5 +333,119 @@ mod tests {
         assert_eq!(relative(&Path::from("a/topics/tt/f"), &root), None);
         assert_eq!(relative(&Path::from("t/f"), &Path::from("")), Some("t/f"));
         assert!(hidden("_streamx") && hidden(".tmp") && !hidden("x=_a"));
+    }
+
+    use std::sync::Arc;
+
+    use arrow::datatypes::{DataType, Field, Schema};
+    use bytes::Bytes;
+
+    use crate::format::avro::{AvroFileWriter, AvroWriterOptions};
+    use crate::format::FileWriter;
+    use crate::hive::types::hive_columns;
+
+    /// An empty Avro file of `schema`, stored as `topics/t/<dir>/<name>` in a local store.
+    fn store_avro(root: &std::path::Path, dir: &str, name: &str, schema: &Schema) -> Store {
+        let store = Store::with_url(root.to_str().unwrap(), &BTreeMap::new()).unwrap();
+        let writer = Box::new(
+            AvroFileWriter::new(Arc::new(schema.clone()), AvroWriterOptions::default()).unwrap(),
+        );
+        let bytes: Bytes = writer.finish().unwrap();
+        let path = store.path(&format!("topics/t/{dir}/{name}"));
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(store.inner.put(&path, bytes.into())).unwrap();
+        store
+    }
+
+    fn read_avro_schema(store: &Store, dir: &str) -> Option<SchemaRef> {
+        let scan = StoreScan::new(store.clone(), "topics");
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(scan.table_schema(
+            "t",
+            dir,
+            &FileFormat::Avro {
+                schema_literal: None,
+            },
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn avro_header_gives_the_hive_columns_of_the_written_schema() {
+        let mut fields = vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("amount", DataType::Float64, true),
+            Field::new("ok", DataType::Boolean, true),
+            Field::new("day", DataType::Date32, true),
+            Field::new("price", DataType::Decimal128(10, 2), true),
+            Field::new(
+                "tags",
+                DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
+                true,
+            ),
+        ];
+        fields.extend(crate::decode::metadata::fields());
+        let schema = Schema::new(fields);
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_avro(
+            dir.path(),
+            "year=2024",
+            "t+0+0000000000+0000000009.avro",
+            &schema,
+        );
+        let read = read_avro_schema(&store, "year=2024").expect("an Avro file is there");
+        assert_eq!(
+            hive_columns(&read).unwrap(),
+            hive_columns(&schema).unwrap(),
+            "{read:?}"
+        );
+        assert_eq!(
+            read_avro_schema(&store, "year=2025"),
+            None,
+            "no file, no schema"
+        );
+    }
+
+    #[test]
+    fn avro_header_larger_than_the_first_read_is_read_whole() {
+        let fields: Vec<Field> = (0..2000)
+            .map(|i| {
+                Field::new(
+                    format!("a_rather_long_column_name_{i:04}"),
+                    DataType::Int32,
+                    true,
+                )
+            })
+            .collect();
+        let schema = Schema::new(fields);
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_avro(dir.path(), "", "t+0+0000000000+0000000009.avro", &schema);
+        let file = dir.path().join("topics/t/t+0+0000000000+0000000009.avro");
+        assert!(std::fs::metadata(file).unwrap().len() > AVRO_HEADER_PREFIX);
+        let read = read_avro_schema(&store, "").expect("an Avro file is there");
+        assert_eq!(read.fields().len(), 2000);
+        assert_eq!(hive_columns(&read).unwrap(), hive_columns(&schema).unwrap());
+    }
+
+    #[test]
+    fn a_broken_avro_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::with_url(dir.path().to_str().unwrap(), &BTreeMap::new()).unwrap();
+        let path = store.path("topics/t/x=1/t+0+0000000000+0000000009.avro");
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(
+            store
+                .inner
+                .put(&path, Bytes::from_static(b"Obj\x01garbage").into()),
+        )
+        .unwrap();
+        let scan = StoreScan::new(store, "topics");
+        let e = rt.block_on(scan.avro_schema("t", "x=1")).unwrap_err();
+        assert!(matches!(e, CatchUpError::AvroHeader { .. }), "{e:?}");
+        assert!(
+            e.to_string().contains("t+0+0000000000+0000000009.avro"),
+            "{e}"
+        );
     }
 }

@@ -52,7 +52,7 @@ pub enum RegisterError {
     Table { table: String, source: TableError },
     #[error(transparent)]
     Store(#[from] CatchUpError),
-    #[error("Hive table `{table}`: cannot create it for topic '{topic}': no schema yet (no commit schema and no Parquet file in {dir:?})")]
+    #[error("Hive table `{table}`: cannot create it for topic '{topic}': no schema yet (no commit schema and no Parquet or Avro file in {dir:?})")]
     NoSchema {
         table: String,
         topic: String,
@@ -425,13 +425,17 @@ impl Worker {
         let result = self.runtime.block_on(async {
             let topics = match &self.topics {
                 TopicSelection::List(list) => list.clone(),
-                TopicSelection::Regex(pattern) => {
-                    let re = regex::Regex::new(pattern).ok();
-                    let all = self.scan.topics().await?;
-                    all.into_iter()
-                        .filter(|t| re.as_ref().is_none_or(|r| r.is_match(t)))
-                        .collect()
-                }
+                TopicSelection::Regex(pattern) => match regex::Regex::new(pattern) {
+                    Ok(re) => {
+                        let all = self.scan.topics().await?;
+                        all.into_iter().filter(|t| re.is_match(t)).collect()
+                    }
+                    Err(e) => {
+                        // Config validation rejects such a pattern; never match every topic.
+                        tracing::error!(key = "topics.regex", pattern, error = %e, "Hive catch-up skipped: not a valid regular expression");
+                        Vec::new()
+                    }
+                },
             };
             let mut found = Vec::new();
             for topic in topics {
@@ -594,7 +598,7 @@ impl Worker {
             Some(s) => s.clone(),
             None => self
                 .runtime
-                .block_on(self.scan.parquet_schema(topic, &first_dir))?
+                .block_on(self.scan.table_schema(topic, &first_dir, &self.hive.format))?
                 .ok_or_else(|| RegisterError::NoSchema {
                     table: table_name.to_string(),
                     topic: topic.to_string(),

@@ -4,6 +4,7 @@
 //! messages per partition) and there is no durability.
 
 use std::ffi::{CStr, CString};
+use std::time::Duration;
 
 use rdkafka::bindings as rdsys;
 use rdkafka::producer::{BaseProducer, Producer};
@@ -15,6 +16,15 @@ pub enum EmbeddedError {
     Start(String),
     #[error("cannot create topic '{topic}' on the embedded broker: {message}")]
     Topic { topic: String, message: String },
+    #[error("cannot move topic '{topic}' partition {partition} to broker {broker} of the embedded cluster: {message}")]
+    Leader {
+        topic: String,
+        partition: i32,
+        broker: i32,
+        message: String,
+    },
+    #[error("cannot change broker {broker} of the embedded cluster: {message}")]
+    Broker { broker: i32, message: String },
 }
 
 /// A running mock cluster; stops when dropped.
@@ -79,6 +89,49 @@ impl EmbeddedCluster {
             });
         }
         Ok(())
+    }
+
+    /// Moves the leadership of one partition to broker `broker` (1-based), e.g. to put it
+    /// behind a slow broker.
+    pub fn set_partition_leader(
+        &self,
+        topic: &str,
+        partition: i32,
+        broker: i32,
+    ) -> Result<(), EmbeddedError> {
+        let leader_err = |message: String| EmbeddedError::Leader {
+            topic: topic.to_string(),
+            partition,
+            broker,
+            message,
+        };
+        let name = CString::new(topic).map_err(|e| leader_err(e.to_string()))?;
+        // SAFETY: valid cluster and NUL-terminated name.
+        let err = unsafe {
+            rdsys::rd_kafka_mock_partition_set_leader(
+                self.cluster,
+                name.as_ptr(),
+                partition,
+                broker,
+            )
+        };
+        check(err).map_err(leader_err)
+    }
+
+    /// Delays every response of broker `broker` (1-based) by `rtt`.
+    pub fn set_broker_rtt(&self, broker: i32, rtt: Duration) -> Result<(), EmbeddedError> {
+        let ms = i32::try_from(rtt.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: valid cluster.
+        let err = unsafe { rdsys::rd_kafka_mock_broker_set_rtt(self.cluster, broker, ms) };
+        check(err).map_err(|m| EmbeddedError::Broker { broker, message: m })
+    }
+}
+
+fn check(err: rdsys::rd_kafka_resp_err_t) -> Result<(), String> {
+    if err == rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+        Ok(())
+    } else {
+        Err(rdkafka::error::RDKafkaErrorCode::from(err).to_string())
     }
 }
 
