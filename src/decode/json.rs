@@ -1,12 +1,15 @@
 //! [`JsonDecoder`]: one JSON object per record value, decoded straight into Arrow by arrow-json's
 //! tape decoder (no per-record `serde_json::Value` on the hot path).
 //!
-//! Schema: the declared `value.schema` when there is one. Otherwise it is inferred once, from the
-//! first buffer (its first [`INFERENCE_SAMPLE`] values that parse as JSON objects), and then fixed
-//! for the life of the decoder: fields that appear only later are ignored, so declare
-//! `value.schema` for a stable output. Inferred fields are sorted by name at every level, fields
-//! that were null in every sampled record become Utf8, and JSON numbers and booleans are coerced
-//! into the Utf8 columns of an inferred schema (inference merges mixed scalar types into Utf8).
+//! Schema: the declared `value.schema` when there is one. Otherwise it is inferred from the
+//! decoder's first buffer (its first [`INFERENCE_SAMPLE`] values that parse as JSON objects). A
+//! decoder made with [`JsonDecoder::shared`] merges that into its topic's [`TopicSchema`] (shared
+//! by the partitions of the topic in this process) and decodes with the newest merged version,
+//! switching at the next buffer when another partition widens it; fields that appear only in
+//! later records of the same partition are ignored, so declare `value.schema` for a stable
+//! output. Inferred fields are sorted by name at every level, fields that were null in every
+//! sampled record become Utf8, and JSON numbers and booleans are coerced into the Utf8 columns of
+//! an inferred schema (inference merges mixed scalar types into Utf8).
 //! If no sampled value is a JSON object, every record of the buffer is rejected (so
 //! `errors.tolerance` applies) and inference is retried on the next buffer. Timestamp columns with
 //! a named zone (`UTC`) need arrow's `chrono-tz` feature (enabled through DataFusion).
@@ -21,11 +24,12 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
+use arrow::datatypes::{Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::json::reader::{infer_json_schema_from_iterator, Decoder, ReaderBuilder};
 use arrow::record_batch::RecordBatch;
 
+use super::shared_schema::{decodable, TopicSchema};
 use super::{DecodeError, Decoded, RecordBuffer, RecordError, ValueDecoder};
 
 /// How many JSON objects of the first buffer the schema is inferred from.
@@ -41,6 +45,10 @@ pub struct JsonDecoder {
     batch_records: usize,
     /// The reused fast-path decoder and the number of rows it accepts before flushing.
     fast: Option<(Decoder, usize)>,
+    /// The topic's inferred schema, shared with the other partitions of the process.
+    shared: Option<Arc<TopicSchema>>,
+    /// The version of `shared` that `schema` is (0 before the first).
+    version: u64,
 }
 
 impl JsonDecoder {
@@ -53,17 +61,53 @@ impl JsonDecoder {
             inferred: false,
             batch_records: batch_records.max(1),
             fast: None,
+            shared: None,
+            version: 0,
         }
     }
 
-    /// A decoder for `topic` that uses a schema inferred earlier (by another partition's
-    /// decoder), with the same coercions as if it had inferred it itself.
-    pub fn with_inferred_schema(topic: String, schema: SchemaRef, batch_records: usize) -> Self {
+    /// A decoder for `topic` without a declared schema that infers from its first buffer, merges
+    /// that into `shared` and then follows the newest version of `shared`.
+    pub fn shared(topic: String, shared: Arc<TopicSchema>, batch_records: usize) -> Self {
         JsonDecoder {
-            schema: Some(schema),
-            inferred: true,
+            shared: Some(shared),
             ..JsonDecoder::new(topic, None, batch_records)
         }
+    }
+
+    /// Takes a newer version of the shared schema if there is one: one atomic load per buffer.
+    fn follow_shared(&mut self) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        // Before its own inference the decoder has nothing to switch from.
+        if self.schema.is_none() || shared.version() == self.version {
+            return;
+        }
+        if let Some(newest) = shared.current() {
+            self.schema = Some(newest.schema);
+            self.version = newest.version;
+            // The fast decoder was built for the previous schema.
+            self.fast = None;
+        }
+    }
+
+    /// Starts decoding with what this decoder inferred (merged into the shared schema if any).
+    fn adopt(&mut self, inferred: &Schema) -> SchemaRef {
+        self.inferred = true;
+        let schema = match &self.shared {
+            None => decodable(inferred),
+            Some(shared) => {
+                let (newest, conflicts) = shared.merge(inferred);
+                for conflict in conflicts {
+                    tracing::warn!(topic = %self.topic, "inferred JSON schema: {conflict}");
+                }
+                self.version = newest.version;
+                newest.schema
+            }
+        };
+        self.schema = Some(schema.clone());
+        schema
     }
 
     fn new_decoder(&self, schema: &SchemaRef, rows: usize) -> Result<Decoder, ArrowError> {
@@ -178,12 +222,13 @@ impl JsonDecoder {
         }
     }
 
-    /// Infers the schema from the first JSON objects of `buffer`. `Ok(Err(rejected))` when no
-    /// value of the buffer is a usable JSON object: every record is rejected with its cause.
+    /// Infers the schema from the first JSON objects of `buffer` (as arrow-json infers it: fields
+    /// null in every sample have type `Null`). `Ok(Err(rejected))` when no value of the buffer is
+    /// a usable JSON object: every record is rejected with its cause.
     fn infer(
         &self,
         buffer: &RecordBuffer,
-    ) -> Result<Result<SchemaRef, Vec<(usize, RecordError)>>, DecodeError> {
+    ) -> Result<Result<Schema, Vec<(usize, RecordError)>>, DecodeError> {
         let mut sample = Vec::new();
         let mut rejected = Vec::new();
         for i in 0..buffer.len() {
@@ -222,20 +267,17 @@ impl JsonDecoder {
                 .collect();
             return Ok(Err(all));
         }
-        Ok(Ok(Arc::new(Schema::new(normalize_fields(schema.fields())))))
+        Ok(Ok(schema))
     }
 }
 
 impl ValueDecoder for JsonDecoder {
     fn decode(&mut self, buffer: &RecordBuffer) -> Result<Decoded, DecodeError> {
+        self.follow_shared();
         let schema = match &self.schema {
             Some(schema) => schema.clone(),
             None => match self.infer(buffer)? {
-                Ok(schema) => {
-                    self.inferred = true;
-                    self.schema = Some(schema.clone());
-                    schema
-                }
+                Ok(inferred) => self.adopt(&inferred),
                 Err(rejected) => {
                     let batch = RecordBatch::new_empty(Arc::new(Schema::empty()));
                     return Ok(Decoded { batch, rejected });
@@ -295,42 +337,12 @@ fn not_an_object(value: &serde_json::Value) -> RecordError {
     RecordError(format!("expected a JSON object, got {kind}"))
 }
 
-/// Normalizes an inferred schema: fields sorted by name at every level (serde_json objects do
-/// not keep key order), and fields with the Null type (null in every sampled record) as Utf8.
-fn normalize_fields(fields: &Fields) -> Vec<FieldRef> {
-    let mut out: Vec<FieldRef> = fields
-        .iter()
-        .map(|f| {
-            Arc::new(
-                f.as_ref()
-                    .clone()
-                    .with_data_type(normalize_type(f.data_type())),
-            )
-        })
-        .collect();
-    out.sort_by(|a, b| a.name().cmp(b.name()));
-    out
-}
-
-fn normalize_type(data_type: &DataType) -> DataType {
-    match data_type {
-        DataType::Null => DataType::Utf8,
-        DataType::List(item) => DataType::List(Arc::new(Field::new(
-            item.name(),
-            normalize_type(item.data_type()),
-            item.is_nullable(),
-        ))),
-        DataType::Struct(fields) => DataType::Struct(normalize_fields(fields).into()),
-        other => other.clone(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use arrow::array::TimestampMillisecondArray;
     use arrow::array::{Array, AsArray, BooleanArray, Float64Array, StringArray};
-    use arrow::datatypes::{Int64Type, TimeUnit};
+    use arrow::datatypes::{DataType, Field, Fields, Int64Type, TimeUnit};
 
     fn buffer(values: &[Option<&str>]) -> RecordBuffer {
         let mut b = RecordBuffer::new(false, false);
@@ -575,19 +587,47 @@ mod tests {
         assert_eq!(col_str(&d.batch, "name"), vec![Some("false".into())]);
     }
 
+    fn names(schema: &SchemaRef) -> Vec<&str> {
+        schema.fields().iter().map(|f| f.name().as_str()).collect()
+    }
+
     #[test]
-    fn a_schema_inferred_by_another_decoder_coerces_the_same_way() {
-        let mut first = JsonDecoder::new("t".into(), None, 16);
-        first.decode(&json(&[r#"{"id":1,"name":"a"}"#])).unwrap();
-        let schema = first.schema().unwrap();
-        let record = [r#"{"id":2,"name":7}"#];
-        let d = first.decode(&json(&record)).unwrap();
+    fn partitions_of_a_topic_merge_their_schemas_and_switch_to_the_newest() {
+        let shared = Arc::new(TopicSchema::default());
+        let mut p0 = JsonDecoder::shared("t".into(), shared.clone(), 16);
+        let d = p0.decode(&json(&[r#"{"id":1,"a":"x"}"#])).unwrap();
+        assert_eq!(names(&d.batch.schema()), vec!["a", "id"]);
+        // Partition 1 infers its own fields and merges them in: its `b` is kept.
+        let mut p1 = JsonDecoder::shared("t".into(), shared.clone(), 16);
+        let d = p1.decode(&json(&[r#"{"id":2,"b":5}"#])).unwrap();
+        assert_eq!(names(&d.batch.schema()), vec!["a", "b", "id"]);
+        assert_eq!(col_i64(&d.batch, "b"), vec![Some(5)]);
+        assert_eq!(col_str(&d.batch, "a"), vec![None]);
+        assert_eq!(shared.version(), 2);
+        // Partition 0 switches at its next buffer: `b` is no longer ignored there either.
+        let d = p0.decode(&json(&[r#"{"id":3,"a":"y","b":6}"#])).unwrap();
+        assert_eq!(d.batch.schema(), p1.schema().unwrap());
+        assert_eq!(col_i64(&d.batch, "b"), vec![Some(6)]);
+        // Same coercions as for a schema inferred alone: primitives into Utf8 columns.
+        let d = p1.decode(&json(&[r#"{"id":4,"a":7}"#])).unwrap();
         assert!(d.rejected.is_empty(), "{:?}", d.rejected);
-        let mut other = JsonDecoder::with_inferred_schema("t".into(), schema.clone(), 16);
-        let d = other.decode(&json(&record)).unwrap();
-        assert!(d.rejected.is_empty(), "{:?}", d.rejected);
-        assert_eq!(d.batch.schema(), schema);
-        assert_eq!(col_str(&d.batch, "name"), vec![Some("7".into())]);
+        assert_eq!(col_str(&d.batch, "a"), vec![Some("7".into())]);
+    }
+
+    #[test]
+    fn a_conflicting_value_is_a_bad_record_naming_the_field() {
+        let shared = Arc::new(TopicSchema::default());
+        let mut p0 = JsonDecoder::shared("t".into(), shared.clone(), 16);
+        p0.decode(&json(&[r#"{"s":{"k":1}}"#])).unwrap();
+        let mut p1 = JsonDecoder::shared("t".into(), shared, 16);
+        let d = p1
+            .decode(&json(&[r#"{"s":"text","t":1}"#, r#"{"t":2}"#]))
+            .unwrap();
+        assert_eq!(rejected(&d), vec![0]);
+        let cause = &d.rejected[0].1 .0;
+        assert!(cause.contains("field 's'"), "{cause}");
+        assert_eq!(names(&d.batch.schema()), vec!["s", "t"]);
+        assert_eq!(col_i64(&d.batch, "t"), vec![Some(2)]);
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //!
 //! Owns the value decoders ([`json`], [`raw`], [`avro`]: Confluent wire format through the
 //! [`registry`] client or plain Avro with a configured schema, evolution rules in
-//! [`avro_compat`]; [`connect_json`]: Kafka Connect `JsonConverter` envelopes) and the Kafka
-//! metadata columns ([`metadata`]).
+//! [`avro_compat`]; [`connect_json`]: Kafka Connect `JsonConverter` envelopes), the Kafka
+//! metadata columns ([`metadata`]) and the inferred JSON schemas a topic's partitions share
+//! ([`shared_schema`]).
 //! Hot path contract: no per-record intermediate value tree; JSON goes through arrow-json's tape
 //! decoder, Avro through arrow-avro's decoder, raw bytes become a `BinaryArray` built from the
 //! buffer's contiguous bytes.
@@ -23,6 +24,7 @@ pub mod metadata;
 pub mod raw;
 pub mod registry;
 pub mod sample;
+pub mod shared_schema;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -96,9 +98,10 @@ pub fn survivors(n: usize, excluded: impl IntoIterator<Item = usize>) -> Vec<usi
 
 /// Turns the values of a [`RecordBuffer`] into a RecordBatch.
 ///
-/// Contract: `decode` is called with a non-empty buffer; the output schema is stable across calls
-/// (the one returned by `schema()` once the first call has succeeded); null values (tombstones)
-/// are rejected with a cause saying so.
+/// Contract: `decode` is called with a non-empty buffer; the output schema is the one returned by
+/// `schema()` after the call, and changes between calls only when the value schema evolves (a
+/// newer compatible Avro writer schema, a JSON schema widened by another partition of the
+/// topic); null values (tombstones) are rejected with a cause saying so.
 pub trait ValueDecoder: Send {
     fn decode(&mut self, buffer: &RecordBuffer) -> Result<Decoded, DecodeError>;
     /// The value schema, once known (JSON inference needs a first buffer).
@@ -125,13 +128,13 @@ pub fn registry_for(config: &Config) -> Result<Option<registry::RegistryClient>,
     Ok(Some(registry::RegistryClient::new(rc)))
 }
 
-/// Builds the value decoder for one topic from the config; `inferred` is a JSON schema already
-/// inferred for the topic (used when no `value.schema` is declared); `registry` is the shared
-/// client from [`registry_for`].
+/// Builds the value decoder for one topic from the config; `inferred` is the topic's inferred JSON
+/// schema shared by its partitions (used when no `value.schema` is declared); `registry` is the
+/// shared client from [`registry_for`].
 pub fn decoder_for(
     config: &Config,
     topic: &str,
-    inferred: Option<SchemaRef>,
+    inferred: Option<std::sync::Arc<shared_schema::TopicSchema>>,
     registry: Option<&registry::RegistryClient>,
 ) -> Result<Box<dyn ValueDecoder>, DecodeError> {
     let (topic, n) = (topic.to_string(), config.decode_batch_records);
@@ -141,8 +144,8 @@ pub fn decoder_for(
             (InputFormat::Json, Some(declared), _) => {
                 Box::new(json::JsonDecoder::new(topic, Some(declared.clone()), n))
             }
-            (InputFormat::Json, None, Some(schema)) => {
-                Box::new(json::JsonDecoder::with_inferred_schema(topic, schema, n))
+            (InputFormat::Json, None, Some(shared)) => {
+                Box::new(json::JsonDecoder::shared(topic, shared, n))
             }
             (InputFormat::Json, None, None) => Box::new(json::JsonDecoder::new(topic, None, n)),
             (InputFormat::ConnectJson, _, _) => Box::new(connect_json::ConnectJsonDecoder::new(

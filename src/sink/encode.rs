@@ -14,7 +14,7 @@ use super::pipeline::Pipeline;
 use super::rotation::{RotateReason, RotationState};
 use super::{Active, Committed, OpenFile, PartitionWriter, SinkContext, SinkError, WriterState};
 use crate::config::formats::NullValues;
-use crate::config::{ErrorTolerance, InputFormat};
+use crate::config::ErrorTolerance;
 use crate::decode::{metadata, RecordBuffer};
 use crate::expr::ExprError;
 use crate::format::{self, FormatError};
@@ -62,11 +62,6 @@ impl PartitionWriter {
                 source: Box::new(source),
             })?;
         }
-        if ctx.config.value_schema.is_none() && ctx.config.input_format == InputFormat::Json {
-            if let (Some(schema), Ok(mut m)) = (a.decoder.schema(), ctx.inferred_schemas.lock()) {
-                m.entry(topic.clone()).or_insert(schema);
-            }
-        }
         if !decoded.rejected.is_empty() {
             handle_rejects(ctx, &topic, partition, buffer, &decoded.rejected)?;
         }
@@ -88,8 +83,9 @@ impl PartitionWriter {
         let previous = a.pipeline.as_ref().map(|p| p.output_schema().clone());
         let pipeline = pipeline_for(ctx, a, &batch).map_err(expr_err)?;
         if previous.is_some_and(|s| s != *pipeline.output_schema()) && !a.files.is_empty() {
-            // The value schema moved (Avro schema evolution): the open files are closed once and
-            // join the next commit; new ones start with the new schema.
+            // The value schema moved (Avro schema evolution, an inferred JSON schema widened by
+            // another partition): the open files are closed once and join the next commit; new
+            // ones start with the new schema.
             let dirs: Vec<String> = a.files.keys().cloned().collect();
             for dir in dirs {
                 self.spill(ctx, &dir)?;

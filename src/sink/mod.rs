@@ -26,8 +26,8 @@ pub mod memory;
 pub mod pipeline;
 pub mod rotation;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::datatypes::SchemaRef;
@@ -144,8 +144,8 @@ pub struct SinkContext {
     pub runtime: tokio::runtime::Handle,
     pub metrics: Arc<Metrics>,
     pub dlq: Option<Arc<DeadLetterQueue>>,
-    /// JSON schemas inferred per topic, so every partition of a topic writes the same schema.
-    pub inferred_schemas: Mutex<HashMap<String, SchemaRef>>,
+    /// JSON schemas inferred per topic, merged over the partitions of the process.
+    pub inferred_schemas: decode::shared_schema::InferredSchemas,
     pub policy: RotationPolicy,
     pub compiler: SqlCompiler,
     pub memory: Arc<MemoryBudget>,
@@ -259,23 +259,24 @@ impl PartitionWriter {
 
     /// Forgets everything buffered and resumes from `recovered`.
     pub fn reset(&mut self, ctx: &SinkContext, recovered: &Recovered) -> Result<(), SinkError> {
-        // Every partition of a topic decodes with the schema the first one inferred.
-        let inferred = ctx
-            .inferred_schemas
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&self.topic).cloned());
+        // The partitions of a topic merge what they infer into one schema.
+        let inferred = decode::shared_schema::topic_schema(&ctx.inferred_schemas, &self.topic);
         self.state = WriterState::Active(Box::new(Active {
             seq: recovered.next_seq,
             range_start: recovered.next_offset,
             last_offset: None,
             buffer: RecordBuffer::new(ctx.keep_keys(), ctx.keep_headers()),
-            decoder: decode::decoder_for(&ctx.config, &self.topic, inferred, ctx.registry.as_ref())
-                .map_err(|source| SinkError::Decode {
-                    topic: self.topic.clone(),
-                    partition: self.partition,
-                    source: Box::new(source),
-                })?,
+            decoder: decode::decoder_for(
+                &ctx.config,
+                &self.topic,
+                Some(inferred),
+                ctx.registry.as_ref(),
+            )
+            .map_err(|source| SinkError::Decode {
+                topic: self.topic.clone(),
+                partition: self.partition,
+                source: Box::new(source),
+            })?,
             pipeline: None,
             files: BTreeMap::new(),
             staged: Vec::new(),

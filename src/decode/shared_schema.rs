@@ -1,0 +1,346 @@
+//! The inferred JSON schema of a topic, shared by the partitions of that topic within one process.
+//!
+//! Contract:
+//! - One [`TopicSchema`] per topic per process, found in [`InferredSchemas`] (owned by the sink
+//!   context) with [`topic_schema`]. It is used only when the input is JSON and no `value.schema`
+//!   is declared.
+//! - Every partition's decoder infers a schema from its own first buffer and [`TopicSchema::merge`]s
+//!   it in. The topic's schema is a sequence of versions 1, 2, ...; version k+1 is version k
+//!   merged with one partition's inference, created only when that adds something. A decoder
+//!   decodes with the newest version it has seen and checks [`TopicSchema::version`] (one atomic
+//!   load) before each buffer, so partitions switch to a newer version at their next buffer and a
+//!   stable schema costs nothing per record.
+//! - Merge rules ([`merge_schemas`]) give what arrow-json's inference would give had it seen both
+//!   samples, restricted so that a version never narrows what an earlier one accepted: fields are
+//!   the union (every field nullable, sorted by name at every level); `Int64` and `Float64` give
+//!   `Float64`; two different scalar types otherwise give `Utf8` (numbers and booleans are written
+//!   as their JSON text); lists and structs merge element- and field-wise; `Null` (a field null in
+//!   every sampled record, decoded as `Utf8` while no partition knows better) takes the other
+//!   type. Anything else (struct vs scalar, list vs struct, list vs scalar) is a [`Conflict`]: the
+//!   topic keeps the type it already had, and the records whose value does not fit it are bad
+//!   records (`errors.tolerance`, dead letter queue), never silently emptied.
+//! - Scope: one process, in memory. Other processes of the group infer on their own, and a restart
+//!   starts from nothing (issue 13 will keep versions in the object store; this type is where
+//!   they will live).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
+
+/// The shared schemas of one process, by topic.
+pub type InferredSchemas = Mutex<HashMap<String, Arc<TopicSchema>>>;
+
+/// The shared schema of `topic`, created empty (version 0) on first use.
+pub fn topic_schema(all: &InferredSchemas, topic: &str) -> Arc<TopicSchema> {
+    let mut map = all.lock().unwrap_or_else(PoisonError::into_inner);
+    map.entry(topic.to_string()).or_default().clone()
+}
+
+/// The versions of one topic's inferred schema.
+#[derive(Debug, Default)]
+pub struct TopicSchema {
+    /// The version of `current` (0: nothing inferred yet), readable without the lock.
+    version: AtomicU64,
+    current: Mutex<Option<SchemaVersion>>,
+}
+
+/// One version of a topic's inferred schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchemaVersion {
+    pub version: u64,
+    /// What inference found, merged over the partitions (`Null`: no type known yet).
+    pub inferred: SchemaRef,
+    /// The schema records decode into: `inferred` with `Null` as `Utf8` ([`decodable`]).
+    pub schema: SchemaRef,
+}
+
+impl TopicSchema {
+    /// The newest version number (0 before the first merge). Cheap: one atomic load.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// The newest version, if any.
+    pub fn current(&self) -> Option<SchemaVersion> {
+        self.current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Merges one partition's inferred schema into the topic's; returns the resulting newest
+    /// version (a new one only when the merge added something) and the conflicts (fields whose
+    /// inferred type could not be merged; the topic kept its type).
+    pub fn merge(&self, inferred: &Schema) -> (SchemaVersion, Vec<Conflict>) {
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        let (merged, conflicts, version) = match current.as_ref() {
+            None => (merge_schemas(&Schema::empty(), inferred).0, Vec::new(), 1),
+            Some(v) => {
+                let (merged, conflicts) = merge_schemas(&v.inferred, inferred);
+                if merged == *v.inferred {
+                    return (v.clone(), conflicts);
+                }
+                (merged, conflicts, v.version + 1)
+            }
+        };
+        let next = SchemaVersion {
+            version,
+            schema: decodable(&merged),
+            inferred: Arc::new(merged),
+        };
+        *current = Some(next.clone());
+        self.version.store(version, Ordering::Release);
+        (next, conflicts)
+    }
+}
+
+/// A field whose type in one partition's inference could not be merged into the topic's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conflict {
+    /// Dotted path of the field (`[]` for list elements), e.g. `device.tags[]`.
+    pub field: String,
+    /// The topic's type, which is kept.
+    pub kept: DataType,
+    /// The type this partition inferred, which is not used.
+    pub inferred: DataType,
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "field '{}' is {} in the topic's inferred schema but {} in this partition's records; \
+             the topic keeps {}, records whose value does not fit are bad records \
+             (errors.tolerance); declare value.schema to choose",
+            self.field, self.kept, self.inferred, self.kept
+        )
+    }
+}
+
+/// `current` merged with `inferred` (fields sorted by name), and the conflicts found.
+pub fn merge_schemas(current: &Schema, inferred: &Schema) -> (Schema, Vec<Conflict>) {
+    let mut conflicts = Vec::new();
+    let fields = merge_fields("", current.fields(), inferred.fields(), &mut conflicts);
+    (Schema::new(fields), conflicts)
+}
+
+/// The schema records decode into: fields sorted by name at every level, `Null` as `Utf8`.
+pub fn decodable(inferred: &Schema) -> SchemaRef {
+    Arc::new(Schema::new(map_fields(inferred.fields(), &|t| match t {
+        DataType::Null => DataType::Utf8,
+        other => other.clone(),
+    })))
+}
+
+/// The union of two field lists by name, sorted, every field nullable.
+fn merge_fields(
+    prefix: &str,
+    current: &Fields,
+    inferred: &Fields,
+    conflicts: &mut Vec<Conflict>,
+) -> Fields {
+    let mut by_name: BTreeMap<&str, DataType> = BTreeMap::new();
+    for f in current.iter() {
+        by_name.insert(f.name().as_str(), sorted(f.data_type()));
+    }
+    for f in inferred.iter() {
+        let path = format!("{prefix}{}", f.name());
+        let merged = match by_name.get(f.name().as_str()) {
+            Some(have) => merge_type(&path, have, f.data_type(), conflicts),
+            None => sorted(f.data_type()),
+        };
+        by_name.insert(f.name().as_str(), merged);
+    }
+    by_name
+        .into_iter()
+        .map(|(name, t)| Field::new(name, t, true))
+        .collect()
+}
+
+/// The merge of two inferred types (see the module doc); `current` wins a conflict.
+fn merge_type(
+    path: &str,
+    current: &DataType,
+    inferred: &DataType,
+    conflicts: &mut Vec<Conflict>,
+) -> DataType {
+    use DataType::*;
+    match (current, inferred) {
+        (c, i) if c == i => c.clone(),
+        (Null, other) | (other, Null) => sorted(other),
+        (Int64, Float64) | (Float64, Int64) => Float64,
+        (c, i) if is_scalar(c) && is_scalar(i) => Utf8,
+        (List(c), List(i)) => {
+            let item = merge_type(
+                &format!("{path}[]"),
+                c.data_type(),
+                i.data_type(),
+                conflicts,
+            );
+            List(Arc::new(Field::new(c.name(), item, true)))
+        }
+        (Struct(c), Struct(i)) => Struct(merge_fields(&format!("{path}."), c, i, conflicts)),
+        (c, i) => {
+            conflicts.push(Conflict {
+                field: path.to_string(),
+                kept: c.clone(),
+                inferred: i.clone(),
+            });
+            c.clone()
+        }
+    }
+}
+
+/// The scalar types JSON inference produces.
+fn is_scalar(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Boolean | DataType::Int64 | DataType::Float64 | DataType::Utf8
+    )
+}
+
+/// `t` with struct fields sorted by name at every level.
+fn sorted(t: &DataType) -> DataType {
+    map_type(t, &DataType::clone)
+}
+
+fn map_fields(fields: &Fields, leaf: &dyn Fn(&DataType) -> DataType) -> Vec<FieldRef> {
+    let mut out: Vec<FieldRef> = fields
+        .iter()
+        .map(|f| {
+            let t = map_type(f.data_type(), leaf);
+            Arc::new(f.as_ref().clone().with_data_type(t))
+        })
+        .collect();
+    out.sort_by(|a, b| a.name().cmp(b.name()));
+    out
+}
+
+/// `t` with `leaf` applied to every non-nested type and struct fields sorted.
+fn map_type(t: &DataType, leaf: &dyn Fn(&DataType) -> DataType) -> DataType {
+    match t {
+        DataType::List(item) => DataType::List(Arc::new(
+            item.as_ref()
+                .clone()
+                .with_data_type(map_type(item.data_type(), leaf)),
+        )),
+        DataType::Struct(fields) => DataType::Struct(map_fields(fields, leaf).into()),
+        other => leaf(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use DataType::*;
+
+    fn schema(fields: &[(&str, DataType)]) -> Schema {
+        Schema::new(
+            fields
+                .iter()
+                .map(|(n, t)| Field::new(*n, t.clone(), true))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    fn strukt(fields: &[(&str, DataType)]) -> DataType {
+        Struct(schema(fields).fields().clone())
+    }
+
+    fn list(item: DataType) -> DataType {
+        List(Arc::new(Field::new_list_field(item, true)))
+    }
+
+    /// The merged type of one field `x`, in both orders, with the conflicts of each order.
+    fn merged(a: DataType, b: DataType) -> [(DataType, usize); 2] {
+        let (sa, sb) = (schema(&[("x", a)]), schema(&[("x", b)]));
+        [(&sa, &sb), (&sb, &sa)].map(|(c, i)| {
+            let (m, conflicts) = merge_schemas(c, i);
+            (m.field(0).data_type().clone(), conflicts.len())
+        })
+    }
+
+    #[test]
+    fn merge_rules() {
+        // Union of fields, sorted, nullable: nothing of either side is lost.
+        let (m, c) = merge_schemas(
+            &schema(&[("id", Int64), ("a", Utf8)]),
+            &schema(&[("b", Boolean), ("id", Int64)]),
+        );
+        assert!(c.is_empty());
+        assert_eq!(m, schema(&[("a", Utf8), ("b", Boolean), ("id", Int64)]));
+        // Safe widening, as arrow-json's inference does over mixed samples; order does not matter.
+        assert_eq!(merged(Int64, Float64), [(Float64, 0), (Float64, 0)]);
+        assert_eq!(merged(Int64, Utf8), [(Utf8, 0), (Utf8, 0)]);
+        assert_eq!(merged(Boolean, Float64), [(Utf8, 0), (Utf8, 0)]);
+        assert_eq!(merged(Null, Int64), [(Int64, 0), (Int64, 0)]);
+        assert_eq!(
+            merged(list(Int64), list(Float64)),
+            [(list(Float64), 0), (list(Float64), 0)]
+        );
+        // Structs merge field-wise, at any depth.
+        let s = merged(
+            strukt(&[("y", Int64), ("z", strukt(&[("k", Utf8)]))]),
+            strukt(&[("z", strukt(&[("j", Null)])), ("w", Float64)]),
+        );
+        let want = strukt(&[
+            ("w", Float64),
+            ("y", Int64),
+            ("z", strukt(&[("j", Null), ("k", Utf8)])),
+        ]);
+        assert_eq!(s, [(want.clone(), 0), (want, 0)]);
+    }
+
+    #[test]
+    fn a_conflict_keeps_the_topics_type_and_names_the_field() {
+        for (a, b) in [
+            (strukt(&[("k", Int64)]), Utf8),
+            (list(Int64), Int64),
+            (list(Utf8), strukt(&[("k", Int64)])),
+        ] {
+            assert_eq!(merged(a.clone(), b.clone()), [(a, 1), (b, 1)]);
+        }
+        let (m, c) = merge_schemas(
+            &schema(&[("s", strukt(&[("t", list(Int64))]))]),
+            &schema(&[("s", strukt(&[("t", list(strukt(&[("u", Int64)])))]))]),
+        );
+        assert_eq!(m, schema(&[("s", strukt(&[("t", list(Int64))]))]));
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].field, "s.t[]");
+        let text = c[0].to_string();
+        assert!(text.contains("field 's.t[]' is Int64"), "{text}");
+    }
+
+    #[test]
+    fn versions_grow_only_when_a_merge_adds_something() {
+        let shared = TopicSchema::default();
+        assert_eq!(shared.version(), 0);
+        assert!(shared.current().is_none());
+        let (v1, _) = shared.merge(&schema(&[("id", Int64), ("n", Null)]));
+        assert_eq!((v1.version, shared.version()), (1, 1));
+        assert_eq!(*v1.schema, schema(&[("id", Int64), ("n", Utf8)]));
+        // Nothing new: same version.
+        let (same, _) = shared.merge(&schema(&[("id", Int64)]));
+        assert_eq!(same, v1);
+        let (v2, _) = shared.merge(&schema(&[("b", Utf8), ("id", Float64), ("n", Int64)]));
+        assert_eq!(v2.version, 2);
+        let want = schema(&[("b", Utf8), ("id", Float64), ("n", Int64)]);
+        assert_eq!(*v2.schema, want);
+        assert_eq!(shared.current(), Some(v2));
+        // A conflict alone adds nothing either.
+        let (v, conflicts) = shared.merge(&schema(&[("b", strukt(&[("k", Int64)]))]));
+        assert_eq!((v.version, conflicts.len()), (2, 1));
+    }
+
+    #[test]
+    fn one_topic_schema_per_topic() {
+        let all = InferredSchemas::default();
+        let a = topic_schema(&all, "a");
+        a.merge(&schema(&[("x", Int64)]));
+        assert_eq!(topic_schema(&all, "a").version(), 1);
+        assert_eq!(topic_schema(&all, "b").version(), 0);
+    }
+}

@@ -1,0 +1,284 @@
+//! Inferred JSON schemas (no `value.schema`) on the embedded broker: the partitions of a topic in
+//! one process share one schema, merged from what each inferred, so no partition loses a field
+//! another partition's records lack; whichever partition decodes first, and also when a
+//! partition's writer is made after another partition inferred (a rebalance gave it back).
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{Int32Type, Int64Type};
+use common::*;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use streamx::ingest::{self, IngestOptions};
+use streamx::metrics::{Metrics, Snapshot};
+use streamx::source::embedded::EmbeddedCluster;
+
+/// The field only the records of `partition` carry: `a` (a string) in 0, `b` (a number) in 1.
+fn own_field(partition: i32) -> &'static str {
+    ["a", "b"][partition as usize]
+}
+
+/// Records `from..from + n` of `partition`: `id` (= offset) and the partition's own field, plus
+/// the other partition's field when `both`.
+fn records(partition: i32, from: i64, n: i64, both: bool) -> Vec<String> {
+    (from..from + n)
+        .map(|id| match (partition, both) {
+            (_, true) => format!(r#"{{"id":{id},"a":"a-{id}","b":{}}}"#, id * 10),
+            (0, false) => format!(r#"{{"id":{id},"a":"a-{id}"}}"#),
+            _ => format!(r#"{{"id":{id},"b":{}}}"#, id * 10),
+        })
+        .collect()
+}
+
+/// A JSON -> Parquet job without `value.schema` (the schema is inferred).
+fn inferring_job(
+    servers: &str,
+    topic: &str,
+    out: &Path,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut pairs = job(servers, topic, out, extra);
+    pairs.retain(|(k, _)| k != "value.schema");
+    pairs
+}
+
+/// An ingest running in a thread until told to stop.
+struct Running {
+    metrics: Arc<Metrics>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    handle: JoinHandle<Result<Snapshot, ingest::IngestError>>,
+}
+
+impl Running {
+    fn start(pairs: &[(String, String)]) -> Running {
+        let pairs = pairs.to_vec();
+        let metrics = Arc::new(Metrics::default());
+        let opts = IngestOptions {
+            metrics: metrics.clone(),
+            ..Default::default()
+        };
+        let stop = opts.shutdown.clone();
+        let handle = std::thread::spawn(move || ingest::run(config(&pairs), opts));
+        Running {
+            metrics,
+            stop,
+            handle,
+        }
+    }
+
+    fn assigned(&self) -> u64 {
+        self.metrics.partitions_assigned.load(Ordering::Relaxed)
+    }
+
+    /// Stops it (what is open is committed) and waits for it.
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap().expect("ingest run");
+    }
+}
+
+/// One written row: file name, `_partition`, `_offset`, `id`, `a`, `b` (`None` when the file has
+/// no such column or the value is null).
+#[derive(Debug)]
+struct Row {
+    file: String,
+    partition: i32,
+    offset: i64,
+    id: i64,
+    a: Option<String>,
+    b: Option<i64>,
+}
+
+/// Every row of every committed Parquet file of `topic`.
+fn rows(out: &Path, topic: &str) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for f in data_files(&out.join("topics").join(topic), ".parquet") {
+        let file = f.file_name().unwrap().to_string_lossy().to_string();
+        let bytes = bytes::Bytes::from(std::fs::read(&f).unwrap());
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .unwrap()
+            .build()
+            .unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let p = batch
+                .column_by_name("_partition")
+                .unwrap()
+                .as_primitive::<Int32Type>()
+                .clone();
+            let o = batch
+                .column_by_name("_offset")
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .clone();
+            let id = batch
+                .column_by_name("id")
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .clone();
+            let a = batch
+                .column_by_name("a")
+                .map(|c| c.as_string::<i32>().clone());
+            let b = batch
+                .column_by_name("b")
+                .map(|c| c.as_primitive::<Int64Type>().clone());
+            for i in 0..batch.num_rows() {
+                rows.push(Row {
+                    file: file.clone(),
+                    partition: p.value(i),
+                    offset: o.value(i),
+                    id: id.value(i),
+                    a: a.as_ref()
+                        .filter(|c| c.is_valid(i))
+                        .map(|c| c.value(i).to_string()),
+                    b: b.as_ref().filter(|c| c.is_valid(i)).map(|c| c.value(i)),
+                });
+            }
+        }
+    }
+    rows.sort_by_key(|r| (r.partition, r.offset));
+    rows
+}
+
+/// Asserts `rows` are offsets `0..n` of each partition once, each with its own field's value.
+fn assert_every_field_kept(rows: &[Row], per_partition: &[(i32, i64)]) {
+    let expected: usize = per_partition.iter().map(|(_, n)| *n as usize).sum();
+    assert_eq!(rows.len(), expected, "rows written: {rows:?}");
+    for r in rows {
+        assert_eq!(r.id, r.offset, "{r:?}");
+        match own_field(r.partition) {
+            "a" => assert_eq!(r.a, Some(format!("a-{}", r.id)), "field a lost: {r:?}"),
+            _ => assert_eq!(r.b, Some(r.id * 10), "field b lost: {r:?}"),
+        }
+    }
+    for (p, n) in per_partition {
+        let offsets: Vec<i64> = rows
+            .iter()
+            .filter(|r| r.partition == *p)
+            .map(|r| r.offset)
+            .collect();
+        assert_eq!(offsets, (0..*n).collect::<Vec<_>>(), "partition {p}");
+    }
+}
+
+/// Partition `first` infers alone; a second member joins and leaves, so the process gets both
+/// partitions back with new writers; then partition `1 - first` gets its records.
+fn a_partition_assigned_after_another_inferred_keeps_its_fields(first: i32) {
+    init_logs();
+    let cluster = EmbeddedCluster::start(1).unwrap();
+    let servers = cluster.bootstrap_servers();
+    let topic = unique("inferred-rebalance");
+    cluster.create_topic(&topic, 2).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    // Eager rebalancing (librdkafka's default, pinned): every partition is revoked and assigned
+    // again, so after the second member leaves both writers of the first process are new.
+    let extra = [
+        ("flush.size", "10"),
+        ("consumer.partition.assignment.strategy", "range"),
+    ];
+    let pairs = inferring_job(&servers, &topic, out.path(), &extra);
+    let second = 1 - first;
+    produce_values(&servers, &topic, first, &records(first, 0, 10, false));
+    let a = Running::start(&pairs);
+    wait_until(
+        "the first partition's records to be committed",
+        Duration::from_secs(60),
+        || rows(out.path(), &topic).len() == 10,
+    );
+    let b = Running::start(&pairs);
+    wait_until(
+        "the group to split the partitions",
+        Duration::from_secs(60),
+        || a.assigned() == 1 && b.assigned() == 1,
+    );
+    b.stop();
+    wait_until(
+        "the first process to own both partitions again",
+        Duration::from_secs(60),
+        || a.assigned() == 2,
+    );
+    produce_values(&servers, &topic, second, &records(second, 0, 10, false));
+    wait_until(
+        "the second partition's records to be committed",
+        Duration::from_secs(60),
+        || rows(out.path(), &topic).len() == 20,
+    );
+    a.stop();
+    assert_every_field_kept(&rows(out.path(), &topic), &[(0, 10), (1, 10)]);
+}
+
+#[test]
+fn partition_0_infers_first_then_partition_1_is_reassigned() {
+    a_partition_assigned_after_another_inferred_keeps_its_fields(0);
+}
+
+#[test]
+fn partition_1_infers_first_then_partition_0_is_reassigned() {
+    a_partition_assigned_after_another_inferred_keeps_its_fields(1);
+}
+
+/// Partitions 0, 1, 0 decode a batch of 10 each, in that order: partition 0's second batch is
+/// decoded with the schema partition 1 widened (its `b` kept), and goes to a new file.
+#[test]
+fn a_partition_switches_to_the_widened_schema_at_its_next_batch_in_a_new_file() {
+    init_logs();
+    let cluster = EmbeddedCluster::start(1).unwrap();
+    let servers = cluster.bootstrap_servers();
+    let topic = unique("inferred-switch");
+    cluster.create_topic(&topic, 2).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let extra = [("flush.size", "1000"), ("decode.batch.records", "10")];
+    let pairs = inferring_job(&servers, &topic, out.path(), &extra);
+    produce_values(&servers, &topic, 0, &records(0, 0, 10, false));
+    let a = Running::start(&pairs);
+    // One thread consumes and decodes in order: a record consumed after the batch-filling one is
+    // decoded after that batch.
+    let metrics = a.metrics.clone();
+    let consumed = |n: u64| {
+        let m = metrics.clone();
+        move || m.records_consumed.load(Ordering::Relaxed) == n
+    };
+    wait_until(
+        "partition 0's first batch",
+        Duration::from_secs(60),
+        consumed(10),
+    );
+    produce_values(&servers, &topic, 1, &records(1, 0, 10, false));
+    wait_until("partition 1's batch", Duration::from_secs(60), consumed(20));
+    produce_values(&servers, &topic, 0, &records(0, 10, 10, true));
+    wait_until(
+        "partition 0's second batch",
+        Duration::from_secs(60),
+        consumed(30),
+    );
+    a.stop();
+    let rows = rows(out.path(), &topic);
+    assert_every_field_kept(&rows, &[(0, 20), (1, 10)]);
+    for r in rows.iter().filter(|r| r.partition == 0 && r.id >= 10) {
+        assert_eq!(
+            r.b,
+            Some(r.id * 10),
+            "partition 0 after the switch keeps b: {r:?}"
+        );
+    }
+    let files: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .filter(|r| r.partition == 0)
+        .map(|r| r.file.as_str())
+        .collect();
+    let want = [
+        format!("{topic}+0+0000000000+0000000009.parquet"),
+        format!("{topic}+0+0000000010+0000000019.parquet"),
+    ];
+    assert_eq!(
+        files,
+        want.iter().map(String::as_str).collect(),
+        "one rotation at the switch"
+    );
+}
