@@ -2,6 +2,7 @@
 //! process or as the real binary) and reading every committed file back.
 #![allow(dead_code)]
 
+pub mod crash;
 pub mod hive;
 
 use std::collections::BTreeMap;
@@ -53,6 +54,18 @@ pub const EVENT_SCHEMA: &str = "p INT, seq BIGINT, user STRING, amount DOUBLE, n
 
 /// Produces `per_partition` events into each of `partitions` partitions, explicitly partitioned.
 pub fn produce(servers: &str, topic: &str, partitions: i32, from: u64, per_partition: u64) {
+    produce_with(servers, topic, partitions, from, per_partition, event);
+}
+
+/// Like [`produce`], with `value(partition, seq)` as the value of record `seq`.
+pub fn produce_with(
+    servers: &str,
+    topic: &str,
+    partitions: i32,
+    from: u64,
+    per_partition: u64,
+    value: impl Fn(i32, u64) -> String,
+) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", servers)
         .set("enable.idempotence", "true")
@@ -61,7 +74,7 @@ pub fn produce(servers: &str, topic: &str, partitions: i32, from: u64, per_parti
         .unwrap();
     for seq in from..from + per_partition {
         for p in 0..partitions {
-            let v = event(p, seq);
+            let v = value(p, seq);
             let k = format!("k{seq}");
             let r = BaseRecord::to(topic)
                 .partition(p)
@@ -223,11 +236,22 @@ pub fn count_offsets(parquet_file: bytes::Bytes, seen: &mut BTreeMap<(i32, i64),
 
 /// Asserts every offset `0..per_partition` of every partition appears exactly once, nothing else.
 pub fn assert_exactly_once(seen: &BTreeMap<(i32, i64), u32>, partitions: i32, per_partition: i64) {
+    assert_exactly_once_where(seen, partitions, per_partition, |_, _| true);
+}
+
+/// Asserts every offset `0..per_partition` of every partition for which `expected` holds
+/// appears exactly once, and nothing else does.
+pub fn assert_exactly_once_where(
+    seen: &BTreeMap<(i32, i64), u32>,
+    partitions: i32,
+    per_partition: i64,
+    expected: impl Fn(i32, i64) -> bool,
+) {
     let dups: Vec<_> = seen.iter().filter(|(_, &n)| n != 1).take(10).collect();
     assert!(dups.is_empty(), "records written more than once: {dups:?}");
     for p in 0..partitions {
         let missing: Vec<i64> = (0..per_partition)
-            .filter(|o| !seen.contains_key(&(p, *o)))
+            .filter(|o| expected(p, *o) && !seen.contains_key(&(p, *o)))
             .take(10)
             .collect();
         assert!(
@@ -237,7 +261,7 @@ pub fn assert_exactly_once(seen: &BTreeMap<(i32, i64), u32>, partitions: i32, pe
     }
     let extra: Vec<_> = seen
         .keys()
-        .filter(|(p, o)| *p >= partitions || *o >= per_partition)
+        .filter(|(p, o)| *p >= partitions || *o >= per_partition || !expected(*p, *o))
         .take(10)
         .collect();
     assert!(extra.is_empty(), "unexpected records: {extra:?}");
