@@ -359,6 +359,9 @@ fn exactly_once_holds_with_wall_clock_schedule_and_idle_rotation() {
             ("flush.size", "100000"),
             ("rotate.schedule.interval.ms", "200"),
             ("rotate.interval.ms", "150"),
+            // The whole history, so that every visible file is checked against a commit; the
+            // other variants prune to the default 10 records per partition.
+            ("commit.history.keep", "1000000"),
         ],
         s3: false,
         bad_records_and_spills: false,

@@ -22,30 +22,6 @@ use streamx::ingest::{self, IngestOptions};
 use streamx::source::embedded::EmbeddedCluster;
 use streamx::store::Store;
 
-/// (partition, offset) -> count, read from every Parquet file under `<root>/topics/<topic>/`.
-fn offsets_in_store(store: &Store, topic: &str) -> BTreeMap<(i32, i64), u32> {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let prefix = store.path(&format!("topics/{topic}"));
-        let metas: Vec<_> = store.inner.list(Some(&prefix)).try_collect().await.unwrap();
-        let mut seen = BTreeMap::new();
-        for m in metas
-            .iter()
-            .filter(|m| m.location.as_ref().ends_with(".parquet"))
-        {
-            let bytes: Bytes = store
-                .inner
-                .get(&m.location)
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap();
-            count_offsets(bytes, &mut seen);
-        }
-        seen
-    })
-}
 
 /// Ingests `partitions` x `per_partition` events from the embedded broker into `store_url`.
 fn ingest_into(

@@ -45,29 +45,6 @@ fn moto_store(prefix: &str) -> (Store, Vec<(String, String)>, String) {
     (Store::with_url(&url, &options).unwrap(), pairs, bucket)
 }
 
-fn offsets_in_store(store: &Store, topic: &str) -> BTreeMap<(i32, i64), u32> {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let prefix = store.path(&format!("topics/{topic}"));
-        let metas: Vec<_> = store.inner.list(Some(&prefix)).try_collect().await.unwrap();
-        let mut seen = BTreeMap::new();
-        for m in metas
-            .iter()
-            .filter(|m| m.location.as_ref().ends_with(".parquet"))
-        {
-            let bytes: Bytes = store
-                .inner
-                .get(&m.location)
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap();
-            count_offsets(bytes, &mut seen);
-        }
-        seen
-    })
-}
 
 fn with_faults(store: &Store, rules: Vec<FaultRule>) -> (Store, Arc<FaultyStore>) {
     let faults = Arc::new(FaultyStore::with_rules(store.inner.clone(), rules));

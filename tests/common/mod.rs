@@ -357,3 +357,28 @@ pub fn s3_bucket(endpoint: &str, prefix: &str) -> (String, Vec<(&'static str, St
     ];
     (bucket, opts)
 }
+
+/// (partition, offset) -> count, read from every Parquet file under `<root>/topics/<topic>/`.
+pub fn offsets_in_store(store: &streamx::store::Store, topic: &str) -> BTreeMap<(i32, i64), u32> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let prefix = store.path(&format!("topics/{topic}"));
+        let metas: Vec<_> = store.inner.list(Some(&prefix)).try_collect().await.unwrap();
+        let mut seen = BTreeMap::new();
+        for m in metas
+            .iter()
+            .filter(|m| m.location.as_ref().ends_with(".parquet"))
+        {
+            let bytes: bytes::Bytes = store
+                .inner
+                .get(&m.location)
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            count_offsets(bytes, &mut seen);
+        }
+        seen
+    })
+}
