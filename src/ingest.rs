@@ -8,6 +8,10 @@
 //!        └─ every 100 ms ──► tick every writer (idle / schedule rotation), retry fenced ones
 //! ```
 //!
+//! Before consuming, the store is probed for conditional writes and swept once (half-published
+//! commits finished, orphaned staging deleted, [`CommitLog::sweep`]); the sweep then repeats on
+//! the I/O runtime every half `staging.cleanup.age.ms`.
+//!
 //! With `hive.integration=true` a [`Registrar`] thread registers every commit (and, at start,
 //! the partitions already in the store) in the Hive Metastore; the loop never waits for it.
 //!
@@ -209,7 +213,7 @@ fn ingest_loop(
     ctx: &SinkContext,
     options: &IngestOptions,
 ) -> Result<(), IngestError> {
-    let mut slots: HashMap<String, HashMap<i32, Slot>> = HashMap::new();
+    let mut slots: Slots = HashMap::new();
     let mut last_tick = Instant::now();
     let mut assigned_once = false;
     loop {
@@ -218,35 +222,7 @@ fn ingest_loop(
             return Ok(());
         }
         let polled = consumer.poll(TICK);
-        for event in consumer.context().take_events() {
-            match event {
-                RebalanceEvent::Assigned(list) => {
-                    assigned_once |= !list.is_empty();
-                    for (topic, partition, recovered) in list {
-                        let writer = PartitionWriter::new(ctx, &topic, partition, &recovered)?;
-                        slots.entry(topic).or_default().insert(
-                            partition,
-                            Slot {
-                                writer,
-                                eof_hint: false,
-                            },
-                        );
-                    }
-                }
-                RebalanceEvent::Revoked(list) => {
-                    for (topic, partition) in list {
-                        if let Some(m) = slots.get_mut(&topic) {
-                            m.remove(&partition);
-                        }
-                    }
-                }
-                RebalanceEvent::Failed(e) => return Err(e.into()),
-            }
-            let owned = slots.values().map(HashMap::len).sum::<usize>() as u64;
-            ctx.metrics
-                .partitions_assigned
-                .store(owned, Ordering::Relaxed);
-        }
+        assigned_once |= apply_rebalance_events(consumer, ctx, &mut slots)?;
         match polled {
             None => {}
             Some(Ok(msg)) => {
@@ -289,16 +265,7 @@ fn ingest_loop(
         let now = Instant::now();
         if now.duration_since(last_tick) >= TICK {
             last_tick = now;
-            let wall = wall_ms();
-            for slot in slots.values_mut().flat_map(|m| m.values_mut()) {
-                let committed = slot.writer.tick(ctx, now, wall)?;
-                after_commit(consumer, &slot.writer, committed);
-                if let Some(since) = slot.writer.fenced_since() {
-                    if now.duration_since(since) >= ctx.config.fenced_backoff {
-                        resume_fenced(consumer, ctx, &mut slot.writer)?;
-                    }
-                }
-            }
+            tick_all(consumer, ctx, &mut slots, now)?;
             if options.stop_at_end
                 && assigned_once
                 && caught_up(consumer, ctx.config.start_from, &mut slots)
@@ -310,12 +277,72 @@ fn ingest_loop(
     }
 }
 
+type Slots = HashMap<String, HashMap<i32, Slot>>;
+
+/// Creates a writer (recovered from the store) for every assigned partition and drops the
+/// writers of revoked ones. True when something was assigned.
+fn apply_rebalance_events(
+    consumer: &BaseConsumer<IngestContext>,
+    ctx: &SinkContext,
+    slots: &mut Slots,
+) -> Result<bool, IngestError> {
+    let mut assigned = false;
+    for event in consumer.context().take_events() {
+        match event {
+            RebalanceEvent::Assigned(list) => {
+                assigned |= !list.is_empty();
+                for (topic, partition, recovered) in list {
+                    let writer = PartitionWriter::new(ctx, &topic, partition, &recovered)?;
+                    let slot = Slot {
+                        writer,
+                        eof_hint: false,
+                    };
+                    slots.entry(topic).or_default().insert(partition, slot);
+                }
+            }
+            RebalanceEvent::Revoked(list) => {
+                for (topic, partition) in list {
+                    if let Some(m) = slots.get_mut(&topic) {
+                        m.remove(&partition);
+                    }
+                }
+            }
+            RebalanceEvent::Failed(e) => return Err(e.into()),
+        }
+        let owned = slots.values().map(HashMap::len).sum::<usize>() as u64;
+        ctx.metrics
+            .partitions_assigned
+            .store(owned, Ordering::Relaxed);
+    }
+    Ok(assigned)
+}
+
+/// Time-driven rotation of every writer, and recovery of fenced ones after their backoff.
+fn tick_all(
+    consumer: &BaseConsumer<IngestContext>,
+    ctx: &SinkContext,
+    slots: &mut Slots,
+    now: Instant,
+) -> Result<(), IngestError> {
+    let wall = wall_ms();
+    for slot in slots.values_mut().flat_map(|m| m.values_mut()) {
+        let committed = slot.writer.tick(ctx, now, wall)?;
+        after_commit(consumer, &slot.writer, committed);
+        if let Some(since) = slot.writer.fenced_since() {
+            if now.duration_since(since) >= ctx.config.fenced_backoff {
+                resume_fenced(consumer, ctx, &mut slot.writer)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// True when every assigned partition has been read to its end. Runs the per-partition checks
 /// (a watermark request each) only once every partition has had an end event.
 fn caught_up(
     consumer: &BaseConsumer<IngestContext>,
     start_from: StartFrom,
-    slots: &mut HashMap<String, HashMap<i32, Slot>>,
+    slots: &mut Slots,
 ) -> bool {
     let all: Vec<&mut Slot> = slots.values_mut().flat_map(|m| m.values_mut()).collect();
     if all.is_empty() || all.iter().any(|s| !s.eof_hint) {
@@ -376,7 +403,7 @@ fn partition_at_end(
 fn rotate_all(
     consumer: &BaseConsumer<IngestContext>,
     ctx: &SinkContext,
-    slots: &mut HashMap<String, HashMap<i32, Slot>>,
+    slots: &mut Slots,
     reason: RotateReason,
 ) -> Result<(), IngestError> {
     for slot in slots.values_mut().flat_map(|m| m.values_mut()) {
@@ -389,10 +416,7 @@ fn rotate_all(
 }
 
 /// Flushes the largest open files of every writer until the budget's target is reached.
-fn spill_largest(
-    ctx: &SinkContext,
-    slots: &mut HashMap<String, HashMap<i32, Slot>>,
-) -> Result<(), IngestError> {
+fn spill_largest(ctx: &SinkContext, slots: &mut Slots) -> Result<(), IngestError> {
     let mut files: Vec<(u64, String, i32, String)> = slots
         .iter()
         .flat_map(|(topic, m)| {

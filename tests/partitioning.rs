@@ -395,6 +395,8 @@ fn rotate_interval_is_measured_in_the_extractor_time() {
             ("timestamp.field", "ts"),
             ("rotate.interval.ms", "1260000"),
             ("decode.batch.records", "40"),
+            // Every commit record is read back below (34 of them; the default keeps 10).
+            ("commit.history.keep", "1000"),
         ],
     ))
     .unwrap();

@@ -225,3 +225,35 @@ async fn local_commits_are_fsynced_staged_files_before_the_commit_object() {
     assert!(staged < record && record < published, "{synced:?}");
     assert!(synced.contains(&root.join("topics/_streamx/commits/t/0")));
 }
+
+#[tokio::test]
+async fn a_writer_stalled_in_its_create_loses_to_the_one_that_committed_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, faults) = faulty(dir.path());
+    faults.add(FaultRule::new(
+        Op::Put,
+        "_streamx/commits/",
+        FaultAction::Stall(Duration::from_secs(2)),
+    ));
+    let zombie = CommitLog::new(store.clone(), "topics", "zombie");
+    let stalled = tokio::spawn(async move { commit(&zombie, 0, 0, 9).await });
+    // Poll (with a deadline) until the zombie's create is the one stalled.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while faults.fired() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stall never began"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let owner = CommitLog::new(store, "topics", "owner");
+    assert!(matches!(
+        commit(&owner, 0, 0, 4).await,
+        CommitOutcome::Committed(_)
+    ));
+    assert!(matches!(
+        stalled.await.unwrap(),
+        CommitOutcome::Fenced { seq: 0 }
+    ));
+    assert!(final_exists(dir.path(), 0, 4) && !final_exists(dir.path(), 0, 9));
+}

@@ -459,22 +459,13 @@ impl PartitionWriter {
             return Ok(Committed::Nothing);
         };
         let (topic, partition) = (self.topic.clone(), self.partition);
-        let mut rows_total: u64 = a.staged.iter().map(|f| f.rows).sum();
-        // Each file is staged as soon as it is encoded, so only one encoded file is in memory.
         let commit_err = |source| SinkError::Commit {
             topic: topic.clone(),
             partition,
             source: Box::new(source),
         };
-        for (dir, f) in std::mem::take(&mut a.files) {
-            rows_total += f.rows;
-            let file = finish_file(ctx, &topic, partition, &dir, f)?;
-            let staged = ctx
-                .runtime
-                .block_on(ctx.commit_log.stage(&topic, partition, a.seq, file))
-                .map_err(commit_err)?;
-            a.staged.push(staged);
-        }
+        stage_open_files(ctx, &topic, partition, a)?;
+        let rows_total: u64 = a.staged.iter().map(|f| f.rows).sum();
         if let Some(dlq) = &ctx.dlq {
             // Dead-lettered records must be durable before the store says they were consumed.
             dlq.flush().map_err(|source| SinkError::DeadLetter {
@@ -577,6 +568,29 @@ fn behind_expected(
         tracing::warn!(%topic, partition, offset, expected, "the broker delivered an offset below the next expected one (a redelivery after a seek); it is buffered already and skipped");
     }
     Ok(Committed::Nothing)
+}
+
+/// Closes every open file of the commit and stages it. Each file is staged as soon as it is
+/// encoded, so only one encoded file is in memory at a time.
+fn stage_open_files(
+    ctx: &SinkContext,
+    topic: &str,
+    partition: i32,
+    a: &mut Active,
+) -> Result<(), SinkError> {
+    for (dir, f) in std::mem::take(&mut a.files) {
+        let file = finish_file(ctx, topic, partition, &dir, f)?;
+        let staged = ctx
+            .runtime
+            .block_on(ctx.commit_log.stage(topic, partition, a.seq, file))
+            .map_err(|source| SinkError::Commit {
+                topic: topic.to_string(),
+                partition,
+                source: Box::new(source),
+            })?;
+        a.staged.push(staged);
+    }
+    Ok(())
 }
 
 /// The [`CommitInfo`] of a commit record.

@@ -114,103 +114,56 @@ impl Store {
         url: &str,
         options: impl IntoIterator<Item = (&'a String, &'a String)>,
     ) -> Result<Store, StoreError> {
+        let options: Vec<(&String, &String)> = options.into_iter().collect();
+        if !url.contains("://") || url.starts_with("file://") {
+            return Self::local(url, &options);
+        }
         let invalid = |message: String| StoreError::InvalidUrl {
             url: url.to_string(),
             message,
         };
-        let options: Vec<(&String, &String)> = options.into_iter().collect();
-        if !url.contains("://") || url.starts_with("file://") {
-            let path = url.strip_prefix("file://").unwrap_or(url);
-            if path.is_empty() {
-                return Err(invalid("empty path".into()));
-            }
-            if let Some((k, _)) = options.first() {
-                return Err(StoreError::UnknownOption {
-                    scheme: "local",
-                    key: (*k).clone(),
-                });
-            }
-            std::fs::create_dir_all(path).map_err(|source| StoreError::LocalDir {
-                path: path.to_string(),
-                source,
-            })?;
-            let build_err = |source| StoreError::Build {
-                scheme: "local",
-                url: url.to_string(),
-                source,
-            };
-            let fs = LocalFileSystem::new_with_prefix(path).map_err(build_err)?;
-            let root = std::fs::canonicalize(path).map_err(|source| StoreError::LocalDir {
-                path: path.to_string(),
-                source,
-            })?;
-            return Ok(Store {
-                inner: Arc::new(durable::DurableLocal::new(fs, root)),
-                root: Path::default(),
-                url: url.to_string(),
-            });
-        }
         let parsed = Url::parse(url).map_err(|e| invalid(e.to_string()))?;
-        let root = Path::from(parsed.path().trim_matches('/'));
-        let bucket_url = format!("{}://{}", parsed.scheme(), parsed.host_str().unwrap_or(""));
         if parsed.host_str().unwrap_or("").is_empty() {
             return Err(invalid("no bucket or container name".into()));
         }
-        let build_err = |scheme: &'static str| {
-            move |source| StoreError::Build {
-                scheme,
-                url: url.to_string(),
-                source,
-            }
-        };
-        let inner: Arc<dyn ObjectStore> = match parsed.scheme() {
-            "s3" | "s3a" => {
-                let mut b =
-                    AmazonS3Builder::from_env().with_url(bucket_url.replace("s3a://", "s3://"));
-                for (k, v) in options {
-                    let key =
-                        AmazonS3ConfigKey::from_str(k).map_err(|_| StoreError::UnknownOption {
-                            scheme: "s3",
-                            key: k.clone(),
-                        })?;
-                    b = b.with_config(key, v.clone());
-                }
-                Arc::new(b.build().map_err(build_err("s3"))?)
-            }
-            "az" | "azure" | "abfs" | "abfss" | "adl" => {
-                let mut b = MicrosoftAzureBuilder::from_env().with_url(url);
-                for (k, v) in options {
-                    let key =
-                        AzureConfigKey::from_str(k).map_err(|_| StoreError::UnknownOption {
-                            scheme: "azure",
-                            key: k.clone(),
-                        })?;
-                    b = b.with_config(key, v.clone());
-                }
-                Arc::new(b.build().map_err(build_err("azure"))?)
-            }
-            "gs" => {
-                let mut b = GoogleCloudStorageBuilder::from_env().with_url(bucket_url);
-                for (k, v) in options {
-                    let key =
-                        GoogleConfigKey::from_str(k).map_err(|_| StoreError::UnknownOption {
-                            scheme: "gcs",
-                            key: k.clone(),
-                        })?;
-                    b = b.with_config(key, v.clone());
-                }
-                Arc::new(b.build().map_err(build_err("gcs"))?)
-            }
-            other => {
-                return Err(invalid(format!(
-                    "unsupported scheme '{other}': use a path, file://, s3://, az:// or gs://"
-                )))
-            }
-        };
+        let inner = cloud_store(url, &parsed, options)?;
         // For az:// URLs object_store takes the container from the host; the path is our root.
         Ok(Store {
             inner,
-            root,
+            root: Path::from(parsed.path().trim_matches('/')),
+            url: url.to_string(),
+        })
+    }
+
+    /// A local directory (created if missing), fsynced by [`durable::DurableLocal`].
+    fn local(url: &str, options: &[(&String, &String)]) -> Result<Store, StoreError> {
+        let path = url.strip_prefix("file://").unwrap_or(url);
+        if path.is_empty() {
+            return Err(StoreError::InvalidUrl {
+                url: url.to_string(),
+                message: "empty path".into(),
+            });
+        }
+        if let Some((k, _)) = options.first() {
+            return Err(StoreError::UnknownOption {
+                scheme: "local",
+                key: (*k).clone(),
+            });
+        }
+        let dir_err = |source| StoreError::LocalDir {
+            path: path.to_string(),
+            source,
+        };
+        std::fs::create_dir_all(path).map_err(dir_err)?;
+        let fs = LocalFileSystem::new_with_prefix(path).map_err(|source| StoreError::Build {
+            scheme: "local",
+            url: url.to_string(),
+            source,
+        })?;
+        let root = std::fs::canonicalize(path).map_err(dir_err)?;
+        Ok(Store {
+            inner: Arc::new(durable::DurableLocal::new(fs, root)),
+            root: Path::default(),
             url: url.to_string(),
         })
     }
@@ -248,6 +201,68 @@ impl Store {
             }),
         }
     }
+}
+
+/// The S3, Azure or GCS client for `url`, with `store.*` options under object_store's key names.
+fn cloud_store(
+    url: &str,
+    parsed: &Url,
+    options: Vec<(&String, &String)>,
+) -> Result<Arc<dyn ObjectStore>, StoreError> {
+    let bucket_url = format!("{}://{}", parsed.scheme(), parsed.host_str().unwrap_or(""));
+    let build_err = |scheme: &'static str| {
+        move |source| StoreError::Build {
+            scheme,
+            url: url.to_string(),
+            source,
+        }
+    };
+    fn keys<K: FromStr>(
+        scheme: &'static str,
+        options: Vec<(&String, &String)>,
+    ) -> Result<Vec<(K, String)>, StoreError> {
+        options
+            .into_iter()
+            .map(|(k, v)| {
+                let key = K::from_str(k).map_err(|_| StoreError::UnknownOption {
+                    scheme,
+                    key: k.clone(),
+                })?;
+                Ok((key, v.clone()))
+            })
+            .collect()
+    }
+    Ok(match parsed.scheme() {
+        "s3" | "s3a" => {
+            let b = AmazonS3Builder::from_env().with_url(bucket_url.replace("s3a://", "s3://"));
+            let b = keys::<AmazonS3ConfigKey>("s3", options)?
+                .into_iter()
+                .fold(b, |b, (k, v)| b.with_config(k, v));
+            Arc::new(b.build().map_err(build_err("s3"))?)
+        }
+        "az" | "azure" | "abfs" | "abfss" | "adl" => {
+            let b = MicrosoftAzureBuilder::from_env().with_url(url);
+            let b = keys::<AzureConfigKey>("azure", options)?
+                .into_iter()
+                .fold(b, |b, (k, v)| b.with_config(k, v));
+            Arc::new(b.build().map_err(build_err("azure"))?)
+        }
+        "gs" => {
+            let b = GoogleCloudStorageBuilder::from_env().with_url(bucket_url);
+            let b = keys::<GoogleConfigKey>("gcs", options)?
+                .into_iter()
+                .fold(b, |b, (k, v)| b.with_config(k, v));
+            Arc::new(b.build().map_err(build_err("gcs"))?)
+        }
+        other => {
+            return Err(StoreError::InvalidUrl {
+                url: url.to_string(),
+                message: format!(
+                    "unsupported scheme '{other}': use a path, file://, s3://, az:// or gs://"
+                ),
+            })
+        }
+    })
 }
 
 impl Store {
