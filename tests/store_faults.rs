@@ -16,6 +16,15 @@ use streamx::source::embedded::EmbeddedCluster;
 use streamx::store::faults::{FaultAction, FaultRule, FaultyStore, Op};
 use streamx::store::Store;
 
+/// `ingest::run` to the end on the store `store.url` names.
+fn run_plain(pairs: &[(String, String)]) -> Result<streamx::metrics::Snapshot, IngestError> {
+    let options = IngestOptions {
+        stop_at_end: true,
+        ..Default::default()
+    };
+    ingest::run(config(pairs), options)
+}
+
 fn run_with_store(pairs: &[(String, String)], store: Store) -> Result<u64, IngestError> {
     let options = IngestOptions {
         stop_at_end: true,
@@ -122,15 +131,7 @@ fn a_store_that_ignores_or_refuses_conditional_creates_is_refused_at_start() {
     let (store, mut store_pairs, bucket) = moto_store("noncond");
     store_pairs.push(("store.conditional_put".into(), "disabled".into()));
     let pairs = job_on(&servers, &topic, &store_pairs, &[("flush.size", "5")]);
-    let err = ingest::run(
-        config(&pairs),
-        IngestOptions {
-            stop_at_end: true,
-            ..Default::default()
-        },
-    )
-    .unwrap_err()
-    .to_string();
+    let err = run_plain(&pairs).unwrap_err().to_string();
     assert!(err.contains(&format!("s3://{bucket}/run")), "{err}");
     assert!(err.contains("does not honour conditional writes"), "{err}");
     assert!(err.contains("store.conditional_put"), "{err}");
@@ -224,13 +225,7 @@ fn a_partition_log_that_went_back_stops_with_a_clear_error() {
             out.path(),
             &[("flush.size", "50")],
         );
-        let written = ingest::run(
-            config(&pairs),
-            IngestOptions {
-                stop_at_end: true,
-                ..Default::default()
-            },
-        );
+        let written = run_plain(&pairs);
         assert_eq!(written.unwrap().records_written, 100);
     }
     // The topic is recreated (a new cluster): its log starts at 0 again with other records.
@@ -243,15 +238,9 @@ fn a_partition_log_that_went_back_stops_with_a_clear_error() {
         out.path(),
         &[("flush.size", "50")],
     );
-    let err = ingest::run(
-        config(&pairs),
-        IngestOptions {
-            stop_at_end: true,
-            ..Default::default()
-        },
-    )
-    .expect_err("the run must not drop the new log's records silently")
-    .to_string();
+    let err = run_plain(&pairs)
+        .expect_err("the run must not drop the new log's records silently")
+        .to_string();
     assert!(
         err.contains(&format!("topic '{topic}' partition 0")),
         "{err}"
