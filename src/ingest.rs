@@ -30,6 +30,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
+use crate::clock::wall_ms;
 use crate::commit::{CommitLog, StagingCleanup};
 use crate::config::{Config, StartFrom};
 use crate::decode::buffer::Header;
@@ -37,7 +38,7 @@ use crate::hive::registrar::Registrar;
 use crate::metrics::{Metrics, Snapshot};
 use crate::sink::memory::MemoryBudget;
 use crate::sink::rotation::{RotateReason, RotationPolicy};
-use crate::sink::{wall_ms, Committed, PartitionWriter, SinkContext, SinkError};
+use crate::sink::{Committed, PartitionWriter, SinkContext, SinkError};
 use crate::source::dlq::{DeadLetterQueue, DlqError};
 use crate::source::{self, IngestContext, RebalanceEvent, SourceError};
 use crate::store::{Store, StoreError};

@@ -23,6 +23,7 @@
 //! exactly-once protocol, [`sink`] buffers and rotates per Kafka partition, [`ingest`] runs the loop, [`query`] runs SQL over
 //! what was committed.
 
+pub mod clock;
 pub mod commit;
 pub mod config;
 pub mod decode;

@@ -159,7 +159,7 @@ impl CommitLog {
             .try_collect()
             .await
             .map_err(|source| store_err("list (staging cleanup)", &root, source))?;
-        let now = chrono_now();
+        let now = crate::clock::wall_ms();
         let (mut deleted, mut kept) = (0, 0);
         for meta in metas {
             let rel = meta.location.as_ref();
@@ -193,10 +193,4 @@ impl CommitLog {
         }
         Ok((deleted, kept))
     }
-}
-
-fn chrono_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -319,7 +319,7 @@ impl ScalarUDFImpl for Wallclock {
         _args: ScalarFunctionArgs,
     ) -> datafusion::common::Result<ColumnarValue> {
         Ok(ColumnarValue::Scalar(ScalarValue::TimestampMillisecond(
-            Some(crate::sink::wall_ms()),
+            Some(crate::clock::wall_ms()),
             Some("UTC".into()),
         )))
     }
@@ -407,7 +407,7 @@ mod tests {
         let exprs = c
             .compile_list("partition.by", "wallclock() AS w", &schema())
             .unwrap();
-        let before = crate::sink::wall_ms();
+        let before = crate::clock::wall_ms();
         let a = exprs[0]
             .expr
             .evaluate(&batch())

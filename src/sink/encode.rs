@@ -149,7 +149,7 @@ impl PartitionWriter {
             a.rotation = RotationState::new(
                 &ctx.policy.config,
                 std::time::Instant::now(),
-                super::wall_ms(),
+                crate::clock::wall_ms(),
             );
             a.rotation.records = remaining;
             from = cut;

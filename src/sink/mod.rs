@@ -32,6 +32,7 @@ use std::time::Instant;
 
 use arrow::datatypes::SchemaRef;
 
+use crate::clock::wall_ms;
 use crate::commit::{
     final_file_name, CommitError, CommitLog, CommitOutcome, CommittedFile, PendingFile, Recovered,
 };
@@ -656,12 +657,4 @@ fn finish_file(
         first_offset: f.first_offset,
         last_offset: f.last_offset,
     })
-}
-
-/// Milliseconds since the epoch, wall clock.
-pub fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

@@ -23,7 +23,7 @@ fn unique(prefix: &str) -> String {
     format!(
         "{prefix}-{}-{n}-{}",
         std::process::id(),
-        streamx::sink::wall_ms()
+        streamx::clock::wall_ms()
     )
 }
 
