@@ -216,4 +216,62 @@ mod tests {
             .unwrap_err();
         assert!(err.contains("field 'x'"), "{err}");
     }
+
+    fn fields(names: &[&str]) -> Schema {
+        Schema::new(
+            names
+                .iter()
+                .map(|n| Field::new(*n, DataType::Int64, true))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    fn names(v: &super::super::shared_schema::SchemaVersion) -> Vec<String> {
+        v.inferred.fields().iter().map(|f| f.name().clone()).collect()
+    }
+
+    /// Two processes (two `TopicSchema`s on one store) and a restart share one version history:
+    /// a lost create race re-reads and merges, a restart starts from the newest stored version.
+    #[test]
+    fn processes_and_restarts_share_the_stored_versions() {
+        use super::super::shared_schema::TopicSchema;
+        use crate::config::formats::JsonInference;
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().to_str().unwrap();
+        let store = Store::with_url(url, &std::collections::BTreeMap::new()).unwrap();
+        let layout = Layout::new("topics");
+        let schemas = SchemaStore::new(store.clone(), layout.clone(), runtime.handle().clone());
+        let options = JsonInference::default();
+        let open = || TopicSchema::stored("clicks", &options, schemas.clone()).unwrap();
+        let (a, b, late) = (open(), open(), open());
+        assert_eq!(a.version(), 0);
+        let (v1, _) = a.merge(&fields(&["x"])).unwrap();
+        assert_eq!((v1.version, names(&v1)), (1, vec!["x".to_string()]));
+        // B has not seen version 1: its create of 1 loses, it merges into 1 and creates 2.
+        let (v2, _) = b.merge(&fields(&["y"])).unwrap();
+        assert_eq!((v2.version, names(&v2)), (2, vec!["x".into(), "y".into()]));
+        // A, still at 1, loses the race for 2 and creates 3 = 2 + its field.
+        let (v3, _) = a.merge(&fields(&["z"])).unwrap();
+        assert_eq!(v3.version, 3);
+        assert_eq!(names(&v3), ["x", "y", "z"]);
+        // A process whose fields are already stored adopts the stored version, creating nothing.
+        let (same, _) = late.merge(&fields(&["y"])).unwrap();
+        assert_eq!((same.version, names(&same)), (3, names(&v3)));
+        // A restart starts from the newest stored version.
+        let restarted = open();
+        assert_eq!(restarted.version(), 3);
+        assert_eq!(restarted.current().unwrap(), v3);
+        let stored = runtime
+            .block_on(versions(&store, &layout, "clicks"))
+            .unwrap();
+        let numbers: Vec<u64> = stored.iter().map(|(n, _)| *n).collect();
+        assert_eq!(numbers, [1, 2, 3]);
+        let listed = runtime.block_on(topics(&store, &layout)).unwrap();
+        assert_eq!(listed, ["clicks"]);
+        assert!(dir
+            .path()
+            .join("topics/_streamx/schemas/clicks/3.json")
+            .exists());
+    }
 }
