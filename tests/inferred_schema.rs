@@ -282,3 +282,130 @@ fn a_partition_switches_to_the_widened_schema_at_its_next_batch_in_a_new_file() 
         "one rotation at the switch"
     );
 }
+
+/// Every row of the committed Parquet files of `topic`, read by pyarrow (`STREAMX_TEST_PYTHON`),
+/// each file alone (files of different schema versions differ in columns), as JSON objects.
+fn pyarrow_rows(out: &Path, topic: &str) -> Vec<serde_json::Value> {
+    let python = std::env::var("STREAMX_TEST_PYTHON")
+        .expect("STREAMX_TEST_PYTHON (the services venv's python, with pyarrow)");
+    let files = data_files(&out.join("topics").join(topic), ".parquet");
+    let script = "import sys, json, pyarrow.parquet as pq\n\
+                  rows = [r for f in sys.argv[1:] for r in pq.read_table(f).to_pylist()]\n\
+                  print(json.dumps(rows, default=str))";
+    let output = std::process::Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .args(&files)
+        .output()
+        .expect("python runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut rows: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    rows.sort_by_key(|r| r["_offset"].as_i64());
+    rows
+}
+
+/// Runs one partition's `values` through an inferring job (batches of 10) to the end; returns the
+/// rows read back by pyarrow and the names of the files written.
+fn ingest_values(
+    values: &[String],
+    extra: &[(&str, &str)],
+) -> (Vec<serde_json::Value>, Vec<String>) {
+    init_logs();
+    let cluster = EmbeddedCluster::start(1).unwrap();
+    let servers = cluster.bootstrap_servers();
+    let topic = unique("evolve");
+    cluster.create_topic(&topic, 1).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut all = vec![("decode.batch.records", "10"), ("flush.size", "25")];
+    all.extend_from_slice(extra);
+    let pairs = inferring_job(&servers, &topic, out.path(), &all);
+    produce_values(&servers, &topic, 0, values);
+    let a = Running::start(&pairs);
+    let n = values.len() as u64;
+    wait_until("every record consumed", Duration::from_secs(60), || {
+        a.metrics.records_consumed.load(Ordering::Relaxed) == n
+    });
+    a.stop();
+    let mut files: Vec<String> = data_files(&out.path().join("topics").join(&topic), ".parquet")
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().replace(&topic, "t"))
+        .collect();
+    files.sort();
+    (pyarrow_rows(out.path(), &topic), files)
+}
+
+/// Asserts that every non-null top-level field of each produced value is in its row (by offset),
+/// read back equal as JSON, or in the row's `_rescued_data`.
+fn assert_no_field_lost(values: &[String], rows: &[serde_json::Value]) {
+    assert_eq!(rows.len(), values.len(), "one row per record");
+    for (offset, value) in values.iter().enumerate() {
+        let row = &rows[offset];
+        assert_eq!(row["_offset"], offset as i64, "{row}");
+        let rescued: serde_json::Value = match row["_rescued_data"].as_str() {
+            Some(text) => serde_json::from_str(text).expect("_rescued_data is JSON"),
+            None => serde_json::json!({}),
+        };
+        let sent: serde_json::Value = serde_json::from_str(value).unwrap();
+        for (key, v) in sent.as_object().unwrap() {
+            let kept = !row[key].is_null() || rescued.get(key) == Some(v);
+            let empty = v.is_null() || v == &serde_json::json!([]) || v == &serde_json::json!({});
+            assert!(kept || empty, "field '{key}' of offset {offset} lost: {row}");
+        }
+    }
+}
+
+/// Issue 13's first scenario: a sparse first record, then full clickstream events, then a value
+/// of the wrong shape: every field of every record is in the output, the misfit as JSON text.
+#[test]
+fn sparse_first_record_then_events_lose_no_field() {
+    let mut values =
+        vec![r#"{"id":"s0","ts":"2024-01-01T00:00:00Z","tags":[],"referrer":null}"#.to_string()];
+    values.extend((0..40).map(streamx::decode::sample::clickstream_event));
+    values.push(r#"{"id":"c1","device":"a plain string"}"#.to_string());
+    let (rows, _) = ingest_values(&values, &[]);
+    assert_no_field_lost(&values, &rows);
+    assert_eq!(rows[41]["_rescued_data"], r#"{"device":"a plain string"}"#);
+    assert!(rows[5]["event_type"].is_string() && rows[5]["device"]["os"].is_string());
+}
+
+/// Issue 13's second scenario: `"experiments": []` first, then lists of objects.
+#[test]
+fn empty_list_first_then_objects_lose_no_field() {
+    let mut values = vec![r#"{"id":"s0","experiments":[]}"#.to_string()];
+    values.extend((0..30).map(|i| {
+        format!(r#"{{"id":"e{i}","experiments":[{{"id":"exp-{i}","variant":"C"}}]}}"#)
+    }));
+    let (rows, _) = ingest_values(&values, &[]);
+    assert_no_field_lost(&values, &rows);
+    assert_eq!(rows[3]["experiments"][0]["id"], "exp-2");
+    assert!(rows.iter().all(|r| r["_rescued_data"].is_null()));
+}
+
+/// Interleaved shapes: a buffer that brings new columns makes one new version and one rotation,
+/// later buffers of the same shapes none: 3 files for 40 records, not one per record.
+#[test]
+fn new_columns_cost_one_rotation_per_version() {
+    let shapes = |from: usize| -> Vec<String> {
+        (from..from + 10)
+            .map(|i| match i % 3 {
+                0 => format!(r#"{{"a":{i}}}"#),
+                1 => format!(r#"{{"a":{i},"b":"x{i}"}}"#),
+                _ => format!(r#"{{"c":{{"d":{i}}},"a":{i}}}"#),
+            })
+            .collect()
+    };
+    let mut values: Vec<String> = (0..10).map(|i| format!(r#"{{"a":{i}}}"#)).collect();
+    values.extend([10, 20, 30].iter().flat_map(|&f| shapes(f)));
+    let (rows, files) = ingest_values(&values, &[("flush.size", "1000")]);
+    assert_no_field_lost(&values, &rows);
+    let want = [
+        "t+0+0000000000+0000000009.parquet",
+        "t+0+0000000010+0000000039.parquet",
+    ];
+    assert_eq!(files, want, "one rotation, at the buffer that made version 2");
+    assert_eq!(rows[38]["c"]["d"], 38);
+}

@@ -90,6 +90,35 @@ impl SchemaStore {
     }
 }
 
+/// `streamx schema`: the stored versions of every topic under the configured `topics.dir`, one
+/// line per version (`<topic> v<n>: <field> <type>, ...`; `Null`: no type seen yet).
+pub fn show(config: &crate::config::Config) -> Result<String, DecodeError> {
+    let root = format!("{}/_streamx/schemas", config.topics_dir);
+    let err = |message: String| store_error("*", &root, message);
+    let store = Store::with_url(&config.store_url, &config.store_options)
+        .map_err(|e| err(e.to_string()))?;
+    let layout = Layout::new(&config.topics_dir);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| err(e.to_string()))?;
+    runtime.block_on(async {
+        let mut out = String::new();
+        for topic in topics(&store, &layout).await? {
+            for (n, schema) in versions(&store, &layout, &topic).await? {
+                let fields: Vec<String> = (schema.fields().iter())
+                    .map(|f| format!("{} {}", f.name(), f.data_type()))
+                    .collect();
+                out.push_str(&format!("{topic} v{n}: {}\n", fields.join(", ")));
+            }
+        }
+        if out.is_empty() {
+            out = format!("# no inferred JSON schema versions under {root}\n");
+        }
+        Ok(out)
+    })
+}
+
 /// Every stored version of `topic`, oldest first (for `streamx schema`).
 pub async fn versions(
     store: &Store,
