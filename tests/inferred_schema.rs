@@ -409,3 +409,66 @@ fn new_columns_cost_one_rotation_per_version() {
     assert_eq!(files, want, "one rotation, at the buffer that made version 2");
     assert_eq!(rows[38]["c"]["d"], 38);
 }
+
+/// A restart and a second process use the one stored version history: the second run's records
+/// lack `b`, yet its files keep the `b` column of the stored version, new fields make version 2
+/// (not a second version 1), and `streamx schema` lists both versions.
+#[test]
+fn a_restart_and_a_second_process_continue_the_stored_versions() {
+    init_logs();
+    let cluster = EmbeddedCluster::start(1).unwrap();
+    let servers = cluster.bootstrap_servers();
+    let topic = unique("evolve-restart");
+    cluster.create_topic(&topic, 2).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let extra = [("flush.size", "5"), ("decode.batch.records", "5")];
+    let pairs = inferring_job(&servers, &topic, out.path(), &extra);
+    let run = |total: u64| {
+        let a = Running::start(&pairs);
+        wait_until("records committed", Duration::from_secs(60), || {
+            rows(out.path(), &topic).len() as u64 == total
+        });
+        a.stop();
+    };
+    produce_values(&servers, &topic, 0, &records(0, 0, 5, true));
+    run(5);
+    // Restarted: partition 1 has never been seen, its records lack `a`.
+    produce_values(&servers, &topic, 1, &records(1, 0, 5, false));
+    run(10);
+    let written = rows(out.path(), &topic);
+    assert!(written.iter().all(|r| r.b == Some(r.id * 10)), "{written:?}");
+    let schemas = out.path().join(format!("topics/_streamx/schemas/{topic}"));
+    let mut stored: Vec<String> = std::fs::read_dir(&schemas)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    stored.sort();
+    assert_eq!(stored, ["1.json"], "nothing new after the restart");
+    // Two processes at once, one with a new field: version 2, seen by both.
+    let a = Running::start(&pairs);
+    let b = Running::start(&pairs);
+    let more = |p: i32| -> Vec<String> {
+        (5..10)
+            .map(|id| format!(r#"{{"id":{id},"a":"a-{id}","b":{},"c{p}":true}}"#, id * 10))
+            .collect()
+    };
+    produce_values(&servers, &topic, 0, &more(0));
+    produce_values(&servers, &topic, 1, &more(1));
+    wait_until("records committed", Duration::from_secs(60), || {
+        rows(out.path(), &topic).len() == 20
+    });
+    a.stop();
+    b.stop();
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_streamx"))
+        .arg("schema")
+        .args(pairs.iter().flat_map(|(k, v)| ["--set".to_string(), format!("{k}={v}")]))
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&cli.stdout);
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines[0], format!("{topic} v1: a Utf8, b Int64, id Int64"));
+    let newest = lines.last().unwrap();
+    assert!(newest.contains("c0 Boolean") && newest.contains("c1 Boolean"), "{shown}");
+    assert!(lines.len() <= 3, "{shown}");
+}
