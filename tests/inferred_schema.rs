@@ -332,7 +332,12 @@ fn ingest_values(
     a.stop();
     let mut files: Vec<String> = data_files(&out.path().join("topics").join(&topic), ".parquet")
         .iter()
-        .map(|f| f.file_name().unwrap().to_string_lossy().replace(&topic, "t"))
+        .map(|f| {
+            f.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .replace(&topic, "t")
+        })
         .collect();
     files.sort();
     (pyarrow_rows(out.path(), &topic), files)
@@ -353,7 +358,10 @@ fn assert_no_field_lost(values: &[String], rows: &[serde_json::Value]) {
         for (key, v) in sent.as_object().unwrap() {
             let kept = !row[key].is_null() || rescued.get(key) == Some(v);
             let empty = v.is_null() || v == &serde_json::json!([]) || v == &serde_json::json!({});
-            assert!(kept || empty, "field '{key}' of offset {offset} lost: {row}");
+            assert!(
+                kept || empty,
+                "field '{key}' of offset {offset} lost: {row}"
+            );
         }
     }
 }
@@ -376,9 +384,11 @@ fn sparse_first_record_then_events_lose_no_field() {
 #[test]
 fn empty_list_first_then_objects_lose_no_field() {
     let mut values = vec![r#"{"id":"s0","experiments":[]}"#.to_string()];
-    values.extend((0..30).map(|i| {
-        format!(r#"{{"id":"e{i}","experiments":[{{"id":"exp-{i}","variant":"C"}}]}}"#)
-    }));
+    values.extend(
+        (0..30).map(|i| {
+            format!(r#"{{"id":"e{i}","experiments":[{{"id":"exp-{i}","variant":"C"}}]}}"#)
+        }),
+    );
     let (rows, _) = ingest_values(&values, &[]);
     assert_no_field_lost(&values, &rows);
     assert_eq!(rows[3]["experiments"][0]["id"], "exp-2");
@@ -406,7 +416,10 @@ fn new_columns_cost_one_rotation_per_version() {
         "t+0+0000000000+0000000009.parquet",
         "t+0+0000000010+0000000039.parquet",
     ];
-    assert_eq!(files, want, "one rotation, at the buffer that made version 2");
+    assert_eq!(
+        files, want,
+        "one rotation, at the buffer that made version 2"
+    );
     assert_eq!(rows[38]["c"]["d"], 38);
 }
 
@@ -436,7 +449,10 @@ fn a_restart_and_a_second_process_continue_the_stored_versions() {
     produce_values(&servers, &topic, 1, &records(1, 0, 5, false));
     run(10);
     let written = rows(out.path(), &topic);
-    assert!(written.iter().all(|r| r.b == Some(r.id * 10)), "{written:?}");
+    assert!(
+        written.iter().all(|r| r.b == Some(r.id * 10)),
+        "{written:?}"
+    );
     let schemas = out.path().join(format!("topics/_streamx/schemas/{topic}"));
     let mut stored: Vec<String> = std::fs::read_dir(&schemas)
         .unwrap()
@@ -461,14 +477,25 @@ fn a_restart_and_a_second_process_continue_the_stored_versions() {
     b.stop();
     let cli = std::process::Command::new(env!("CARGO_BIN_EXE_streamx"))
         .arg("schema")
-        .args(pairs.iter().flat_map(|(k, v)| ["--set".to_string(), format!("{k}={v}")]))
+        .args(
+            pairs
+                .iter()
+                .flat_map(|(k, v)| ["--set".to_string(), format!("{k}={v}")]),
+        )
         .output()
         .unwrap();
     let shown = String::from_utf8_lossy(&cli.stdout);
-    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
     let lines: Vec<&str> = shown.lines().collect();
     assert_eq!(lines[0], format!("{topic} v1: a Utf8, b Int64, id Int64"));
     let newest = lines.last().unwrap();
-    assert!(newest.contains("c0 Boolean") && newest.contains("c1 Boolean"), "{shown}");
+    assert!(
+        newest.contains("c0 Boolean") && newest.contains("c1 Boolean"),
+        "{shown}"
+    );
     assert!(lines.len() <= 3, "{shown}");
 }

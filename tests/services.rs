@@ -12,8 +12,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::*;
-use futures::TryStreamExt;
-use object_store::ObjectStoreExt;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::ClientConfig;
@@ -21,7 +19,6 @@ use streamx::commit::{final_file_name, CommitLog, CommitOutcome, PendingFile};
 use streamx::ingest::{self, IngestOptions};
 use streamx::source::embedded::EmbeddedCluster;
 use streamx::store::Store;
-
 
 /// Ingests `partitions` x `per_partition` events from the embedded broker into `store_url`.
 fn ingest_into(

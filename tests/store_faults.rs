@@ -10,8 +10,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use common::*;
-use futures::TryStreamExt;
-use object_store::ObjectStoreExt;
 use streamx::commit::{final_file_name, CommitLog, PendingFile};
 use streamx::ingest::{self, IngestError, IngestOptions};
 use streamx::source::embedded::EmbeddedCluster;
@@ -44,7 +42,6 @@ fn moto_store(prefix: &str) -> (Store, Vec<(String, String)>, String) {
     );
     (Store::with_url(&url, &options).unwrap(), pairs, bucket)
 }
-
 
 fn with_faults(store: &Store, rules: Vec<FaultRule>) -> (Store, Arc<FaultyStore>) {
     let faults = Arc::new(FaultyStore::with_rules(store.inner.clone(), rules));

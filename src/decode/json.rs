@@ -287,7 +287,9 @@ impl JsonDecoder {
         }
         let text = serde_json::Value::Object(misfit).to_string();
         fit.insert(column.to_string(), serde_json::Value::String(text));
-        Ok(Some(serde_json::Value::Object(fit).to_string().into_bytes()))
+        Ok(Some(
+            serde_json::Value::Object(fit).to_string().into_bytes(),
+        ))
     }
 
     /// Whether a column without a type yet (see the module doc) got a value in `batch`.
@@ -368,7 +370,10 @@ impl JsonDecoder {
             }
         }
         let evolve = self.evolution == JsonEvolution::AddNewColumns;
-        let schema = self.schema.clone().unwrap_or_else(|| Arc::new(Schema::empty()));
+        let schema = self
+            .schema
+            .clone()
+            .unwrap_or_else(|| Arc::new(Schema::empty()));
         if let Some(decoded) = self.decode_fast(&schema, buffer)? {
             if !(evolve && self.untyped_got_values(&decoded.batch)) {
                 return Ok(decoded);
@@ -393,7 +398,10 @@ impl ValueDecoder for JsonDecoder {
             self.follow_shared();
             return self.decode_inferred(buffer);
         }
-        let schema = self.schema.clone().unwrap_or_else(|| Arc::new(Schema::empty()));
+        let schema = self
+            .schema
+            .clone()
+            .unwrap_or_else(|| Arc::new(Schema::empty()));
         match self.decode_fast(&schema, buffer)? {
             Some(decoded) => Ok(decoded),
             None => self.decode_isolating(&schema, buffer),

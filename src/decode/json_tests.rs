@@ -217,12 +217,20 @@ fn names(schema: &SchemaRef) -> Vec<&str> {
 }
 
 fn type_of(batch: &RecordBatch, name: &str) -> DataType {
-    batch.schema().field_with_name(name).unwrap().data_type().clone()
+    batch
+        .schema()
+        .field_with_name(name)
+        .unwrap()
+        .data_type()
+        .clone()
 }
 
 fn evolving(evolution: JsonEvolution) -> (JsonDecoder, Arc<TopicSchema>) {
     let shared = Arc::new(TopicSchema::default());
-    (JsonDecoder::shared("t".into(), shared.clone(), evolution, 16), shared)
+    (
+        JsonDecoder::shared("t".into(), shared.clone(), evolution, 16),
+        shared,
+    )
 }
 
 #[test]
@@ -281,7 +289,10 @@ fn sparse_first_record_loses_no_later_field() {
         "_rescued_data",
     ];
     assert_eq!(names(&d.batch.schema()), want);
-    assert_eq!(col_str(&d.batch, "event_type"), vec![Some("click".into()); 2]);
+    assert_eq!(
+        col_str(&d.batch, "event_type"),
+        vec![Some("click".into()); 2]
+    );
     assert_eq!(col_str(&d.batch, "_rescued_data"), vec![None, None]);
     assert_eq!(shared.version(), 2, "one new version for the buffer");
 }
@@ -303,10 +314,17 @@ fn empty_list_first_then_objects_takes_the_objects_type() {
     };
     assert!(matches!(item.data_type(), DataType::Struct(f) if f.len() == 2));
     assert!(matches!(type_of(&d.batch, "user"), DataType::Struct(f) if f.len() == 1));
-    let l = d.batch.column_by_name("experiments").unwrap().as_list::<i32>();
+    let l = d
+        .batch
+        .column_by_name("experiments")
+        .unwrap()
+        .as_list::<i32>();
     let first = l.value(0);
     let s = first.as_struct();
-    assert_eq!(s.column_by_name("id").unwrap().as_string::<i32>().value(0), "exp-36");
+    assert_eq!(
+        s.column_by_name("id").unwrap().as_string::<i32>().value(0),
+        "exp-36"
+    );
     assert_eq!(col_str(&d.batch, "_rescued_data"), vec![None, None]);
 }
 
@@ -360,7 +378,10 @@ fn partitions_of_a_topic_merge_their_schemas_and_switch_to_the_newest() {
     assert_eq!(names(&d.batch.schema()), vec!["a", "id", "_rescued_data"]);
     let mut p1 = JsonDecoder::shared("t".into(), shared.clone(), evo, 16);
     let d = p1.decode(&json(&[r#"{"id":2,"b":5}"#])).unwrap();
-    assert_eq!(names(&d.batch.schema()), vec!["a", "b", "id", "_rescued_data"]);
+    assert_eq!(
+        names(&d.batch.schema()),
+        vec!["a", "b", "id", "_rescued_data"]
+    );
     assert_eq!(col_i64(&d.batch, "b"), vec![Some(5)]);
     assert_eq!(shared.version(), 2);
     // Partition 0 switches at its next buffer.
@@ -402,7 +423,10 @@ fn fail_on_new_columns_stops_naming_field_and_offset() {
     dec.decode(&json(&[r#"{"a":1}"#])).unwrap();
     // A misfit of a known column is rescued, not fatal.
     let d = dec.decode(&json(&[r#"{"a":"x"}"#])).unwrap();
-    assert_eq!(col_str(&d.batch, "_rescued_data"), vec![Some(r#"{"a":"x"}"#.into())]);
+    assert_eq!(
+        col_str(&d.batch, "_rescued_data"),
+        vec![Some(r#"{"a":"x"}"#.into())]
+    );
     let err = dec
         .decode(&json(&[r#"{"a":2}"#, r#"{"a":3,"zz":1}"#]))
         .unwrap_err();

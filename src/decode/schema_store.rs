@@ -256,7 +256,11 @@ mod tests {
     }
 
     fn names(v: &super::super::shared_schema::SchemaVersion) -> Vec<String> {
-        v.inferred.fields().iter().map(|f| f.name().clone()).collect()
+        v.inferred
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
     }
 
     /// Two processes (two `TopicSchema`s on one store) and a restart share one version history:

@@ -1,12 +1,14 @@
-//! The inferred JSON schema of a topic, shared by the partitions of that topic within one process.
+//! The inferred JSON schema of a topic, shared by the partitions of that topic within one process
+//! and, through the store, by every process and restart.
 //!
 //! Contract:
 //! - One [`TopicSchema`] per topic per process, found in [`InferredSchemas`] (owned by the sink
 //!   context) with [`topic_schema`]. It is used only when the input is JSON and no `value.schema`
 //!   is declared.
-//! - Every partition's decoder infers a schema from its own first buffer and [`TopicSchema::merge`]s
-//!   it in. The topic's schema is a sequence of versions 1, 2, ...; version k+1 is version k
-//!   merged with one partition's inference, created only when that adds something. A decoder
+//! - A decoder with no version yet infers one from its first buffer, and a decoder whose buffer
+//!   does not fit infers from that buffer (`add-new-columns`); both [`TopicSchema::merge`] it in.
+//!   The topic's schema is a sequence of versions 1, 2, ...; version k+1 is version k merged
+//!   with one inference, created only when that adds something. A decoder
 //!   decodes with the newest version it has seen and checks [`TopicSchema::version`] (one atomic
 //!   load) before each buffer, so partitions switch to a newer version at their next buffer and a
 //!   stable schema costs nothing per record.
@@ -17,8 +19,8 @@
 //!   as their JSON text); lists and structs merge element- and field-wise; `Null` (a field null in
 //!   every sampled record, decoded as `Utf8` while no partition knows better) takes the other
 //!   type. Anything else (struct vs scalar, list vs struct, list vs scalar) is a [`Conflict`]: the
-//!   topic keeps the type it already had, and the records whose value does not fit it are bad
-//!   records (`errors.tolerance`, dead letter queue), never silently emptied.
+//!   topic keeps the type it already had, and the values that do not fit it go to the rescued-data
+//!   column of their rows (see `super::json`), never silently emptied.
 //! - Stored ([`super::schema_store`]): with a [`SchemaStore`], a [`TopicSchema`] starts from the
 //!   newest stored version and every new version is created in the store first (`PutMode::Create`);
 //!   losing that race re-reads the newest stored version and merges into it. So the partitions,
@@ -218,8 +220,8 @@ impl fmt::Display for Conflict {
         write!(
             f,
             "field '{}' is {} in the topic's inferred schema but {} in this partition's records; \
-             the topic keeps {}, records whose value does not fit are bad records \
-             (errors.tolerance); declare value.schema to choose",
+             the topic keeps {}, values that do not fit go to the rescued-data column; \
+             declare value.schema or value.schema.hints to choose",
             self.field, self.kept, self.inferred, self.kept
         )
     }
@@ -433,20 +435,29 @@ mod tests {
         let shared = TopicSchema::default();
         assert_eq!(shared.version(), 0);
         assert!(shared.current().is_none());
-        let (v1, _) = shared.merge(&schema(&[("id", Int64), ("n", Null)])).unwrap();
+        let (v1, _) = shared
+            .merge(&schema(&[("id", Int64), ("n", Null)]))
+            .unwrap();
         assert_eq!((v1.version, shared.version()), (1, 1));
         let rescued = ("_rescued_data", Utf8);
-        assert_eq!(*v1.schema, schema(&[("id", Int64), ("n", Utf8), rescued.clone()]));
+        assert_eq!(
+            *v1.schema,
+            schema(&[("id", Int64), ("n", Utf8), rescued.clone()])
+        );
         // Nothing new: same version.
         let (same, _) = shared.merge(&schema(&[("id", Int64)])).unwrap();
         assert_eq!(same, v1);
-        let (v2, _) = shared.merge(&schema(&[("b", Utf8), ("id", Float64), ("n", Int64)])).unwrap();
+        let (v2, _) = shared
+            .merge(&schema(&[("b", Utf8), ("id", Float64), ("n", Int64)]))
+            .unwrap();
         assert_eq!(v2.version, 2);
         let want = schema(&[("b", Utf8), ("id", Float64), ("n", Int64), rescued]);
         assert_eq!(*v2.schema, want);
         assert_eq!(shared.current(), Some(v2));
         // A conflict alone adds nothing either.
-        let (v, conflicts) = shared.merge(&schema(&[("b", strukt(&[("k", Int64)]))])).unwrap();
+        let (v, conflicts) = shared
+            .merge(&schema(&[("b", strukt(&[("k", Int64)]))]))
+            .unwrap();
         assert_eq!((v.version, conflicts.len()), (2, 1));
     }
 

@@ -295,17 +295,12 @@ impl PartitionWriter {
             range_start: recovered.next_offset,
             last_offset: None,
             buffer: RecordBuffer::new(ctx.keep_keys(), ctx.keep_headers()),
-            decoder: decode::decoder_for(
-                &ctx.config,
-                &self.topic,
-                inferred,
-                ctx.registry.as_ref(),
-            )
-            .map_err(|source| SinkError::Decode {
-                topic: self.topic.clone(),
-                partition: self.partition,
-                source: Box::new(source),
-            })?,
+            decoder: decode::decoder_for(&ctx.config, &self.topic, inferred, ctx.registry.as_ref())
+                .map_err(|source| SinkError::Decode {
+                    topic: self.topic.clone(),
+                    partition: self.partition,
+                    source: Box::new(source),
+                })?,
             pipeline: None,
             files: BTreeMap::new(),
             staged: Vec::new(),
