@@ -1,5 +1,5 @@
 //! Criterion benches of the hot path on realistic ~1 KB clickstream events:
-//! JSON -> RecordBatch (declared schema), raw -> RecordBatch, RecordBatch -> Parquet (snappy,
+//! JSON -> RecordBatch (declared and inferred schema), raw -> RecordBatch, RecordBatch -> Parquet (snappy,
 //! zstd). Throughput is in bytes of JSON input, so MB/s compare across stages; records/s =
 //! MB/s / mean event size (printed once at start).
 
@@ -37,6 +37,12 @@ fn benches(c: &mut Criterion) {
 
     g.bench_function("decode_json_declared_schema", |b| {
         let mut d = JsonDecoder::new("bench".into(), Some(clickstream_schema()), RECORDS);
+        b.iter(|| d.decode(&buf).unwrap().batch.num_rows())
+    });
+    g.bench_function("decode_json_inferred_schema", |b| {
+        // Inferred on the first buffer, stable afterwards: what every later buffer costs.
+        let mut d = JsonDecoder::new("bench".into(), None, RECORDS);
+        d.decode(&buf).unwrap();
         b.iter(|| d.decode(&buf).unwrap().batch.num_rows())
     });
     g.bench_function("decode_raw", |b| {

@@ -42,6 +42,13 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
+    /// Show the stored versions of each topic's inferred JSON schema (`_streamx/schemas`).
+    Schema {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
     /// Run SQL over the committed output: each topic is a table with its partition columns.
     Query {
         #[arg(long)]
@@ -173,6 +180,13 @@ fn run() -> anyhow::Result<()> {
                 "# configuration is valid: {} (group {}) -> {}",
                 config.name, config.group_id, config.store_url
             );
+        }
+        Command::Schema { config, set } => {
+            let config = Config::load(config.as_deref(), &parse_sets(&set)?)
+                .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
+            let shown = streamx::decode::schema_store::show(&config)
+                .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
+            print!("{shown}");
         }
         Command::Query { config, set, sql } => {
             let config = Config::load(config.as_deref(), &parse_sets(&set)?)

@@ -282,3 +282,220 @@ fn a_partition_switches_to_the_widened_schema_at_its_next_batch_in_a_new_file() 
         "one rotation at the switch"
     );
 }
+
+/// Every row of the committed Parquet files of `topic`, read by pyarrow (`STREAMX_TEST_PYTHON`),
+/// each file alone (files of different schema versions differ in columns), as JSON objects.
+fn pyarrow_rows(out: &Path, topic: &str) -> Vec<serde_json::Value> {
+    let python = std::env::var("STREAMX_TEST_PYTHON")
+        .expect("STREAMX_TEST_PYTHON (the services venv's python, with pyarrow)");
+    let files = data_files(&out.join("topics").join(topic), ".parquet");
+    let script = "import sys, json, pyarrow.parquet as pq\n\
+                  rows = [r for f in sys.argv[1:] for r in pq.read_table(f).to_pylist()]\n\
+                  print(json.dumps(rows, default=str))";
+    let output = std::process::Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .args(&files)
+        .output()
+        .expect("python runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut rows: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    rows.sort_by_key(|r| r["_offset"].as_i64());
+    rows
+}
+
+/// Runs one partition's `values` through an inferring job (batches of 10) to the end; returns the
+/// rows read back by pyarrow and the names of the files written.
+fn ingest_values(
+    values: &[String],
+    extra: &[(&str, &str)],
+) -> (Vec<serde_json::Value>, Vec<String>) {
+    init_logs();
+    let cluster = EmbeddedCluster::start(1).unwrap();
+    let servers = cluster.bootstrap_servers();
+    let topic = unique("evolve");
+    cluster.create_topic(&topic, 1).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut all = vec![("decode.batch.records", "10"), ("flush.size", "25")];
+    all.extend_from_slice(extra);
+    let pairs = inferring_job(&servers, &topic, out.path(), &all);
+    produce_values(&servers, &topic, 0, values);
+    let a = Running::start(&pairs);
+    let n = values.len() as u64;
+    wait_until("every record consumed", Duration::from_secs(60), || {
+        a.metrics.records_consumed.load(Ordering::Relaxed) == n
+    });
+    a.stop();
+    let mut files: Vec<String> = data_files(&out.path().join("topics").join(&topic), ".parquet")
+        .iter()
+        .map(|f| {
+            f.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .replace(&topic, "t")
+        })
+        .collect();
+    files.sort();
+    (pyarrow_rows(out.path(), &topic), files)
+}
+
+/// Asserts that every non-null top-level field of each produced value is in its row (by offset),
+/// read back equal as JSON, or in the row's `_rescued_data`.
+fn assert_no_field_lost(values: &[String], rows: &[serde_json::Value]) {
+    assert_eq!(rows.len(), values.len(), "one row per record");
+    for (offset, value) in values.iter().enumerate() {
+        let row = &rows[offset];
+        assert_eq!(row["_offset"], offset as i64, "{row}");
+        let rescued: serde_json::Value = match row["_rescued_data"].as_str() {
+            Some(text) => serde_json::from_str(text).expect("_rescued_data is JSON"),
+            None => serde_json::json!({}),
+        };
+        let sent: serde_json::Value = serde_json::from_str(value).unwrap();
+        for (key, v) in sent.as_object().unwrap() {
+            let kept = !row[key].is_null() || rescued.get(key) == Some(v);
+            let empty = v.is_null() || v == &serde_json::json!([]) || v == &serde_json::json!({});
+            assert!(
+                kept || empty,
+                "field '{key}' of offset {offset} lost: {row}"
+            );
+        }
+    }
+}
+
+/// Issue 13's first scenario: a sparse first record, then full clickstream events, then a value
+/// of the wrong shape: every field of every record is in the output, the misfit as JSON text.
+#[test]
+fn sparse_first_record_then_events_lose_no_field() {
+    let mut values =
+        vec![r#"{"id":"s0","ts":"2024-01-01T00:00:00Z","tags":[],"referrer":null}"#.to_string()];
+    values.extend((0..40).map(streamx::decode::sample::clickstream_event));
+    values.push(r#"{"id":"c1","device":"a plain string"}"#.to_string());
+    let (rows, _) = ingest_values(&values, &[]);
+    assert_no_field_lost(&values, &rows);
+    assert_eq!(rows[41]["_rescued_data"], r#"{"device":"a plain string"}"#);
+    assert!(rows[5]["event_type"].is_string() && rows[5]["device"]["os"].is_string());
+}
+
+/// Issue 13's second scenario: `"experiments": []` first, then lists of objects.
+#[test]
+fn empty_list_first_then_objects_lose_no_field() {
+    let mut values = vec![r#"{"id":"s0","experiments":[]}"#.to_string()];
+    values.extend(
+        (0..30).map(|i| {
+            format!(r#"{{"id":"e{i}","experiments":[{{"id":"exp-{i}","variant":"C"}}]}}"#)
+        }),
+    );
+    let (rows, _) = ingest_values(&values, &[]);
+    assert_no_field_lost(&values, &rows);
+    assert_eq!(rows[3]["experiments"][0]["id"], "exp-2");
+    assert!(rows.iter().all(|r| r["_rescued_data"].is_null()));
+}
+
+/// Interleaved shapes: a buffer that brings new columns makes one new version and one rotation,
+/// later buffers of the same shapes none: 3 files for 40 records, not one per record.
+#[test]
+fn new_columns_cost_one_rotation_per_version() {
+    let shapes = |from: usize| -> Vec<String> {
+        (from..from + 10)
+            .map(|i| match i % 3 {
+                0 => format!(r#"{{"a":{i}}}"#),
+                1 => format!(r#"{{"a":{i},"b":"x{i}"}}"#),
+                _ => format!(r#"{{"c":{{"d":{i}}},"a":{i}}}"#),
+            })
+            .collect()
+    };
+    let mut values: Vec<String> = (0..10).map(|i| format!(r#"{{"a":{i}}}"#)).collect();
+    values.extend([10, 20, 30].iter().flat_map(|&f| shapes(f)));
+    let (rows, files) = ingest_values(&values, &[("flush.size", "1000")]);
+    assert_no_field_lost(&values, &rows);
+    let want = [
+        "t+0+0000000000+0000000009.parquet",
+        "t+0+0000000010+0000000039.parquet",
+    ];
+    assert_eq!(
+        files, want,
+        "one rotation, at the buffer that made version 2"
+    );
+    assert_eq!(rows[38]["c"]["d"], 38);
+}
+
+/// A restart and a second process use the one stored version history: the second run's records
+/// lack `b`, yet its files keep the `b` column of the stored version, new fields make version 2
+/// (not a second version 1), and `streamx schema` lists both versions.
+#[test]
+fn a_restart_and_a_second_process_continue_the_stored_versions() {
+    init_logs();
+    let cluster = EmbeddedCluster::start(1).unwrap();
+    let servers = cluster.bootstrap_servers();
+    let topic = unique("evolve-restart");
+    cluster.create_topic(&topic, 2).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let extra = [("flush.size", "5"), ("decode.batch.records", "5")];
+    let pairs = inferring_job(&servers, &topic, out.path(), &extra);
+    let run = |total: u64| {
+        let a = Running::start(&pairs);
+        wait_until("records committed", Duration::from_secs(60), || {
+            rows(out.path(), &topic).len() as u64 == total
+        });
+        a.stop();
+    };
+    produce_values(&servers, &topic, 0, &records(0, 0, 5, true));
+    run(5);
+    // Restarted: partition 1 has never been seen, its records lack `a`.
+    produce_values(&servers, &topic, 1, &records(1, 0, 5, false));
+    run(10);
+    let written = rows(out.path(), &topic);
+    assert!(
+        written.iter().all(|r| r.b == Some(r.id * 10)),
+        "{written:?}"
+    );
+    let schemas = out.path().join(format!("topics/_streamx/schemas/{topic}"));
+    let mut stored: Vec<String> = std::fs::read_dir(&schemas)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    stored.sort();
+    assert_eq!(stored, ["1.json"], "nothing new after the restart");
+    // Two processes at once, one with a new field: version 2, seen by both.
+    let a = Running::start(&pairs);
+    let b = Running::start(&pairs);
+    let more = |p: i32| -> Vec<String> {
+        (5..10)
+            .map(|id| format!(r#"{{"id":{id},"a":"a-{id}","b":{},"c{p}":true}}"#, id * 10))
+            .collect()
+    };
+    produce_values(&servers, &topic, 0, &more(0));
+    produce_values(&servers, &topic, 1, &more(1));
+    wait_until("records committed", Duration::from_secs(60), || {
+        rows(out.path(), &topic).len() == 20
+    });
+    a.stop();
+    b.stop();
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_streamx"))
+        .arg("schema")
+        .args(
+            pairs
+                .iter()
+                .flat_map(|(k, v)| ["--set".to_string(), format!("{k}={v}")]),
+        )
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&cli.stdout);
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines[0], format!("{topic} v1: a Utf8, b Int64, id Int64"));
+    let newest = lines.last().unwrap();
+    assert!(
+        newest.contains("c0 Boolean") && newest.contains("c1 Boolean"),
+        "{shown}"
+    );
+    assert!(lines.len() <= 3, "{shown}");
+}

@@ -3,6 +3,7 @@
 //! ```text
 //!  <topics.dir>/_streamx/commits/<topic>/<partition>/<seq:020>.json        commit records
 //!  <topics.dir>/_streamx/staging/<topic>/<partition>/<writer>/<seq:020>/<file name>
+//!  <topics.dir>/_streamx/schemas/<topic>/<n>.json                          inferred JSON schema versions
 //!  <topics.dir>/_streamx/probe/<uuid>                                       conditional-write probe
 //!  <topics.dir>/<topic>/<partition path>/<topic>+<p>+<first>+<last>.<ext>  published data
 //! ```
@@ -46,6 +47,20 @@ impl Layout {
 
     pub fn commit(&self, topic: &str, partition: i32, seq: u64) -> String {
         format!("{}/{seq:020}.json", self.commits_dir(topic, partition))
+    }
+
+    /// `<topics.dir>/_streamx/schemas`: one directory per topic below.
+    pub fn schemas_root(&self) -> String {
+        format!("{}/_streamx/schemas", self.topics_dir)
+    }
+
+    pub fn schemas_dir(&self, topic: &str) -> String {
+        format!("{}/{topic}", self.schemas_root())
+    }
+
+    /// Version `n` of `topic`'s inferred JSON schema.
+    pub fn schema_version(&self, topic: &str, n: u64) -> String {
+        format!("{}/{n}.json", self.schemas_dir(topic))
     }
 
     pub fn staging_root(&self) -> String {
@@ -109,6 +124,10 @@ mod tests {
         assert_eq!(
             l.commit("clicks", 3, 7),
             "topics/_streamx/commits/clicks/3/00000000000000000007.json"
+        );
+        assert_eq!(
+            l.schema_version("clicks", 12),
+            "topics/_streamx/schemas/clicks/12.json"
         );
     }
 }

@@ -70,6 +70,81 @@ impl Default for ParquetOptions {
     }
 }
 
+/// `json.schema.evolution`: what an inferred JSON schema does when records do not fit it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum JsonEvolution {
+    /// New fields add nullable columns, null/empty fields take their first real type, safe
+    /// widening widens; values that fit no column's type go to the rescued-data column.
+    #[default]
+    AddNewColumns,
+    /// The schema never changes after the first version; new fields and misfits are rescued.
+    Rescue,
+    /// A record with a field the schema does not have stops the job; misfits are rescued.
+    FailOnNewColumns,
+    /// The first version is kept and new fields are ignored (the pre-evolution behaviour), but
+    /// values that fit no column's type are rescued rather than failing.
+    None,
+}
+
+/// How JSON values without a declared `value.schema` get their schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonInference {
+    pub evolution: JsonEvolution,
+    /// `json.rescued.data.column`: the Utf8 column holding, as a JSON object, the fields of a
+    /// record that fit no column.
+    pub rescued_column: String,
+    /// `value.schema.hints`: types fixed for the named top-level columns.
+    pub hints: Option<arrow::datatypes::SchemaRef>,
+}
+
+impl Default for JsonInference {
+    fn default() -> Self {
+        JsonInference {
+            evolution: JsonEvolution::AddNewColumns,
+            rescued_column: "_rescued_data".to_string(),
+            hints: None,
+        }
+    }
+}
+
+fn json_inference<'a>(
+    get: &impl Fn(&str) -> Option<(&'a str, &'a str)>,
+) -> Result<JsonInference, ConfigError> {
+    let evolution = match get("json.schema.evolution") {
+        None => JsonEvolution::AddNewColumns,
+        Some((key, v)) => match v.to_ascii_lowercase().as_str() {
+            "add-new-columns" => JsonEvolution::AddNewColumns,
+            "rescue" => JsonEvolution::Rescue,
+            "fail-on-new-columns" => JsonEvolution::FailOnNewColumns,
+            "none" => JsonEvolution::None,
+            _ => {
+                return Err(invalid(
+                    key,
+                    v,
+                    "add-new-columns, rescue, fail-on-new-columns or none",
+                ))
+            }
+        },
+    };
+    let rescued_column = match get("json.rescued.data.column") {
+        None => "_rescued_data".to_string(),
+        Some((key, v)) if v.trim().is_empty() => return Err(invalid(key, v, "a column name")),
+        Some((_, v)) => v.trim().to_string(),
+    };
+    let hints = get("value.schema.hints")
+        .map(|(key, v)| {
+            super::schema_ddl::parse_schema(v)
+                .map(std::sync::Arc::new)
+                .map_err(|e| invalid(key, v, e))
+        })
+        .transpose()?;
+    Ok(JsonInference {
+        evolution,
+        rescued_column,
+        hints,
+    })
+}
+
 /// Everything this module reads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FormatSettings {
@@ -84,6 +159,7 @@ pub struct FormatSettings {
     pub jsonl: JsonlOptions,
     pub csv: CsvOptions,
     pub parquet: ParquetOptions,
+    pub json: JsonInference,
 }
 
 fn invalid(key: &str, value: &str, allowed: impl Into<String>) -> ConfigError {
@@ -255,6 +331,7 @@ pub fn from_config<'a>(
         jsonl,
         csv,
         parquet,
+        json: json_inference(&get)?,
     })
 }
 

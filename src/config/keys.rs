@@ -62,6 +62,9 @@ pub static KEYS: &[KeySpec] = &[
     key("store.kafka.headers", Some("false"), "Write the record headers as column _headers (list of key/value)."),
     key("value.schema", None, "Declared schema of JSON values, e.g. `id BIGINT, name STRING`; unset = inferred."),
     key("include.kafka.metadata", Some("false"), "Add _topic, _partition, _offset, _timestamp, _key and _headers columns."),
+    key("value.schema.hints", None, "Types fixed for some inferred JSON columns, e.g. `ts TIMESTAMP, amount DECIMAL(10,2)`; the rest is inferred."),
+    key("json.schema.evolution", Some("add-new-columns"), "Inferred JSON schema evolution: add-new-columns, rescue, fail-on-new-columns or none."),
+    key("json.rescued.data.column", Some("_rescued_data"), "Column keeping, as JSON text, the fields of an inferred-schema JSON record that fit no column."),
     key("decode.batch.records", Some("2048"), "Records decoded together (1..=1000000)."),
     // --- errors ---
     key("errors.tolerance", Some("none"), "none: stop on a bad record; all: skip it (and send it to the DLQ if set)."),

@@ -362,6 +362,30 @@ fn value_schema() {
 }
 
 #[test]
+fn json_inference_keys() {
+    use crate::config::formats::JsonEvolution;
+    let c = ok(&[]);
+    assert_eq!(c.formats.json.evolution, JsonEvolution::AddNewColumns);
+    assert_eq!(c.formats.json.rescued_column, "_rescued_data");
+    assert!(c.formats.json.hints.is_none());
+    let c = ok(&[
+        ("json.schema.evolution", "Fail-On-New-Columns"),
+        ("json.rescued.data.column", "_extra"),
+        ("value.schema.hints", "ts TIMESTAMP, amount DECIMAL(10,2)"),
+    ]);
+    assert_eq!(c.formats.json.evolution, JsonEvolution::FailOnNewColumns);
+    assert_eq!(c.formats.json.rescued_column, "_extra");
+    assert_eq!(c.formats.json.hints.expect("hints").fields().len(), 2);
+    let e = err(&[("json.schema.evolution", "merge")]).to_string();
+    assert!(
+        e.contains("json.schema.evolution") && e.contains("rescue"),
+        "{e}"
+    );
+    let e = err(&[("value.schema.hints", "ts TIMESTAMPZ")]).to_string();
+    assert!(e.contains("value.schema.hints"), "{e}");
+}
+
+#[test]
 fn kafka_connect_keys() {
     let c = ok(&[
         ("connector.class", "io.confluent.connect.s3.S3SinkConnector"),

@@ -24,6 +24,7 @@ pub mod metadata;
 pub mod raw;
 pub mod registry;
 pub mod sample;
+pub mod schema_store;
 pub mod shared_schema;
 
 use arrow::datatypes::SchemaRef;
@@ -52,13 +53,33 @@ pub enum DecodeError {
     /// A configured schema is unusable (invalid JSON, unsupported type, ...).
     #[error("invalid {what}: {message}")]
     Schema { what: String, message: String },
+    /// `json.schema.evolution=fail-on-new-columns` and a record has fields the schema lacks.
+    #[error(
+        "topic '{topic}' offset {offset}: new JSON fields {fields:?} are not in the inferred \
+         schema and json.schema.evolution=fail-on-new-columns"
+    )]
+    NewColumns {
+        topic: String,
+        offset: i64,
+        fields: Vec<String>,
+    },
+    /// The stored schema versions of a topic could not be read or written.
+    #[error("schema versions of topic '{topic}' at {path}: {message}")]
+    SchemaStore {
+        topic: String,
+        path: String,
+        message: String,
+    },
 }
 
 impl DecodeError {
     /// Who has to act: the registry errors are external, a bad configured schema is the user's.
     pub fn origin(&self) -> crate::Origin {
         match self {
-            DecodeError::Inference { .. } | DecodeError::Schema { .. } => crate::Origin::User,
+            DecodeError::Inference { .. }
+            | DecodeError::Schema { .. }
+            | DecodeError::NewColumns { .. } => crate::Origin::User,
+            DecodeError::SchemaStore { .. } => crate::Origin::External,
             DecodeError::Arrow(_) => crate::Origin::Internal,
             DecodeError::Registry(e) => e.origin(),
         }
@@ -144,9 +165,12 @@ pub fn decoder_for(
             (InputFormat::Json, Some(declared), _) => {
                 Box::new(json::JsonDecoder::new(topic, Some(declared.clone()), n))
             }
-            (InputFormat::Json, None, Some(shared)) => {
-                Box::new(json::JsonDecoder::shared(topic, shared, n))
-            }
+            (InputFormat::Json, None, Some(shared)) => Box::new(json::JsonDecoder::shared(
+                topic,
+                shared,
+                config.formats.json.evolution,
+                n,
+            )),
             (InputFormat::Json, None, None) => Box::new(json::JsonDecoder::new(topic, None, n)),
             (InputFormat::ConnectJson, _, _) => Box::new(connect_json::ConnectJsonDecoder::new(
                 connect_json::ConnectJsonOptions {

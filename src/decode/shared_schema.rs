@@ -1,12 +1,14 @@
-//! The inferred JSON schema of a topic, shared by the partitions of that topic within one process.
+//! The inferred JSON schema of a topic, shared by the partitions of that topic within one process
+//! and, through the store, by every process and restart.
 //!
 //! Contract:
 //! - One [`TopicSchema`] per topic per process, found in [`InferredSchemas`] (owned by the sink
 //!   context) with [`topic_schema`]. It is used only when the input is JSON and no `value.schema`
 //!   is declared.
-//! - Every partition's decoder infers a schema from its own first buffer and [`TopicSchema::merge`]s
-//!   it in. The topic's schema is a sequence of versions 1, 2, ...; version k+1 is version k
-//!   merged with one partition's inference, created only when that adds something. A decoder
+//! - A decoder with no version yet infers one from its first buffer, and a decoder whose buffer
+//!   does not fit infers from that buffer (`add-new-columns`); both [`TopicSchema::merge`] it in.
+//!   The topic's schema is a sequence of versions 1, 2, ...; version k+1 is version k merged
+//!   with one inference, created only when that adds something. A decoder
 //!   decodes with the newest version it has seen and checks [`TopicSchema::version`] (one atomic
 //!   load) before each buffer, so partitions switch to a newer version at their next buffer and a
 //!   stable schema costs nothing per record.
@@ -17,11 +19,17 @@
 //!   as their JSON text); lists and structs merge element- and field-wise; `Null` (a field null in
 //!   every sampled record, decoded as `Utf8` while no partition knows better) takes the other
 //!   type. Anything else (struct vs scalar, list vs struct, list vs scalar) is a [`Conflict`]: the
-//!   topic keeps the type it already had, and the records whose value does not fit it are bad
-//!   records (`errors.tolerance`, dead letter queue), never silently emptied.
-//! - Scope: one process, in memory. Other processes of the group infer on their own, and a restart
-//!   starts from nothing (issue 13 will keep versions in the object store; this type is where
-//!   they will live).
+//!   topic keeps the type it already had, and the values that do not fit it go to the rescued-data
+//!   column of their rows (see `super::json`), never silently emptied.
+//! - Stored ([`super::schema_store`]): with a [`SchemaStore`], a [`TopicSchema`] starts from the
+//!   newest stored version and every new version is created in the store first (`PutMode::Create`);
+//!   losing that race re-reads the newest stored version and merges into it. So the partitions,
+//!   the processes of the group and every restart share one history; version numbers are the
+//!   stored ones. Without a store (tests, `JsonDecoder::new`) versions live in memory.
+//! - Hints (`value.schema.hints`): a hinted top-level field has the hinted type in every version,
+//!   whatever inference says; conflicts on it are not reported.
+//! - The decodable schema ([`decodable`]) maps types not known yet (`Null`, a struct with no
+//!   fields) to `Utf8` and ends with the rescued-data column (`json.rescued.data.column`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -30,21 +38,45 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 
+use super::schema_store::SchemaStore;
+use super::DecodeError;
+use crate::config::formats::JsonInference;
+
 /// The shared schemas of one process, by topic.
 pub type InferredSchemas = Mutex<HashMap<String, Arc<TopicSchema>>>;
 
-/// The shared schema of `topic`, created empty (version 0) on first use.
-pub fn topic_schema(all: &InferredSchemas, topic: &str) -> Arc<TopicSchema> {
+/// The shared schema of `topic`, made by `make` on first use (which loads the stored versions).
+pub fn topic_schema(
+    all: &InferredSchemas,
+    topic: &str,
+    make: impl FnOnce() -> Result<TopicSchema, DecodeError>,
+) -> Result<Arc<TopicSchema>, DecodeError> {
     let mut map = all.lock().unwrap_or_else(PoisonError::into_inner);
-    map.entry(topic.to_string()).or_default().clone()
+    if let Some(existing) = map.get(topic) {
+        return Ok(existing.clone());
+    }
+    let made = Arc::new(make()?);
+    map.insert(topic.to_string(), made.clone());
+    Ok(made)
 }
 
 /// The versions of one topic's inferred schema.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TopicSchema {
+    topic: String,
     /// The version of `current` (0: nothing inferred yet), readable without the lock.
     version: AtomicU64,
     current: Mutex<Option<SchemaVersion>>,
+    store: Option<SchemaStore>,
+    hints: Option<SchemaRef>,
+    rescued_column: String,
+}
+
+impl Default for TopicSchema {
+    /// In memory, no hints, the default rescued-data column.
+    fn default() -> Self {
+        TopicSchema::in_memory("", &JsonInference::default())
+    }
 }
 
 /// One version of a topic's inferred schema.
@@ -58,6 +90,65 @@ pub struct SchemaVersion {
 }
 
 impl TopicSchema {
+    /// A topic schema kept in memory only, starting empty.
+    pub fn in_memory(topic: &str, options: &JsonInference) -> Self {
+        TopicSchema {
+            topic: topic.to_string(),
+            version: AtomicU64::new(0),
+            current: Mutex::new(None),
+            store: None,
+            hints: options.hints.clone(),
+            rescued_column: options.rescued_column.clone(),
+        }
+    }
+
+    /// A topic schema kept in `store`, starting from its newest stored version.
+    pub fn stored(
+        topic: &str,
+        options: &JsonInference,
+        store: SchemaStore,
+    ) -> Result<Self, DecodeError> {
+        let mut made = TopicSchema::in_memory(topic, options);
+        if let Some((n, inferred)) = store.newest(topic)? {
+            made.version = AtomicU64::new(n);
+            made.current = Mutex::new(Some(made.version_of(n, inferred)));
+        }
+        made.store = Some(store);
+        Ok(made)
+    }
+
+    /// The rescued-data column every decodable version ends with.
+    pub fn rescued_column(&self) -> &str {
+        &self.rescued_column
+    }
+
+    fn version_of(&self, version: u64, inferred: Schema) -> SchemaVersion {
+        SchemaVersion {
+            version,
+            schema: decodable(&inferred, Some(&self.rescued_column)),
+            inferred: Arc::new(inferred),
+        }
+    }
+
+    /// `current` merged with `inferred`, hinted fields set to their hinted types.
+    fn merged(&self, current: &Schema, inferred: &Schema) -> (Schema, Vec<Conflict>) {
+        let (merged, mut conflicts) = merge_schemas(current, inferred);
+        let Some(hints) = &self.hints else {
+            return (merged, conflicts);
+        };
+        let hinted = |name: &str| hints.field_with_name(name).ok();
+        conflicts.retain(|c| hinted(c.field.split(['.', '[']).next().unwrap_or("")).is_none());
+        let fields: Vec<FieldRef> = merged
+            .fields()
+            .iter()
+            .map(|f| match hinted(f.name()) {
+                Some(h) => Arc::new(Field::new(f.name(), h.data_type().clone(), true)),
+                None => f.clone(),
+            })
+            .collect();
+        (Schema::new(fields), conflicts)
+    }
+
     /// The newest version number (0 before the first merge). Cheap: one atomic load.
     pub fn version(&self) -> u64 {
         self.version.load(Ordering::Acquire)
@@ -71,29 +162,45 @@ impl TopicSchema {
             .clone()
     }
 
-    /// Merges one partition's inferred schema into the topic's; returns the resulting newest
-    /// version (a new one only when the merge added something) and the conflicts (fields whose
-    /// inferred type could not be merged; the topic kept its type).
-    pub fn merge(&self, inferred: &Schema) -> (SchemaVersion, Vec<Conflict>) {
+    /// Merges an inferred schema (of one partition's records) into the topic's; returns the
+    /// resulting newest version (a new one only when the merge added something; stored first when
+    /// there is a store) and the conflicts (fields whose inferred type could not be merged; the
+    /// topic kept its type).
+    pub fn merge(&self, inferred: &Schema) -> Result<(SchemaVersion, Vec<Conflict>), DecodeError> {
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-        let (merged, conflicts, version) = match current.as_ref() {
-            None => (merge_schemas(&Schema::empty(), inferred).0, Vec::new(), 1),
+        let (mut merged, conflicts, mut base) = match current.as_ref() {
+            None => {
+                let (merged, _) = self.merged(&Schema::empty(), inferred);
+                (merged, Vec::new(), 0)
+            }
             Some(v) => {
-                let (merged, conflicts) = merge_schemas(&v.inferred, inferred);
+                let (merged, conflicts) = self.merged(&v.inferred, inferred);
                 if merged == *v.inferred {
-                    return (v.clone(), conflicts);
+                    return Ok((v.clone(), conflicts));
                 }
-                (merged, conflicts, v.version + 1)
+                (merged, conflicts, v.version)
             }
         };
-        let next = SchemaVersion {
-            version,
-            schema: decodable(&merged),
-            inferred: Arc::new(merged),
-        };
+        if let Some(store) = &self.store {
+            // Create base + 1; a lost race re-reads the newest stored version and merges into it.
+            while !store.create(&self.topic, base + 1, &merged)? {
+                let Some((n, stored)) = store.newest(&self.topic)? else {
+                    continue;
+                };
+                let (again, _) = self.merged(&stored, &merged);
+                base = n;
+                if again == stored {
+                    base = n - 1;
+                    merged = stored;
+                    break;
+                }
+                merged = again;
+            }
+        }
+        let next = self.version_of(base + 1, merged);
         *current = Some(next.clone());
-        self.version.store(version, Ordering::Release);
-        (next, conflicts)
+        self.version.store(base + 1, Ordering::Release);
+        Ok((next, conflicts))
     }
 }
 
@@ -113,8 +220,8 @@ impl fmt::Display for Conflict {
         write!(
             f,
             "field '{}' is {} in the topic's inferred schema but {} in this partition's records; \
-             the topic keeps {}, records whose value does not fit are bad records \
-             (errors.tolerance); declare value.schema to choose",
+             the topic keeps {}, values that do not fit go to the rescued-data column; \
+             declare value.schema or value.schema.hints to choose",
             self.field, self.kept, self.inferred, self.kept
         )
     }
@@ -127,12 +234,19 @@ pub fn merge_schemas(current: &Schema, inferred: &Schema) -> (Schema, Vec<Confli
     (Schema::new(fields), conflicts)
 }
 
-/// The schema records decode into: fields sorted by name at every level, `Null` as `Utf8`.
-pub fn decodable(inferred: &Schema) -> SchemaRef {
-    Arc::new(Schema::new(map_fields(inferred.fields(), &|t| match t {
+/// The schema records decode into: fields sorted by name at every level, types not known yet
+/// (`Null`, a struct without fields) as `Utf8`, then the rescued-data column if named.
+pub fn decodable(inferred: &Schema, rescued: Option<&str>) -> SchemaRef {
+    let mut fields = map_fields(inferred.fields(), &|t| match t {
         DataType::Null => DataType::Utf8,
+        DataType::Struct(f) if f.is_empty() => DataType::Utf8,
         other => other.clone(),
-    })))
+    });
+    if let Some(name) = rescued {
+        fields.retain(|f| f.name() != name);
+        fields.push(Arc::new(Field::new(name, DataType::Utf8, true)));
+    }
+    Arc::new(Schema::new(fields))
 }
 
 /// The union of two field lists by name, sorted, every field nullable.
@@ -227,7 +341,9 @@ fn map_type(t: &DataType, leaf: &dyn Fn(&DataType) -> DataType) -> DataType {
                 .clone()
                 .with_data_type(map_type(item.data_type(), leaf)),
         )),
-        DataType::Struct(fields) => DataType::Struct(map_fields(fields, leaf).into()),
+        DataType::Struct(fields) if !fields.is_empty() => {
+            DataType::Struct(map_fields(fields, leaf).into())
+        }
         other => leaf(other),
     }
 }
@@ -319,28 +435,39 @@ mod tests {
         let shared = TopicSchema::default();
         assert_eq!(shared.version(), 0);
         assert!(shared.current().is_none());
-        let (v1, _) = shared.merge(&schema(&[("id", Int64), ("n", Null)]));
+        let (v1, _) = shared
+            .merge(&schema(&[("id", Int64), ("n", Null)]))
+            .unwrap();
         assert_eq!((v1.version, shared.version()), (1, 1));
-        assert_eq!(*v1.schema, schema(&[("id", Int64), ("n", Utf8)]));
+        let rescued = ("_rescued_data", Utf8);
+        assert_eq!(
+            *v1.schema,
+            schema(&[("id", Int64), ("n", Utf8), rescued.clone()])
+        );
         // Nothing new: same version.
-        let (same, _) = shared.merge(&schema(&[("id", Int64)]));
+        let (same, _) = shared.merge(&schema(&[("id", Int64)])).unwrap();
         assert_eq!(same, v1);
-        let (v2, _) = shared.merge(&schema(&[("b", Utf8), ("id", Float64), ("n", Int64)]));
+        let (v2, _) = shared
+            .merge(&schema(&[("b", Utf8), ("id", Float64), ("n", Int64)]))
+            .unwrap();
         assert_eq!(v2.version, 2);
-        let want = schema(&[("b", Utf8), ("id", Float64), ("n", Int64)]);
+        let want = schema(&[("b", Utf8), ("id", Float64), ("n", Int64), rescued]);
         assert_eq!(*v2.schema, want);
         assert_eq!(shared.current(), Some(v2));
         // A conflict alone adds nothing either.
-        let (v, conflicts) = shared.merge(&schema(&[("b", strukt(&[("k", Int64)]))]));
+        let (v, conflicts) = shared
+            .merge(&schema(&[("b", strukt(&[("k", Int64)]))]))
+            .unwrap();
         assert_eq!((v.version, conflicts.len()), (2, 1));
     }
 
     #[test]
     fn one_topic_schema_per_topic() {
         let all = InferredSchemas::default();
-        let a = topic_schema(&all, "a");
-        a.merge(&schema(&[("x", Int64)]));
-        assert_eq!(topic_schema(&all, "a").version(), 1);
-        assert_eq!(topic_schema(&all, "b").version(), 0);
+        let make = || Ok(TopicSchema::default());
+        let a = topic_schema(&all, "a", make).unwrap();
+        a.merge(&schema(&[("x", Int64)])).unwrap();
+        assert_eq!(topic_schema(&all, "a", make).unwrap().version(), 1);
+        assert_eq!(topic_schema(&all, "b", make).unwrap().version(), 0);
     }
 }

@@ -157,6 +157,23 @@ pub struct SinkContext {
 }
 
 impl SinkContext {
+    /// The inferred JSON schema of `topic`, shared by its partitions (and, through the store, by
+    /// every process and restart); loaded from the store on first use.
+    pub fn topic_schema(
+        &self,
+        topic: &str,
+    ) -> Result<Arc<decode::shared_schema::TopicSchema>, decode::DecodeError> {
+        let options = &self.config.formats.json;
+        decode::shared_schema::topic_schema(&self.inferred_schemas, topic, || {
+            let store = decode::schema_store::SchemaStore::new(
+                self.commit_log.store().clone(),
+                self.commit_log.layout().clone(),
+                self.runtime.clone(),
+            );
+            decode::shared_schema::TopicSchema::stored(topic, options, store)
+        })
+    }
+
     /// Keys and headers are copied out of librdkafka only when something reads them.
     fn keep_keys(&self) -> bool {
         self.config.include_kafka_metadata
@@ -261,23 +278,30 @@ impl PartitionWriter {
     /// Forgets everything buffered and resumes from `recovered`.
     pub fn reset(&mut self, ctx: &SinkContext, recovered: &Recovered) -> Result<(), SinkError> {
         // The partitions of a topic merge what they infer into one schema.
-        let inferred = decode::shared_schema::topic_schema(&ctx.inferred_schemas, &self.topic);
+        let decode_err = |source| SinkError::Decode {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            source: Box::new(source),
+        };
+        let config = &ctx.config;
+        let inferred = if config.input_format == crate::config::InputFormat::Json
+            && config.value_schema.is_none()
+        {
+            Some(ctx.topic_schema(&self.topic).map_err(decode_err)?)
+        } else {
+            None
+        };
         self.state = WriterState::Active(Box::new(Active {
             seq: recovered.next_seq,
             range_start: recovered.next_offset,
             last_offset: None,
             buffer: RecordBuffer::new(ctx.keep_keys(), ctx.keep_headers()),
-            decoder: decode::decoder_for(
-                &ctx.config,
-                &self.topic,
-                Some(inferred),
-                ctx.registry.as_ref(),
-            )
-            .map_err(|source| SinkError::Decode {
-                topic: self.topic.clone(),
-                partition: self.partition,
-                source: Box::new(source),
-            })?,
+            decoder: decode::decoder_for(&ctx.config, &self.topic, inferred, ctx.registry.as_ref())
+                .map_err(|source| SinkError::Decode {
+                    topic: self.topic.clone(),
+                    partition: self.partition,
+                    source: Box::new(source),
+                })?,
             pipeline: None,
             files: BTreeMap::new(),
             staged: Vec::new(),

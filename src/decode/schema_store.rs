@@ -1,0 +1,310 @@
+//! The stored versions of each topic's inferred JSON schema:
+//! `<topics.dir>/_streamx/schemas/<topic>/<n>.json` in the store the commit log uses
+//! ([`Layout::schema_version`]).
+//!
+//! Contract:
+//! - Version `n` is written once, with `PutMode::Create`: two writers of the same `n` (two
+//!   processes of the group, two partitions racing) cannot both succeed; the loser re-reads the
+//!   newest version, merges what it had into it and tries `n + 1`
+//!   ([`super::shared_schema::TopicSchema::merge`]). So every partition, process and restart sees
+//!   one history, and version `n + 1` always accepts everything version `n` accepted.
+//! - A version holds the inferred types, `Null` included (a field seen only as null or empty
+//!   keeps no type until a value gives one), as JSON: `{"topic", "version", "fields": [{"name",
+//!   "type"}]}` where `type` is Arrow's `DataType` text (`Int64`, `List(Utf8)`,
+//!   `Struct("a": Int64)`), parsed back with `DataType::from_str`.
+//! - [`SchemaStore`]'s methods block on the runtime handle: they are called from the sink thread
+//!   (as the commit log's calls are), never from inside an async task.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema};
+use futures::TryStreamExt;
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use super::DecodeError;
+use crate::commit::Layout;
+use crate::store::Store;
+
+/// The schema versions of every topic under one `topics.dir`.
+#[derive(Debug, Clone)]
+pub struct SchemaStore {
+    store: Store,
+    layout: Layout,
+    runtime: tokio::runtime::Handle,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredVersion {
+    topic: String,
+    version: u64,
+    fields: Vec<StoredField>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredField {
+    name: String,
+    #[serde(rename = "type")]
+    data_type: String,
+}
+
+impl SchemaStore {
+    pub fn new(store: Store, layout: Layout, runtime: tokio::runtime::Handle) -> Self {
+        SchemaStore {
+            store,
+            layout,
+            runtime,
+        }
+    }
+
+    /// The newest stored version of `topic`, if any.
+    pub fn newest(&self, topic: &str) -> Result<Option<(u64, Schema)>, DecodeError> {
+        self.runtime.block_on(async {
+            let versions = version_numbers(&self.store, &self.layout, topic).await?;
+            match versions.last() {
+                None => Ok(None),
+                Some(&n) => Ok(Some((n, read(&self.store, &self.layout, topic, n).await?))),
+            }
+        })
+    }
+
+    /// Creates version `n` of `topic`; `Ok(false)` when another writer created it first.
+    pub fn create(&self, topic: &str, n: u64, schema: &Schema) -> Result<bool, DecodeError> {
+        let key = self.layout.schema_version(topic, n);
+        let path = self.store.path(&key);
+        let body = to_json(topic, n, schema);
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        let put = self
+            .store
+            .inner
+            .put_opts(&path, PutPayload::from(body), opts);
+        match self.runtime.block_on(put) {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(store_error(topic, &key, e.to_string())),
+        }
+    }
+}
+
+/// `streamx schema`: the stored versions of every topic under the configured `topics.dir`, one
+/// line per version (`<topic> v<n>: <field> <type>, ...`; `Null`: no type seen yet).
+pub fn show(config: &crate::config::Config) -> Result<String, DecodeError> {
+    let root = format!("{}/_streamx/schemas", config.topics_dir);
+    let err = |message: String| store_error("*", &root, message);
+    let store = Store::with_url(&config.store_url, &config.store_options)
+        .map_err(|e| err(e.to_string()))?;
+    let layout = Layout::new(&config.topics_dir);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| err(e.to_string()))?;
+    runtime.block_on(async {
+        let mut out = String::new();
+        for topic in topics(&store, &layout).await? {
+            for (n, schema) in versions(&store, &layout, &topic).await? {
+                let fields: Vec<String> = (schema.fields().iter())
+                    .map(|f| format!("{} {}", f.name(), f.data_type()))
+                    .collect();
+                out.push_str(&format!("{topic} v{n}: {}\n", fields.join(", ")));
+            }
+        }
+        if out.is_empty() {
+            out = format!("# no inferred JSON schema versions under {root}\n");
+        }
+        Ok(out)
+    })
+}
+
+/// Every stored version of `topic`, oldest first (for `streamx schema`).
+pub async fn versions(
+    store: &Store,
+    layout: &Layout,
+    topic: &str,
+) -> Result<Vec<(u64, Schema)>, DecodeError> {
+    let mut out = Vec::new();
+    for n in version_numbers(store, layout, topic).await? {
+        out.push((n, read(store, layout, topic, n).await?));
+    }
+    Ok(out)
+}
+
+/// The topics that have stored schema versions, sorted.
+pub async fn topics(store: &Store, layout: &Layout) -> Result<Vec<String>, DecodeError> {
+    let root = layout.schemas_root();
+    let listed = store
+        .inner
+        .list_with_delimiter(Some(&store.path(&root)))
+        .await
+        .map_err(|e| store_error("*", &root, e.to_string()))?;
+    let mut topics: Vec<String> = listed
+        .common_prefixes
+        .iter()
+        .filter_map(|p| p.filename().map(str::to_string))
+        .collect();
+    topics.sort();
+    Ok(topics)
+}
+
+async fn version_numbers(
+    store: &Store,
+    layout: &Layout,
+    topic: &str,
+) -> Result<Vec<u64>, DecodeError> {
+    let dir = layout.schemas_dir(topic);
+    let metas: Vec<_> = store
+        .inner
+        .list(Some(&store.path(&dir)))
+        .try_collect()
+        .await
+        .map_err(|e| store_error(topic, &dir, e.to_string()))?;
+    let mut ns: Vec<u64> = metas
+        .iter()
+        .filter_map(|m| m.location.filename()?.strip_suffix(".json")?.parse().ok())
+        .collect();
+    ns.sort_unstable();
+    Ok(ns)
+}
+
+async fn read(store: &Store, layout: &Layout, topic: &str, n: u64) -> Result<Schema, DecodeError> {
+    let key = layout.schema_version(topic, n);
+    let err = |message: String| store_error(topic, &key, message);
+    let got = store
+        .inner
+        .get(&store.path(&key))
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    let bytes = got.bytes().await.map_err(|e| err(e.to_string()))?;
+    from_json(&bytes).map_err(err)
+}
+
+fn store_error(topic: &str, path: &str, message: String) -> DecodeError {
+    DecodeError::SchemaStore {
+        topic: topic.to_string(),
+        path: path.to_string(),
+        message,
+    }
+}
+
+fn to_json(topic: &str, version: u64, schema: &Schema) -> Vec<u8> {
+    let stored = StoredVersion {
+        topic: topic.to_string(),
+        version,
+        fields: schema
+            .fields()
+            .iter()
+            .map(|f| StoredField {
+                name: f.name().clone(),
+                data_type: f.data_type().to_string(),
+            })
+            .collect(),
+    };
+    serde_json::to_vec_pretty(&stored).expect("a schema version serialises")
+}
+
+fn from_json(bytes: &[u8]) -> Result<Schema, String> {
+    let stored: StoredVersion = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let fields = stored
+        .fields
+        .into_iter()
+        .map(|f| {
+            let t = DataType::from_str(&f.data_type)
+                .map_err(|e| format!("field '{}': type '{}': {e}", f.name, f.data_type))?;
+            Ok(Arc::new(Field::new(f.name, t, true)))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(Schema::new(fields))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::datatypes::{Fields, TimeUnit};
+
+    #[test]
+    fn inferred_types_round_trip_through_the_stored_json() {
+        let inner = Fields::from(vec![
+            Field::new("id", DataType::Utf8, true),
+            Field::new("variant", DataType::Null, true),
+        ]);
+        let schema = Schema::new(vec![
+            Field::new("a", DataType::Int64, true),
+            Field::new("e", DataType::new_list(DataType::Struct(inner), true), true),
+            Field::new("n", DataType::Null, true),
+            Field::new("t", DataType::new_list(DataType::Null, true), true),
+            Field::new("u", DataType::Struct(Fields::empty()), true),
+            Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+            Field::new("d", DataType::Decimal128(10, 2), true),
+        ]);
+        let back = from_json(&to_json("t", 3, &schema)).unwrap();
+        assert_eq!(back, schema);
+        let err = from_json(br#"{"topic":"t","version":1,"fields":[{"name":"x","type":"Nope"}]}"#)
+            .unwrap_err();
+        assert!(err.contains("field 'x'"), "{err}");
+    }
+
+    fn fields(names: &[&str]) -> Schema {
+        Schema::new(
+            names
+                .iter()
+                .map(|n| Field::new(*n, DataType::Int64, true))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    fn names(v: &super::super::shared_schema::SchemaVersion) -> Vec<String> {
+        v.inferred
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
+    }
+
+    /// Two processes (two `TopicSchema`s on one store) and a restart share one version history:
+    /// a lost create race re-reads and merges, a restart starts from the newest stored version.
+    #[test]
+    fn processes_and_restarts_share_the_stored_versions() {
+        use super::super::shared_schema::TopicSchema;
+        use crate::config::formats::JsonInference;
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().to_str().unwrap();
+        let store = Store::with_url(url, &std::collections::BTreeMap::new()).unwrap();
+        let layout = Layout::new("topics");
+        let schemas = SchemaStore::new(store.clone(), layout.clone(), runtime.handle().clone());
+        let options = JsonInference::default();
+        let open = || TopicSchema::stored("clicks", &options, schemas.clone()).unwrap();
+        let (a, b, late) = (open(), open(), open());
+        assert_eq!(a.version(), 0);
+        let (v1, _) = a.merge(&fields(&["x"])).unwrap();
+        assert_eq!((v1.version, names(&v1)), (1, vec!["x".to_string()]));
+        // B has not seen version 1: its create of 1 loses, it merges into 1 and creates 2.
+        let (v2, _) = b.merge(&fields(&["y"])).unwrap();
+        assert_eq!((v2.version, names(&v2)), (2, vec!["x".into(), "y".into()]));
+        // A, still at 1, loses the race for 2 and creates 3 = 2 + its field.
+        let (v3, _) = a.merge(&fields(&["z"])).unwrap();
+        assert_eq!(v3.version, 3);
+        assert_eq!(names(&v3), ["x", "y", "z"]);
+        // A process whose fields are already stored adopts the stored version, creating nothing.
+        let (same, _) = late.merge(&fields(&["y"])).unwrap();
+        assert_eq!((same.version, names(&same)), (3, names(&v3)));
+        // A restart starts from the newest stored version.
+        let restarted = open();
+        assert_eq!(restarted.version(), 3);
+        assert_eq!(restarted.current().unwrap(), v3);
+        let stored = runtime
+            .block_on(versions(&store, &layout, "clicks"))
+            .unwrap();
+        let numbers: Vec<u64> = stored.iter().map(|(n, _)| *n).collect();
+        assert_eq!(numbers, [1, 2, 3]);
+        let listed = runtime.block_on(topics(&store, &layout)).unwrap();
+        assert_eq!(listed, ["clicks"]);
+        assert!(dir
+            .path()
+            .join("topics/_streamx/schemas/clicks/3.json")
+            .exists());
+    }
+}
