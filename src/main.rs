@@ -129,6 +129,33 @@ fn tune_allocator() {
     }
 }
 
+/// The configuration from a file, the environment and `--set` pairs; errors say whose fault.
+fn load(file: Option<&std::path::Path>, set: &[String]) -> anyhow::Result<Config> {
+    Config::load(file, &parse_sets(set)?).map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))
+}
+
+/// `streamx ingest`: runs until SIGINT/SIGTERM (open files are committed) or the end of input.
+fn run_ingest(config: Config, stop_at_end: bool) -> anyhow::Result<()> {
+    let shutdown = SHUTDOWN
+        .get_or_init(|| Arc::new(AtomicBool::new(false)))
+        .clone();
+    // SAFETY: the handler only does atomic operations.
+    unsafe {
+        let handler = on_signal as extern "C" fn(libc::c_int) as *const () as libc::sighandler_t;
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
+    let options = IngestOptions {
+        stop_at_end,
+        shutdown,
+        ..Default::default()
+    };
+    let snapshot =
+        ingest::run(config, options).map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
+    println!("{snapshot}");
+    Ok(())
+}
+
 fn run() -> anyhow::Result<()> {
     tune_allocator();
     tracing_subscriber::fmt()
@@ -143,28 +170,7 @@ fn run() -> anyhow::Result<()> {
             config,
             set,
             stop_at_end,
-        } => {
-            let config = Config::load(config.as_deref(), &parse_sets(&set)?)
-                .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
-            let shutdown = SHUTDOWN
-                .get_or_init(|| Arc::new(AtomicBool::new(false)))
-                .clone();
-            // SAFETY: the handler only does atomic operations.
-            unsafe {
-                let handler =
-                    on_signal as extern "C" fn(libc::c_int) as *const () as libc::sighandler_t;
-                libc::signal(libc::SIGINT, handler);
-                libc::signal(libc::SIGTERM, handler);
-            }
-            let options = IngestOptions {
-                stop_at_end,
-                shutdown,
-                ..Default::default()
-            };
-            let snapshot = ingest::run(config, options)
-                .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
-            println!("{snapshot}");
-        }
+        } => run_ingest(load(config.as_deref(), &set)?, stop_at_end)?,
         Command::CheckConfig { config, set } => {
             let user_err =
                 |e: streamx::config::ConfigError| anyhow::anyhow!("[{}] {e}", e.origin());
@@ -182,15 +188,13 @@ fn run() -> anyhow::Result<()> {
             );
         }
         Command::Schema { config, set } => {
-            let config = Config::load(config.as_deref(), &parse_sets(&set)?)
-                .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
+            let config = load(config.as_deref(), &set)?;
             let shown = streamx::decode::schema_store::show(&config)
                 .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
             print!("{shown}");
         }
         Command::Query { config, set, sql } => {
-            let config = Config::load(config.as_deref(), &parse_sets(&set)?)
-                .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
+            let config = load(config.as_deref(), &set)?;
             let table = streamx::query::run_to_string(&config, &sql)
                 .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
             println!("{table}");
