@@ -62,15 +62,12 @@ impl CommitLog {
 
     /// Every (topic, partition) with commit records under this `topics.dir`.
     async fn partitions_with_commits(&self) -> Result<Vec<(String, i32)>, CommitError> {
-        let root = self.store.path(&self.layout.commits_root());
-        let topics = self.list_dirs(&root).await?;
+        let root = self.layout.commits_root();
         let mut out = Vec::new();
-        for topic_dir in topics {
-            let Some(topic) = topic_dir.filename().map(str::to_string) else {
-                continue;
-            };
-            for p in self.list_dirs(&topic_dir).await? {
-                if let Some(partition) = p.filename().and_then(|n| n.parse().ok()) {
+        for topic in self.child_dirs(&self.store.path(&root)).await? {
+            let topic_dir = self.store.path(&format!("{root}/{topic}"));
+            for p in self.child_dirs(&topic_dir).await? {
+                if let Ok(partition) = p.parse() {
                     out.push((topic.clone(), partition));
                 }
             }
@@ -78,14 +75,11 @@ impl CommitLog {
         Ok(out)
     }
 
-    async fn list_dirs(&self, prefix: &Path) -> Result<Vec<Path>, CommitError> {
-        let listed = self
-            .store
-            .inner
-            .list_with_delimiter(Some(prefix))
+    async fn child_dirs(&self, prefix: &Path) -> Result<Vec<String>, CommitError> {
+        self.store
+            .child_dir_names(prefix)
             .await
-            .map_err(|source| store_err("list (sweep)", prefix, source))?;
-        Ok(listed.common_prefixes)
+            .map_err(|source| store_err("list (sweep)", prefix, source))
     }
 
     /// Replays the publish of each partition's newest commit; returns them and how many files

@@ -135,17 +135,10 @@ pub async fn versions(
 /// The topics that have stored schema versions, sorted.
 pub async fn topics(store: &Store, layout: &Layout) -> Result<Vec<String>, DecodeError> {
     let root = layout.schemas_root();
-    let listed = store
-        .inner
-        .list_with_delimiter(Some(&store.path(&root)))
+    let topics = store
+        .child_dir_names(&store.path(&root))
         .await
         .map_err(|e| store_error("*", &root, e.to_string()))?;
-    let mut topics: Vec<String> = listed
-        .common_prefixes
-        .iter()
-        .filter_map(|p| p.filename().map(str::to_string))
-        .collect();
-    topics.sort();
     Ok(topics)
 }
 

@@ -85,7 +85,7 @@ impl StoreScan {
 
     fn commits_root(&self) -> Path {
         self.store
-            .path(&format!("{}/_streamx/commits", self.topics_dir))
+            .path(&crate::commit::Layout::new(&self.topics_dir).commits_root())
     }
 
     /// Every object below `root`.
@@ -110,13 +110,11 @@ impl StoreScan {
     /// Topics that have commits under `topics.dir` (for `topics.regex` jobs).
     pub async fn topics(&self) -> Result<Vec<String>, CatchUpError> {
         let root = self.commits_root();
-        let listing = self.list_dir(&root).await?;
-        let mut topics: Vec<String> = listing
-            .common_prefixes
-            .iter()
-            .filter_map(|p| p.filename().map(str::to_string))
-            .collect();
-        topics.sort();
+        let topics = self
+            .store
+            .child_dir_names(&root)
+            .await
+            .map_err(store_err("list", &root))?;
         Ok(topics)
     }
 

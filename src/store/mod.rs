@@ -186,6 +186,19 @@ impl Store {
         Path::parse(&full).unwrap_or_else(|_| Path::from(full.as_str()))
     }
 
+    /// Names of the "directories" directly below `prefix` (common prefixes of a delimited
+    /// listing), sorted.
+    pub async fn child_dir_names(&self, prefix: &Path) -> object_store::Result<Vec<String>> {
+        let listed = self.inner.list_with_delimiter(Some(prefix)).await?;
+        let mut names: Vec<String> = listed
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// Fails fast when the store cannot be listed (unreachable endpoint, missing bucket, bad
     /// credentials). Called before anything is consumed.
     pub async fn check_reachable(&self, timeout: std::time::Duration) -> Result<(), StoreError> {
