@@ -516,3 +516,79 @@ fn avro_output_written_without_hive_gets_its_table_from_a_file_header_at_the_nex
         vec![json!({"n": 120, "s": 2 * (0..60).sum::<i64>(), "ps": 60})]
     );
 }
+
+#[test]
+fn inferred_json_versions_evolve_the_table_and_spark_reads_every_version() {
+    // No `value.schema`: two runs (a restart between) of one topic whose later records fill fields
+    // the first ones had only as null / [] and bring new fields, nested ones too. Every version's
+    // files stay readable under the evolved table: Spark reads the old files' missing columns as
+    // null. The metastore (default settings) refuses to change `user`'s struct type, so the new
+    // `user.name` is in the files only and the table keeps `struct<id:bigint>`.
+    let (db, _cluster, servers, topic) = setup("infer", "hive-infer", 2);
+    let out = tempfile::tempdir().unwrap();
+    let mut pairs = hive_job(
+        &servers,
+        &topic,
+        out.path(),
+        (&uris(), &db.name),
+        &[
+            ("partitioner.class", "Hourly"),
+            ("include.kafka.metadata", "false"),
+            ("hive.table.name", "inferred"),
+        ],
+    );
+    pairs.retain(|(k, _)| k != "value.schema");
+    produce_timed_from(&servers, &topic, 0, 20, (BASE_MS, STEP_MS), |n| {
+        format!(r#"{{"n":{n},"tags":[],"ref":null}}"#)
+    });
+    produce_timed_from(&servers, &topic, 1, 20, (BASE_MS, STEP_MS), |n| {
+        format!(r#"{{"n":{n},"user":{{"id":{n}}}}}"#)
+    });
+    run_to_end(&pairs);
+    let later = (BASE_MS + 5 * HOUR_MS, STEP_MS);
+    produce_timed_from(&servers, &topic, 0, 20, later, |n| {
+        format!(
+            r#"{{"n":{n},"tags":["t{n}"],"ref":{{"url":"/u{n}"}},"user":{{"id":{n},"name":"u{n}"}},"extra":"x"}}"#
+        )
+    });
+    run_to_end(&pairs);
+
+    let t = client().get_table(&db.name, "inferred").expect("table");
+    let cols: BTreeMap<&str, &str> = t
+        .columns()
+        .iter()
+        .map(|c| (c.name.as_str(), c.type_name.as_str()))
+        .collect();
+    let want = BTreeMap::from([
+        ("_rescued_data", "string"),
+        ("extra", "string"),
+        ("n", "bigint"),
+        ("ref", "struct<url:string>"),
+        ("tags", "array<string>"),
+        ("user", "struct<id:bigint>"),
+    ]);
+    assert_eq!(cols, want);
+    wait_for_partitions(
+        &uris(),
+        &db.name,
+        "inferred",
+        &store_dirs(out.path(), &topic),
+    );
+    let rows = spark_query(
+        &uris(),
+        &format!(
+            "SELECT count(*) AS rows, sum(n) AS n, count(extra) AS extra, count(ref.url) AS ref, \
+             count(tags) AS tags, count(user.id) AS user_id, \
+             count(_rescued_data) AS rescued FROM {}.inferred",
+            db.name
+        ),
+    );
+    let sum: i64 = 3 * (0..20).sum::<i64>();
+    assert_eq!(
+        rows,
+        [
+            json!({"rows": 60, "n": sum, "extra": 20, "ref": 20, "tags": 20, "user_id": 40,
+                "rescued": 0})
+        ]
+    );
+}

@@ -499,3 +499,51 @@ fn a_restart_and_a_second_process_continue_the_stored_versions() {
     );
     assert!(lines.len() <= 3, "{shown}");
 }
+
+/// Four partitions, each with a field of its own: the first version is inferred from the first
+/// records of every partition (not from whichever partition decodes first), so the topic has one
+/// stored version and every file carries every partition's field.
+#[test]
+fn the_first_version_samples_every_partition() {
+    init_logs();
+    let cluster = EmbeddedCluster::start(1).unwrap();
+    let servers = cluster.bootstrap_servers();
+    let topic = unique("evolve-sample");
+    cluster.create_topic(&topic, 4).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let pairs = inferring_job(&servers, &topic, out.path(), &[("flush.size", "1000")]);
+    for p in 0..4 {
+        let values: Vec<String> = (0..30)
+            .map(|id| format!(r#"{{"id":{id},"f{p}":"p{p}-{id}"}}"#))
+            .collect();
+        produce_values(&servers, &topic, p, &values);
+    }
+    let opts = IngestOptions {
+        stop_at_end: true,
+        ..Default::default()
+    };
+    ingest::run(config(&pairs), opts).expect("ingest");
+    let schemas = out.path().join(format!("topics/_streamx/schemas/{topic}"));
+    let stored: Vec<String> = std::fs::read_dir(&schemas)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(
+        stored,
+        ["1.json"],
+        "one version from every partition's sample"
+    );
+    let rows = pyarrow_rows(out.path(), &topic);
+    assert_eq!(rows.len(), 120);
+    for row in &rows {
+        for p in 0..4 {
+            let field = format!("f{p}");
+            let mine = row["_partition"] == p;
+            assert!(
+                row.get(&field).is_some(),
+                "{field} is a column of every file: {row}"
+            );
+            assert_eq!(row[&field].is_string(), mine, "{row}");
+        }
+    }
+}

@@ -7,9 +7,12 @@
 //! Inferred schema (no `value.schema`): the decoder follows its topic's [`TopicSchema`] (shared by
 //! the partitions of the process and, with a store, by every process and restart). Before each
 //! buffer it takes the newest version (one atomic load). With no version yet it infers one from
-//! its first buffer (the first [`INFERENCE_SAMPLE`] JSON objects; if they do not infer together,
-//! each alone, merged). Fields are sorted by name at every level; a field seen only as null or
-//! empty (`null`, `[]`, `{}`) has no type yet and decodes as Utf8 until a value gives one; JSON
+//! its first buffer (the first [`INFERENCE_SAMPLE`] JSON objects) together with the first records
+//! every partition of the topic offered ([`TopicSchema::offer_sample`]); objects that do not infer
+//! together are inferred each alone and merged. Fields are sorted by name at every level; a field
+//! seen only as null or empty (`null`, `[]`, `{}`) has no type yet: it decodes into a Utf8
+//! placeholder until a value gives it one, and with `add-new-columns` the placeholder is not
+//! written (`super::untyped`); JSON
 //! numbers and booleans are coerced into Utf8 columns; every version ends with the rescued-data
 //! column ([`TopicSchema::rescued_column`]). Then, per buffer, by `json.schema.evolution`:
 //! - Fast path (every mode): arrow-json in strict mode (`none`: lenient, new fields ignored), one
@@ -39,7 +42,7 @@ use arrow::error::ArrowError;
 use arrow::json::reader::{infer_json_schema_from_iterator, Decoder, ReaderBuilder};
 use arrow::record_batch::RecordBatch;
 
-use super::shared_schema::{merge_schemas, SchemaVersion, TopicSchema};
+use super::shared_schema::{merge_schemas, Scalars, SchemaVersion, TopicSchema};
 use super::{DecodeError, Decoded, RecordBuffer, RecordError, ValueDecoder};
 use crate::config::formats::JsonEvolution;
 
@@ -61,6 +64,9 @@ pub struct JsonDecoder {
     version: u64,
     /// The inferred types of that version: where a column has no type yet.
     inferred: Option<SchemaRef>,
+    /// Whether decoded batches carry untyped placeholders to strip (`add-new-columns` only: the
+    /// other modes never give such a column a type, so its coerced values stay in it).
+    strip_untyped: bool,
 }
 
 impl JsonDecoder {
@@ -81,6 +87,7 @@ impl JsonDecoder {
             evolution: JsonEvolution::AddNewColumns,
             version: 0,
             inferred: None,
+            strip_untyped: false,
         }
     }
 
@@ -112,6 +119,8 @@ impl JsonDecoder {
     }
 
     fn take(&mut self, version: SchemaVersion) {
+        self.strip_untyped = self.evolution == JsonEvolution::AddNewColumns
+            && super::untyped::has_untyped(&version.inferred);
         self.schema = Some(version.schema);
         self.inferred = Some(version.inferred);
         self.version = version.version;
@@ -306,17 +315,19 @@ impl JsonDecoder {
 
     /// The schema of the whole buffer (all its JSON objects), for evolution.
     fn infer_buffer(&self, buffer: &RecordBuffer) -> Result<Option<Schema>, DecodeError> {
-        Ok(self.infer(buffer, usize::MAX)?.ok())
+        Ok(self.infer(buffer, usize::MAX, &[])?.ok())
     }
 
-    /// Infers the schema from the first `sample` JSON objects of `buffer` (as arrow-json infers
-    /// it, fields null in every sample have type `Null`; objects that do not infer together are
-    /// inferred alone and merged). `Ok(Err(rejected))` when no value of the buffer is a usable
-    /// JSON object: every record is rejected with its cause.
+    /// Infers the schema from the first `sample` JSON objects of `buffer` and the JSON objects of
+    /// `others` (other partitions' first records; as arrow-json infers it, fields null in every
+    /// sample have type `Null`; objects that do not infer together are inferred alone and
+    /// merged). `Ok(Err(rejected))` when no value is a usable JSON object: every record of the
+    /// buffer is rejected with its cause.
     fn infer(
         &self,
         buffer: &RecordBuffer,
         sample: usize,
+        others: &[Vec<u8>],
     ) -> Result<Result<Schema, Vec<(usize, RecordError)>>, DecodeError> {
         let mut objects = Vec::new();
         let mut rejected = Vec::new();
@@ -337,6 +348,13 @@ impl JsonDecoder {
                 Err(e) => rejected.push((i, RecordError(format!("invalid JSON: {e}")))),
             }
         }
+        // Values that are not objects are rejected by their own partition's decoder.
+        objects.extend(
+            others
+                .iter()
+                .filter_map(|v| serde_json::from_slice::<serde_json::Value>(v).ok())
+                .filter(serde_json::Value::is_object),
+        );
         if objects.is_empty() {
             return Ok(Err(rejected));
         }
@@ -361,7 +379,12 @@ impl JsonDecoder {
     /// Decodes with the inferred schema, evolving it per `json.schema.evolution`.
     fn decode_inferred(&mut self, buffer: &RecordBuffer) -> Result<Decoded, DecodeError> {
         if self.schema.is_none() {
-            match self.infer(buffer, INFERENCE_SAMPLE)? {
+            let others = self
+                .shared
+                .as_ref()
+                .map(|s| s.sampled())
+                .unwrap_or_default();
+            match self.infer(buffer, INFERENCE_SAMPLE, &others)? {
                 Ok(inferred) => self.adopt(&inferred)?,
                 Err(rejected) => {
                     let batch = RecordBatch::new_empty(Arc::new(Schema::empty()));
@@ -396,7 +419,16 @@ impl ValueDecoder for JsonDecoder {
     fn decode(&mut self, buffer: &RecordBuffer) -> Result<Decoded, DecodeError> {
         if self.shared.is_some() {
             self.follow_shared();
-            return self.decode_inferred(buffer);
+            let mut decoded = self.decode_inferred(buffer)?;
+            if let (true, Some(inferred)) = (self.strip_untyped, &self.inferred) {
+                decoded.batch = super::untyped::strip(&decoded.batch, inferred).map_err(|e| {
+                    DecodeError::Inference {
+                        topic: self.topic.clone(),
+                        message: e.to_string(),
+                    }
+                })?;
+            }
+            return Ok(decoded);
         }
         let schema = self
             .schema
@@ -456,7 +488,7 @@ fn infer_together(objects: &[serde_json::Value]) -> Result<Schema, ArrowError> {
     let mut schema = Schema::empty();
     for object in objects {
         let one = infer_json_schema_from_iterator(std::iter::once(Ok(object)))?;
-        schema = merge_schemas(&schema, &one).0;
+        schema = merge_schemas(&schema, &one, Scalars::Widen).0;
     }
     Ok(schema)
 }

@@ -329,20 +329,23 @@ fn empty_list_first_then_objects_takes_the_objects_type() {
 }
 
 #[test]
-fn safe_widening_widens_and_a_stable_schema_makes_no_version() {
+fn a_typed_column_keeps_its_type_across_versions_and_a_stable_schema_makes_no_version() {
     let (mut dec, shared) = evolving(JsonEvolution::AddNewColumns);
-    dec.decode(&json(&[r#"{"a":1}"#])).unwrap();
-    // arrow-json reads 2.5 into an Int64 column as 2 without an error, so the fast path cannot
-    // see a float in an integer column; the buffer is re-inferred (and widened) when something
-    // else in it does not fit, here the new field `b`.
-    let d = dec
-        .decode(&json(&[r#"{"a":2}"#, r#"{"a":2.5,"b":true}"#]))
+    // Within one inference, mixed numbers widen as arrow-json infers them.
+    dec.decode(&json(&[r#"{"a":1,"f":1}"#, r#"{"a":2,"f":1.5}"#]))
         .unwrap();
-    assert_eq!(type_of(&d.batch, "a"), DataType::Float64);
-    let a = d.batch.column_by_name("a").unwrap();
-    let a = a.as_any().downcast_ref::<Float64Array>().unwrap();
-    assert_eq!(a.iter().collect::<Vec<_>>(), vec![Some(2.0), Some(2.5)]);
+    assert_eq!(shared.version(), 1);
+    // Between versions a typed column keeps its type (files already hold it); a value of
+    // another type goes to the rescued-data column, the new field `b` adds a column.
+    let d = dec
+        .decode(&json(&[r#"{"a":2}"#, r#"{"a":"x","b":true,"f":2}"#]))
+        .unwrap();
     assert_eq!(shared.version(), 2);
+    assert_eq!(type_of(&d.batch, "a"), DataType::Int64);
+    assert_eq!(type_of(&d.batch, "f"), DataType::Float64);
+    assert_eq!(type_of(&d.batch, "b"), DataType::Boolean);
+    let rescued = d.batch.column_by_name("_rescued_data").unwrap();
+    assert_eq!(rescued.as_string::<i32>().value(1), r#"{"a":"x"}"#);
     for _ in 0..3 {
         dec.decode(&json(&[r#"{"a":3}"#, r#"{"a":null}"#])).unwrap();
     }
@@ -512,4 +515,36 @@ fn objects_that_do_not_infer_together_are_inferred_alone() {
     assert!(matches!(type_of(&d.batch, "a"), DataType::Struct(_)));
     let rescued = col_str(&d.batch, "_rescued_data");
     assert_eq!(rescued, vec![None, Some(r#"{"a":1}"#.into())]);
+}
+
+#[test]
+fn the_first_version_is_inferred_from_every_partitions_first_records() {
+    let shared = Arc::new(TopicSchema::default());
+    let decoder =
+        || JsonDecoder::shared("t".into(), shared.clone(), JsonEvolution::AddNewColumns, 16);
+    let (mut p0, mut p1) = (decoder(), decoder());
+    // Partition 1's first records arrive (offered by its writer) before partition 0 decodes.
+    assert!(shared.offer_sample(1, br#"{"id":9,"page":{"url":"/x"}}"#));
+    assert!(shared.offer_sample(0, br#"{"id":1,"tags":[]}"#));
+    let d = p0.decode(&json(&[r#"{"id":1,"tags":[]}"#])).unwrap();
+    assert_eq!(shared.version(), 1);
+    // `tags` has no type yet: its placeholder is not in the batch.
+    assert_eq!(names(&d.batch.schema()), ["id", "page", "_rescued_data"]);
+    assert!(
+        !shared.offer_sample(2, b"{}"),
+        "a version exists: sampling is over"
+    );
+    assert!(shared.sampled().is_empty());
+    let d = p1
+        .decode(&json(&[r#"{"id":9,"page":{"url":"/x"}}"#]))
+        .unwrap();
+    assert_eq!(shared.version(), 1, "partition 1 adds nothing");
+    assert_eq!(d.batch.column_by_name("page").unwrap().null_count(), 0);
+    // A value gives `tags` its type: version 2, and the column appears.
+    let d = p0.decode(&json(&[r#"{"id":2,"tags":["a"]}"#])).unwrap();
+    assert_eq!(shared.version(), 2);
+    assert_eq!(
+        names(&d.batch.schema()),
+        ["id", "page", "tags", "_rescued_data"]
+    );
 }

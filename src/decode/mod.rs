@@ -26,6 +26,7 @@ pub mod registry;
 pub mod sample;
 pub mod schema_store;
 pub mod shared_schema;
+pub mod untyped;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;

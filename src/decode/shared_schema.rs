@@ -5,22 +5,28 @@
 //! - One [`TopicSchema`] per topic per process, found in [`InferredSchemas`] (owned by the sink
 //!   context) with [`topic_schema`]. It is used only when the input is JSON and no `value.schema`
 //!   is declared.
-//! - A decoder with no version yet infers one from its first buffer, and a decoder whose buffer
-//!   does not fit infers from that buffer (`add-new-columns`); both [`TopicSchema::merge`] it in.
+//! - Until the first version exists, the writers of every partition offer their first records
+//!   ([`TopicSchema::offer_sample`], up to [`INFERENCE_SAMPLE`] per partition); the decoder that
+//!   needs the first version infers it from its first buffer together with that sample (the first
+//!   records of every partition this process has read), so version 1 is not one partition's view.
+//!   A decoder whose buffer does not fit infers from that buffer (`add-new-columns`); both
+//!   [`TopicSchema::merge`] what they inferred.
 //!   The topic's schema is a sequence of versions 1, 2, ...; version k+1 is version k merged
 //!   with one inference, created only when that adds something. A decoder
 //!   decodes with the newest version it has seen and checks [`TopicSchema::version`] (one atomic
 //!   load) before each buffer, so partitions switch to a newer version at their next buffer and a
 //!   stable schema costs nothing per record.
-//! - Merge rules ([`merge_schemas`]) give what arrow-json's inference would give had it seen both
-//!   samples, restricted so that a version never narrows what an earlier one accepted: fields are
-//!   the union (every field nullable, sorted by name at every level); `Int64` and `Float64` give
-//!   `Float64`; two different scalar types otherwise give `Utf8` (numbers and booleans are written
-//!   as their JSON text); lists and structs merge element- and field-wise; `Null` (a field null in
-//!   every sampled record, decoded as `Utf8` while no partition knows better) takes the other
-//!   type. Anything else (struct vs scalar, list vs struct, list vs scalar) is a [`Conflict`]: the
-//!   topic keeps the type it already had, and the values that do not fit it go to the rescued-data
-//!   column of their rows (see `super::json`), never silently emptied.
+//! - Merge rules ([`merge_schemas`]): fields are the union (every field nullable, sorted by name
+//!   at every level); lists and structs merge element- and field-wise; `Null` and `{}` (a field
+//!   null or empty in every sampled record, decoded into a placeholder that is never written, see
+//!   `super::untyped`) take the other type. Two different scalar types: within one inference
+//!   ([`Scalars::Widen`]) as arrow-json infers a mixed sample (`Int64` and `Float64` give
+//!   `Float64`, other mixes `Utf8`); between versions ([`Scalars::Keep`]) the topic keeps the
+//!   type it has, because files already written hold that type and Parquet readers (Spark, Hive)
+//!   cannot read them under another (Spark 4.0.1 fails on an INT64 column read as DOUBLE).
+//!   Anything else (struct vs scalar, list vs struct, list vs scalar) is a [`Conflict`] too: the
+//!   topic keeps the type it already had, and the values that do not fit it go to the
+//!   rescued-data column of their rows (see `super::json`), never silently emptied.
 //! - Stored ([`super::schema_store`]): with a [`SchemaStore`], a [`TopicSchema`] starts from the
 //!   newest stored version and every new version is created in the store first (`PutMode::Create`);
 //!   losing that race re-reads the newest stored version and merges into it. So the partitions,
@@ -41,6 +47,7 @@ use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 use super::schema_store::SchemaStore;
 use super::DecodeError;
 use crate::config::formats::JsonInference;
+use crate::decode::json::INFERENCE_SAMPLE;
 
 /// The shared schemas of one process, by topic.
 pub type InferredSchemas = Mutex<HashMap<String, Arc<TopicSchema>>>;
@@ -70,7 +77,21 @@ pub struct TopicSchema {
     store: Option<SchemaStore>,
     hints: Option<SchemaRef>,
     rescued_column: String,
+    /// The first records of each partition, gathered until the first version exists.
+    sample: Mutex<Sample>,
 }
+
+/// The first record values of every partition of a topic in this process: what the first version
+/// is inferred from, so it is not one partition's first buffer.
+#[derive(Debug, Default)]
+struct Sample {
+    values: Vec<Vec<u8>>,
+    bytes: usize,
+    per_partition: HashMap<i32, usize>,
+}
+
+/// At most this many bytes of record values are kept for the first inference.
+const SAMPLE_MAX_BYTES: usize = 16 << 20;
 
 impl Default for TopicSchema {
     /// In memory, no hints, the default rescued-data column.
@@ -99,7 +120,36 @@ impl TopicSchema {
             store: None,
             hints: options.hints.clone(),
             rescued_column: options.rescued_column.clone(),
+            sample: Mutex::new(Sample::default()),
         }
+    }
+
+    /// Offers a record value of `partition` for the first inference. `false` once no more of that
+    /// partition's values are wanted (a version exists, or the partition gave its share): the
+    /// caller stops offering.
+    pub fn offer_sample(&self, partition: i32, value: &[u8]) -> bool {
+        if self.version() > 0 {
+            return false;
+        }
+        let mut guard = self.sample.lock().unwrap_or_else(PoisonError::into_inner);
+        let sample = &mut *guard;
+        let taken = sample.per_partition.entry(partition).or_default();
+        if *taken >= INFERENCE_SAMPLE || sample.bytes + value.len() > SAMPLE_MAX_BYTES {
+            return false;
+        }
+        *taken += 1;
+        sample.bytes += value.len();
+        sample.values.push(value.to_vec());
+        true
+    }
+
+    /// The values offered so far (every partition's first records), for the first inference.
+    pub fn sampled(&self) -> Vec<Vec<u8>> {
+        if self.version() > 0 {
+            return Vec::new();
+        }
+        let sample = self.sample.lock().unwrap_or_else(PoisonError::into_inner);
+        sample.values.clone()
     }
 
     /// A topic schema kept in `store`, starting from its newest stored version.
@@ -132,7 +182,7 @@ impl TopicSchema {
 
     /// `current` merged with `inferred`, hinted fields set to their hinted types.
     fn merged(&self, current: &Schema, inferred: &Schema) -> (Schema, Vec<Conflict>) {
-        let (merged, mut conflicts) = merge_schemas(current, inferred);
+        let (merged, mut conflicts) = merge_schemas(current, inferred, Scalars::Keep);
         let Some(hints) = &self.hints else {
             return (merged, conflicts);
         };
@@ -200,6 +250,8 @@ impl TopicSchema {
         let next = self.version_of(base + 1, merged);
         *current = Some(next.clone());
         self.version.store(base + 1, Ordering::Release);
+        // The first version exists: the sample has served.
+        *self.sample.lock().unwrap_or_else(PoisonError::into_inner) = Sample::default();
         Ok((next, conflicts))
     }
 }
@@ -227,10 +279,30 @@ impl fmt::Display for Conflict {
     }
 }
 
+/// How two different scalar types of one field merge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scalars {
+    /// As arrow-json infers over one mixed sample: `Int64` and `Float64` give `Float64`, other
+    /// mixes `Utf8`. For schemas inferred together, before any file is written with them.
+    Widen,
+    /// A typed scalar keeps its type and the other is a [`Conflict`] (its values are rescued).
+    /// Between versions: files of every version must keep a column's type, as Parquet readers
+    /// (Spark, Hive) read older files only under the type they were written with.
+    Keep,
+}
+
 /// `current` merged with `inferred` (fields sorted by name), and the conflicts found.
-pub fn merge_schemas(current: &Schema, inferred: &Schema) -> (Schema, Vec<Conflict>) {
+pub fn merge_schemas(
+    current: &Schema,
+    inferred: &Schema,
+    scalars: Scalars,
+) -> (Schema, Vec<Conflict>) {
     let mut conflicts = Vec::new();
-    let fields = merge_fields("", current.fields(), inferred.fields(), &mut conflicts);
+    let mut merge = Merge {
+        scalars,
+        conflicts: &mut conflicts,
+    };
+    let fields = merge.fields("", current.fields(), inferred.fields());
     (Schema::new(fields), conflicts)
 }
 
@@ -249,61 +321,55 @@ pub fn decodable(inferred: &Schema, rescued: Option<&str>) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// The union of two field lists by name, sorted, every field nullable.
-fn merge_fields(
-    prefix: &str,
-    current: &Fields,
-    inferred: &Fields,
-    conflicts: &mut Vec<Conflict>,
-) -> Fields {
-    let mut by_name: BTreeMap<&str, DataType> = BTreeMap::new();
-    for f in current.iter() {
-        by_name.insert(f.name().as_str(), sorted(f.data_type()));
-    }
-    for f in inferred.iter() {
-        let path = format!("{prefix}{}", f.name());
-        let merged = match by_name.get(f.name().as_str()) {
-            Some(have) => merge_type(&path, have, f.data_type(), conflicts),
-            None => sorted(f.data_type()),
-        };
-        by_name.insert(f.name().as_str(), merged);
-    }
-    by_name
-        .into_iter()
-        .map(|(name, t)| Field::new(name, t, true))
-        .collect()
+struct Merge<'a> {
+    scalars: Scalars,
+    conflicts: &'a mut Vec<Conflict>,
 }
 
-/// The merge of two inferred types (see the module doc); `current` wins a conflict.
-fn merge_type(
-    path: &str,
-    current: &DataType,
-    inferred: &DataType,
-    conflicts: &mut Vec<Conflict>,
-) -> DataType {
-    use DataType::*;
-    match (current, inferred) {
-        (c, i) if c == i => c.clone(),
-        (Null, other) | (other, Null) => sorted(other),
-        (Int64, Float64) | (Float64, Int64) => Float64,
-        (c, i) if is_scalar(c) && is_scalar(i) => Utf8,
-        (List(c), List(i)) => {
-            let item = merge_type(
-                &format!("{path}[]"),
-                c.data_type(),
-                i.data_type(),
-                conflicts,
-            );
-            List(Arc::new(Field::new(c.name(), item, true)))
+impl Merge<'_> {
+    /// The union of two field lists by name, sorted, every field nullable.
+    fn fields(&mut self, prefix: &str, current: &Fields, inferred: &Fields) -> Fields {
+        let mut by_name: BTreeMap<&str, DataType> = BTreeMap::new();
+        for f in current.iter() {
+            by_name.insert(f.name().as_str(), sorted(f.data_type()));
         }
-        (Struct(c), Struct(i)) => Struct(merge_fields(&format!("{path}."), c, i, conflicts)),
-        (c, i) => {
-            conflicts.push(Conflict {
-                field: path.to_string(),
-                kept: c.clone(),
-                inferred: i.clone(),
-            });
-            c.clone()
+        for f in inferred.iter() {
+            let path = format!("{prefix}{}", f.name());
+            let merged = match by_name.get(f.name().as_str()) {
+                Some(have) => self.types(&path, have, f.data_type()),
+                None => sorted(f.data_type()),
+            };
+            by_name.insert(f.name().as_str(), merged);
+        }
+        by_name
+            .into_iter()
+            .map(|(name, t)| Field::new(name, t, true))
+            .collect()
+    }
+
+    /// The merge of two inferred types (see the module doc); `current` wins a conflict.
+    fn types(&mut self, path: &str, current: &DataType, inferred: &DataType) -> DataType {
+        use DataType::*;
+        let widen = self.scalars == Scalars::Widen;
+        match (current, inferred) {
+            (c, i) if c == i => c.clone(),
+            (Null, other) | (other, Null) => sorted(other),
+            (Struct(f), other) | (other, Struct(f)) if f.is_empty() => sorted(other),
+            (Int64, Float64) | (Float64, Int64) if widen => Float64,
+            (c, i) if widen && is_scalar(c) && is_scalar(i) => Utf8,
+            (List(c), List(i)) => {
+                let item = self.types(&format!("{path}[]"), c.data_type(), i.data_type());
+                List(Arc::new(Field::new(c.name(), item, true)))
+            }
+            (Struct(c), Struct(i)) => Struct(self.fields(&format!("{path}."), c, i)),
+            (c, i) => {
+                self.conflicts.push(Conflict {
+                    field: path.to_string(),
+                    kept: c.clone(),
+                    inferred: i.clone(),
+                });
+                c.clone()
+            }
         }
     }
 }
@@ -374,7 +440,7 @@ mod tests {
     fn merged(a: DataType, b: DataType) -> [(DataType, usize); 2] {
         let (sa, sb) = (schema(&[("x", a)]), schema(&[("x", b)]));
         [(&sa, &sb), (&sb, &sa)].map(|(c, i)| {
-            let (m, conflicts) = merge_schemas(c, i);
+            let (m, conflicts) = merge_schemas(c, i, Scalars::Widen);
             (m.field(0).data_type().clone(), conflicts.len())
         })
     }
@@ -385,6 +451,7 @@ mod tests {
         let (m, c) = merge_schemas(
             &schema(&[("id", Int64), ("a", Utf8)]),
             &schema(&[("b", Boolean), ("id", Int64)]),
+            Scalars::Widen,
         );
         assert!(c.is_empty());
         assert_eq!(m, schema(&[("a", Utf8), ("b", Boolean), ("id", Int64)]));
@@ -393,6 +460,7 @@ mod tests {
         assert_eq!(merged(Int64, Utf8), [(Utf8, 0), (Utf8, 0)]);
         assert_eq!(merged(Boolean, Float64), [(Utf8, 0), (Utf8, 0)]);
         assert_eq!(merged(Null, Int64), [(Int64, 0), (Int64, 0)]);
+        assert_eq!(merged(strukt(&[]), Int64), [(Int64, 0), (Int64, 0)]);
         assert_eq!(
             merged(list(Int64), list(Float64)),
             [(list(Float64), 0), (list(Float64), 0)]
@@ -422,6 +490,7 @@ mod tests {
         let (m, c) = merge_schemas(
             &schema(&[("s", strukt(&[("t", list(Int64))]))]),
             &schema(&[("s", strukt(&[("t", list(strukt(&[("u", Int64)])))]))]),
+            Scalars::Widen,
         );
         assert_eq!(m, schema(&[("s", strukt(&[("t", list(Int64))]))]));
         assert_eq!(c.len(), 1);
@@ -447,11 +516,13 @@ mod tests {
         // Nothing new: same version.
         let (same, _) = shared.merge(&schema(&[("id", Int64)])).unwrap();
         assert_eq!(same, v1);
-        let (v2, _) = shared
+        // Between versions a typed scalar keeps its type (files of every version agree on it).
+        let (v2, conflicts) = shared
             .merge(&schema(&[("b", Utf8), ("id", Float64), ("n", Int64)]))
             .unwrap();
-        assert_eq!(v2.version, 2);
-        let want = schema(&[("b", Utf8), ("id", Float64), ("n", Int64), rescued]);
+        assert_eq!((v2.version, conflicts.len()), (2, 1));
+        assert_eq!(conflicts[0].field, "id");
+        let want = schema(&[("b", Utf8), ("id", Int64), ("n", Int64), rescued]);
         assert_eq!(*v2.schema, want);
         assert_eq!(shared.current(), Some(v2));
         // A conflict alone adds nothing either.

@@ -31,7 +31,9 @@ use super::catchup::{CatchUpError, StoreScan};
 use super::config::HiveConfig;
 use super::metastore::MetastoreClient;
 use super::model::{Database, Table};
-use super::table::{build_partition, build_table, evolve_table, PartitionKey, TableSpec};
+use super::table::{
+    build_partition, build_table, evolve_table, evolve_table_appending, PartitionKey, TableSpec,
+};
 use super::{HiveError, RemoteErrorKind, TableError};
 use crate::config::{Config, TopicSelection};
 use crate::sink::{CommitInfo, CommitListener};
@@ -506,6 +508,55 @@ impl Worker {
         ok
     }
 
+    /// Alters `table` so it holds `schema`. A metastore that refuses changed column types (by
+    /// default every change but primitive widening: a struct that gained a field) gets the new
+    /// columns only; the columns that keep their old type are logged (their new nested fields
+    /// are in the files, not in the table). An evolution that cannot be made at all is logged
+    /// and the table kept: its partitions are still worth adding.
+    fn evolve(
+        &mut self,
+        db: &str,
+        table_name: &str,
+        table: &mut Table,
+        schema: &SchemaRef,
+    ) -> Result<(), RegisterError> {
+        let altered = match evolve_table(table, schema) {
+            Ok(Some(altered)) => altered,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                tracing::error!(table = %table_name, error = %e, "Hive table not evolved");
+                return Ok(());
+            }
+        };
+        match self.client.alter_table(db, table_name, &altered) {
+            Ok(()) => {
+                tracing::info!(table = %table_name, columns = altered.columns().len(), "Hive table schema evolved");
+                *table = altered;
+                return Ok(());
+            }
+            Err(e) if e.remote_kind() == Some(RemoteErrorKind::InvalidOperation) => {
+                tracing::warn!(table = %table_name, error = %e, "the metastore refuses changed column types; adding new columns only")
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let (appended, kept) = match evolve_table_appending(table, schema) {
+            Ok(evolved) => evolved,
+            Err(e) => {
+                tracing::error!(table = %table_name, error = %e, "Hive table not evolved");
+                return Ok(());
+            }
+        };
+        if !kept.is_empty() {
+            tracing::warn!(table = %table_name, columns = ?kept, "these columns keep their Hive type: their new nested fields are in the files but not in the table (set hive.metastore.disallow.incompatible.col.type.changes=false on the metastore to allow it)");
+        }
+        if let Some(appended) = appended {
+            self.client.alter_table(db, table_name, &appended)?;
+            tracing::info!(table = %table_name, columns = appended.columns().len(), "Hive table schema evolved (new columns)");
+            *table = appended;
+        }
+        Ok(())
+    }
+
     /// Makes sure the table exists and holds `work.schema`, then adds the partitions. Returns
     /// how many directories were sent.
     fn register(&mut self, topic: &str, work: &TopicWork) -> Result<usize, RegisterError> {
@@ -536,18 +587,7 @@ impl Worker {
         let mut known = known;
         if let Some(schema) = &work.schema {
             if known.schema.as_ref() != Some(schema) {
-                match evolve_table(&known.table, schema) {
-                    Ok(Some(altered)) => {
-                        self.client.alter_table(&db, &table_name, &altered)?;
-                        tracing::info!(table = %table_name, columns = altered.columns().len(), "Hive table schema evolved");
-                        known.table = altered;
-                    }
-                    Ok(None) => {}
-                    // The table keeps its columns; the partitions are still worth adding.
-                    Err(e) => {
-                        tracing::error!(table = %table_name, error = %e, "Hive table not evolved")
-                    }
-                }
+                self.evolve(&db, &table_name, &mut known.table, schema)?;
                 known.schema = Some(schema.clone());
             }
         }

@@ -462,6 +462,25 @@ pub fn hive_location(location: &str, schemes: &SchemeMap) -> Result<String, Tabl
 /// type needs it ([`HiveType::merge`]); columns the new schema lacks stay. `Ok(None)` when the
 /// table needs no change. A column whose type cannot be merged is an error naming it.
 pub fn evolve_table(current: &Table, new_schema: &Schema) -> Result<Option<Table>, TableError> {
+    Ok(evolve(current, new_schema, false)?.0)
+}
+
+/// As [`evolve_table`], for a metastore that refuses every change of an existing column's type
+/// but primitive widening (Hive's `hive.metastore.disallow.incompatible.col.type.changes`, true
+/// by default: a struct that gained a field is such a change). New columns are appended and
+/// primitive types widened; the other columns keep their type and are returned by name.
+pub fn evolve_table_appending(
+    current: &Table,
+    new_schema: &Schema,
+) -> Result<(Option<Table>, Vec<String>), TableError> {
+    evolve(current, new_schema, true)
+}
+
+fn evolve(
+    current: &Table,
+    new_schema: &Schema,
+    primitive_only: bool,
+) -> Result<(Option<Table>, Vec<String>), TableError> {
     let name = format!("{}.{}", current.db_name, current.table_name);
     let new_cols = data_columns(new_schema, &current.partition_keys)?;
     let all_strings = current
@@ -472,43 +491,51 @@ pub fn evolve_table(current: &Table, new_schema: &Schema) -> Result<Option<Table
         == Some("org.apache.hadoop.hive.serde2.OpenCSVSerde");
     let mut cols = current.columns().to_vec();
     let mut changed = false;
+    let mut kept = Vec::new();
     for new in new_cols {
         let new_type = if all_strings {
             "string".to_string()
         } else {
             new.type_name
         };
-        match cols
+        let Some(col) = cols
             .iter_mut()
             .find(|c| c.name.eq_ignore_ascii_case(&new.name))
-        {
-            Some(col) => {
-                let incompatible = || TableError::IncompatibleColumn {
-                    table: name.clone(),
-                    column: col.name.clone(),
-                    existing: col.type_name.clone(),
-                    new: new_type.clone(),
-                };
-                let existing = HiveType::parse(&col.type_name)?;
-                let wanted = HiveType::parse(&new_type)?;
-                let merged = existing.merge(&wanted).ok_or_else(incompatible)?;
-                if merged != existing {
-                    col.type_name = merged.to_string();
-                    changed = true;
-                }
-            }
-            None => {
-                cols.push(FieldSchema::new(new.name, new_type));
-                changed = true;
-            }
+        else {
+            cols.push(FieldSchema::new(new.name, new_type));
+            changed = true;
+            continue;
+        };
+        let existing = HiveType::parse(&col.type_name)?;
+        let wanted = HiveType::parse(&new_type)?;
+        let merged = existing
+            .merge(&wanted)
+            .ok_or_else(|| TableError::IncompatibleColumn {
+                table: name.clone(),
+                column: col.name.clone(),
+                existing: col.type_name.clone(),
+                new: new_type.clone(),
+            })?;
+        if merged == existing {
+            continue;
         }
+        let primitive = matches!(
+            (&existing, &merged),
+            (HiveType::Primitive(_), HiveType::Primitive(_))
+        );
+        if primitive_only && !primitive {
+            kept.push(col.name.clone());
+            continue;
+        }
+        col.type_name = merged.to_string();
+        changed = true;
     }
     if !changed {
-        return Ok(None);
+        return Ok((None, kept));
     }
     let mut table = current.clone();
     table.sd.get_or_insert_with(StorageDescriptor::default).cols = cols;
-    Ok(Some(table))
+    Ok((Some(table), kept))
 }
 
 #[cfg(test)]

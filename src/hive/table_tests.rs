@@ -274,3 +274,36 @@ fn evolution_rejects_incompatible_changes() {
     assert!(err.to_string().contains("db.events"), "{err}");
     assert_eq!(err.origin(), Origin::User);
 }
+
+#[test]
+fn appending_evolution_keeps_changed_struct_types_and_adds_new_columns() {
+    let user = |fields: Vec<Field>| Field::new("user", DataType::Struct(fields.into()), true);
+    let id = Field::new("id", DataType::Int64, true);
+    let first = Schema::new(vec![id.clone(), user(vec![id.clone()])]);
+    let t = build_table(&spec(FileFormat::Parquet), &first).expect("table");
+    let name = Field::new("name", DataType::Utf8, true);
+    let grown = Schema::new(vec![
+        id.clone(),
+        user(vec![id.clone(), name.clone()]),
+        Field::new("extra", DataType::Utf8, true),
+    ]);
+    let full = evolve_table(&t, &grown).expect("evolve").expect("changed");
+    assert_eq!(full.columns()[1].type_name, "struct<id:bigint,name:string>");
+    let (appended, kept) = evolve_table_appending(&t, &grown).expect("evolve");
+    let appended = appended.expect("changed");
+    assert_eq!(kept, ["user"]);
+    assert_eq!(
+        appended.columns(),
+        &[
+            FieldSchema::new("id", "bigint"),
+            FieldSchema::new("user", "struct<id:bigint>"),
+            FieldSchema::new("extra", "string"),
+        ]
+    );
+    // Only the struct changed: nothing to alter.
+    let only_struct = Schema::new(vec![id.clone(), user(vec![id, name])]);
+    assert_eq!(
+        evolve_table_appending(&t, &only_struct).expect("evolve"),
+        (None, vec!["user".to_string()])
+    );
+}

@@ -216,6 +216,9 @@ struct Active {
     /// Whether a redelivered offset was already reported (once per writer).
     redelivery_warned: bool,
     rotation: RotationState,
+    /// The topic's inferred schema while it has no version: record values are offered to it
+    /// for the first inference (see [`decode::shared_schema`]).
+    sampling: Option<Arc<decode::shared_schema::TopicSchema>>,
 }
 
 /// Versioned, explicit state of a writer.
@@ -291,6 +294,7 @@ impl PartitionWriter {
         } else {
             None
         };
+        let sampling = inferred.clone().filter(|schema| schema.version() == 0);
         self.state = WriterState::Active(Box::new(Active {
             seq: recovered.next_seq,
             range_start: recovered.next_offset,
@@ -308,6 +312,7 @@ impl PartitionWriter {
             first_staged: None,
             redelivery_warned: false,
             rotation: RotationState::new(&ctx.policy.config, Instant::now(), wall_ms()),
+            sampling,
         }));
         Ok(())
     }
@@ -357,6 +362,11 @@ impl PartitionWriter {
         }
         if a.range_start.is_none() {
             a.range_start = Some(offset);
+        }
+        if let (Some(schema), Some(v)) = (&a.sampling, value) {
+            if !schema.offer_sample(self.partition, v) {
+                a.sampling = None;
+            }
         }
         if value.is_some() || ctx.config.formats.null_values != NullValues::Ignore {
             a.buffer.push(offset, timestamp, key, value, headers);
