@@ -42,46 +42,79 @@ impl PartitionWriter {
         result
     }
 
+    /// The stages, in order: decode (+ metadata columns), SQL (transform and partition rule),
+    /// write (with record-time cuts).
     fn encode(&mut self, ctx: &SinkContext, buffer: &RecordBuffer) -> Result<Committed, SinkError> {
-        let (topic, partition) = (self.topic.clone(), self.partition);
-        let WriterState::Active(a) = &mut self.state else {
+        let Some((batch, accepted)) = self.decode_stage(ctx, buffer)? else {
             return Ok(Committed::Nothing);
+        };
+        let Some(processed) = self.sql_stage(ctx, buffer, &batch, &accepted)? else {
+            return Ok(Committed::Nothing);
+        };
+        self.write_stage(ctx, buffer, &processed)
+    }
+
+    /// Decodes the buffer, applies `errors.tolerance` to what was rejected and adds the metadata
+    /// columns. `None` when no record was accepted; else the batch and, per row, its index in
+    /// the buffer.
+    fn decode_stage(
+        &mut self,
+        ctx: &SinkContext,
+        buffer: &RecordBuffer,
+    ) -> Result<Option<(RecordBatch, Vec<usize>)>, SinkError> {
+        let (topic, partition) = (self.topic.as_str(), self.partition);
+        let WriterState::Active(a) = &mut self.state else {
+            return Ok(None);
         };
         let mut decoded = a
             .decoder
             .decode(buffer)
             .map_err(|source| SinkError::Decode {
-                topic: topic.clone(),
+                topic: topic.to_string(),
                 partition,
                 source: Box::new(source),
             })?;
+        let metadata_err = |source| SinkError::Metadata {
+            topic: topic.to_string(),
+            partition,
+            source: Box::new(source),
+        };
         if ctx.config.formats.null_values == NullValues::Write {
-            write_tombstones(&mut decoded, buffer).map_err(|source| SinkError::Metadata {
-                topic: topic.clone(),
-                partition,
-                source: Box::new(source),
-            })?;
+            write_tombstones(&mut decoded, buffer).map_err(metadata_err)?;
         }
         if !decoded.rejected.is_empty() {
-            handle_rejects(ctx, &topic, partition, buffer, &decoded.rejected)?;
+            handle_rejects(ctx, topic, partition, buffer, &decoded.rejected)?;
         }
         let accepted = decoded.accepted_indexes(buffer.len());
         if accepted.is_empty() {
-            return Ok(Committed::Nothing);
+            return Ok(None);
         }
-        let batch = metadata::append_metadata(&decoded.batch, &topic, partition, buffer, &accepted)
-            .map_err(|source| SinkError::Metadata {
-                topic: topic.clone(),
-                partition,
-                source: Box::new(source),
-            })?;
+        let batch = metadata::append_metadata(&decoded.batch, topic, partition, buffer, &accepted)
+            .map_err(metadata_err)?;
+        Ok(Some((batch, accepted)))
+    }
+
+    /// Runs the transform and the partition rule (compiled for the batch's schema; a new schema
+    /// closes the open files once). Rows the SQL fails on are rejected. `None` when the writer
+    /// was fenced meanwhile.
+    fn sql_stage(
+        &mut self,
+        ctx: &SinkContext,
+        buffer: &RecordBuffer,
+        batch: &RecordBatch,
+        accepted: &[usize],
+    ) -> Result<Option<Processed>, SinkError> {
+        let (topic, partition) = (self.topic.clone(), self.partition);
         let expr_err = |source: ExprError| SinkError::Expr {
             topic: topic.clone(),
             partition,
             source: Box::new(source),
         };
+        let WriterState::Active(a) = &mut self.state else {
+            return Ok(None);
+        };
         let previous = a.pipeline.as_ref().map(|p| p.output_schema().clone());
-        let pipeline = pipeline_for(ctx, a, &batch).map_err(expr_err)?;
+        let pipeline = pipeline_for(ctx, a, batch).map_err(expr_err)?;
         if previous.is_some_and(|s| s != *pipeline.output_schema()) && !a.files.is_empty() {
             // The value schema moved (Avro schema evolution, an inferred JSON schema widened by
             // another partition): the open files are closed once and join the next commit; new
@@ -91,7 +124,7 @@ impl PartitionWriter {
                 self.spill(ctx, &dir)?;
             }
         }
-        let processed = pipeline.process(&batch).map_err(expr_err)?;
+        let processed = pipeline.process(batch).map_err(expr_err)?;
         if !processed.failed.is_empty() {
             let rejected: Vec<(usize, crate::decode::RecordError)> = processed
                 .failed
@@ -103,43 +136,52 @@ impl PartitionWriter {
         // Buffer index and offset of every output row.
         let buf_rows: Vec<usize> = processed.rows.iter().map(|&r| accepted[r]).collect();
         let offsets: Vec<i64> = buf_rows.iter().map(|&i| buffer.offsets[i]).collect();
+        Ok(Some(Processed {
+            output: processed,
+            buf_rows,
+            offsets,
+        }))
+    }
+
+    /// Appends the rows to the open files of their directories. Where the record time passes
+    /// `rotate.interval.ms` inside the batch, commits everything before the cut first.
+    fn write_stage(
+        &mut self,
+        ctx: &SinkContext,
+        buffer: &RecordBuffer,
+        processed: &Processed,
+    ) -> Result<Committed, SinkError> {
+        let (out, offsets) = (&processed.output, &processed.offsets);
         let n = offsets.len();
         let interval = ctx.policy.config.interval;
         let mut result = Committed::Nothing;
         let mut from = 0;
         loop {
-            let cut = match (&processed.times, interval) {
-                (Some(times), Some(_)) => {
-                    let WriterState::Active(a) = &mut self.state else {
-                        return Ok(result);
-                    };
-                    ctx.policy
-                        .time_cut(&mut a.rotation, &times[from..])
-                        .map_or(n, |i| from + i)
-                }
+            let WriterState::Active(a) = &mut self.state else {
+                return Ok(result);
+            };
+            let cut = match (&out.times, interval) {
+                (Some(times), Some(_)) => ctx
+                    .policy
+                    .time_cut(&mut a.rotation, &times[from..])
+                    .map_or(n, |i| from + i),
                 _ => n,
             };
             if cut > from {
-                let WriterState::Active(a) = &mut self.state else {
-                    return Ok(result);
+                let rows = RowsToWrite {
+                    batch: &out.batch,
+                    groups: &out.groups,
+                    offsets,
+                    range: from..cut,
                 };
-                write_rows(
-                    ctx,
-                    &topic,
-                    partition,
-                    &mut a.files,
-                    &processed.batch,
-                    &processed.groups,
-                    &offsets,
-                    from..cut,
-                )?;
+                write_rows(ctx, &self.topic, self.partition, &mut a.files, rows)?;
             }
             if cut >= n {
                 return Ok(result);
             }
             // The record at `cut` is past the interval: commit everything before it.
             let end = offsets[cut] - 1;
-            let remaining = (buffer.len() - buf_rows[cut]) as u64;
+            let remaining = (buffer.len() - processed.buf_rows[cut]) as u64;
             let committed = self.commit_through(ctx, end, RotateReason::RecordTime)?;
             result = result.then(committed);
             let WriterState::Active(a) = &mut self.state else {
@@ -155,6 +197,23 @@ impl PartitionWriter {
             from = cut;
         }
     }
+}
+
+/// What the SQL stage gives the write stage.
+struct Processed {
+    output: super::pipeline::Processed,
+    /// Per output row: its index in the buffer.
+    buf_rows: Vec<usize>,
+    /// Per output row: its Kafka offset.
+    offsets: Vec<i64>,
+}
+
+/// Rows `range` of `batch`, grouped by output directory.
+struct RowsToWrite<'a> {
+    batch: &'a RecordBatch,
+    groups: &'a [Group],
+    offsets: &'a [i64],
+    range: std::ops::Range<usize>,
 }
 
 /// `behavior.on.null.values=write`: tombstones the decoder rejected become rows whose value
@@ -231,18 +290,20 @@ fn pipeline_for(
     Ok(p)
 }
 
-/// Appends rows `range` of `batch` to the open files of their groups.
-#[allow(clippy::too_many_arguments)]
+/// Appends the rows to the open files of their groups.
 fn write_rows(
     ctx: &SinkContext,
     topic: &str,
     partition: i32,
     files: &mut BTreeMap<String, OpenFile>,
-    batch: &RecordBatch,
-    groups: &[Group],
-    offsets: &[i64],
-    range: std::ops::Range<usize>,
+    rows_to_write: RowsToWrite<'_>,
 ) -> Result<(), SinkError> {
+    let RowsToWrite {
+        batch,
+        groups,
+        offsets,
+        range,
+    } = rows_to_write;
     let fmt_err = |source: FormatError| SinkError::Format {
         topic: topic.to_string(),
         partition,

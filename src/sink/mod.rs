@@ -175,13 +175,13 @@ impl SinkContext {
     }
 
     /// Keys and headers are copied out of librdkafka only when something reads them.
-    fn keep_keys(&self) -> bool {
+    pub fn keep_keys(&self) -> bool {
         self.config.include_kafka_metadata
             || self.dlq.is_some()
             || self.config.sql_reads_keys()
             || self.config.formats.store_keys
     }
-    fn keep_headers(&self) -> bool {
+    pub fn keep_headers(&self) -> bool {
         self.keep_keys() || self.config.formats.store_headers
     }
 }

@@ -164,45 +164,17 @@ impl Pipeline {
 
     /// Runs the stages over `input` (which has [`Pipeline::input_schema`]).
     pub fn process(&self, input: &RecordBatch) -> Result<Processed, ExprError> {
-        let eval_err = |key: &str, message: String| ExprError::Evaluate {
-            key: key.into(),
-            message,
-        };
         let mut failed = Vec::new();
         // 1. transform.sql
-        let (mut batch, mut rows) = match &self.transform {
-            None => (input.clone(), (0..input.num_rows()).collect::<Vec<_>>()),
-            Some(t) => {
-                let applied = t.apply(input)?;
-                failed.extend(applied.failed);
-                let mut columns = applied.batch.columns().to_vec();
-                if !self.hidden.is_empty() {
-                    let idx = UInt32Array::from_iter_values(applied.rows.iter().map(|&r| r as u32));
-                    for &h in &self.hidden {
-                        columns.push(
-                            arrow::compute::take(input.column(h), &idx, None)
-                                .map_err(|e| eval_err("transform.sql", e.to_string()))?,
-                        );
-                    }
-                }
-                let mut fields: Vec<_> = applied.batch.schema().fields().iter().cloned().collect();
-                fields.extend(
-                    self.hidden
-                        .iter()
-                        .map(|&i| self.input_schema.fields()[i].clone()),
-                );
-                let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
-                    .map_err(|e| eval_err("transform.sql", e.to_string()))?;
-                (batch, applied.rows)
-            }
-        };
+        let (mut batch, mut rows) = self.transform(input, &mut failed)?;
         // 2. partition levels and record time, evaluated together.
         let mut exprs = self.rule.exprs();
         let levels = exprs.len();
         if let Some(t) = &self.timestamp {
             exprs.push(t.clone());
         }
-        let out = evaluate_tolerant(&exprs, &batch).map_err(|m| eval_err("partition rule", m))?;
+        let out =
+            evaluate_tolerant(&exprs, &batch).map_err(|m| evaluate_error("partition rule", m))?;
         if !out.failed.is_empty() {
             let kept = survivors(rows.len(), &out.failed);
             failed.extend(
@@ -213,75 +185,130 @@ impl Pipeline {
             rows = kept.into_iter().map(|i| rows[i]).collect();
             batch = out.batch;
         }
-        let mut arrays = out.arrays;
-        let mut times = None;
-        if self.timestamp.is_some() {
-            let t = arrays.pop().unwrap_or_else(|| {
-                Arc::new(TimestampMillisecondArray::from(Vec::<i64>::new())) as ArrayRef
-            });
-            let t = t
-                .as_any()
-                .downcast_ref::<TimestampMillisecondArray>()
-                .ok_or_else(|| {
-                    eval_err(
-                        "timestamp.extractor",
-                        format!("expected a timestamp, got {}", t.data_type()),
-                    )
-                })?
-                .clone();
-            if self.requires_timestamp && t.null_count() > 0 {
-                let missing: Vec<(usize, String)> = (0..t.len())
-                    .filter(|&i| t.is_null(i))
-                    .map(|i| {
-                        (
-                            i,
-                            format!(
-                                "no record time: {} is missing or null (timestamp.extractor)",
-                                self.timestamp_description
-                            ),
-                        )
-                    })
-                    .collect();
-                let kept: Vec<u32> = survivors(t.len(), &missing)
-                    .into_iter()
-                    .map(|i| i as u32)
-                    .collect();
-                failed.extend(missing.iter().map(|(i, m)| (rows[*i], m.clone())));
-                rows = kept.iter().map(|&i| rows[i as usize]).collect();
-                let idx = UInt32Array::from(kept);
-                let take = |a: &ArrayRef| arrow::compute::take(a, &idx, None);
-                arrays = arrays
-                    .iter()
-                    .map(take)
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| eval_err("partition rule", e.to_string()))?;
-                batch = arrow::compute::take_record_batch(&batch, &idx)
-                    .map_err(|e| eval_err("partition rule", e.to_string()))?;
-                let t2 = arrow::compute::take(&t, &idx, None)
-                    .map_err(|e| eval_err("timestamp.extractor", e.to_string()))?;
-                times = Some(millis(&t2));
-            } else {
-                times = Some(millis(&(Arc::new(t) as ArrayRef)));
-            }
-        }
-        debug_assert_eq!(arrays.len(), levels);
-        let groups = self.rule.group(&arrays)?;
-        failed.sort_by_key(|(i, _)| *i);
-        let batch = RecordBatch::try_new(
-            self.output_schema.clone(),
-            self.output
-                .iter()
-                .map(|&i| batch.column(i).clone())
-                .collect(),
-        )
-        .map_err(|e| eval_err("transform.sql", e.to_string()))?;
-        Ok(Processed {
+        let mut timed = Timed {
             batch,
             rows,
+            arrays: out.arrays,
+        };
+        // 3. rows without a record time, where one is required
+        let times = match self.timestamp.is_some() {
+            true => Some(self.record_times(&mut timed, &mut failed)?),
+            false => None,
+        };
+        debug_assert_eq!(timed.arrays.len(), levels);
+        let groups = self.rule.group(&timed.arrays)?;
+        failed.sort_by_key(|(i, _)| *i);
+        let columns = self.output.iter().map(|&i| timed.batch.column(i).clone());
+        let batch = RecordBatch::try_new(self.output_schema.clone(), columns.collect())
+            .map_err(|e| evaluate_error("transform.sql", e.to_string()))?;
+        Ok(Processed {
+            batch,
+            rows: timed.rows,
             groups,
             times,
             failed,
         })
+    }
+
+    /// The transform's output (plus the hidden input columns the rule needs) and, per output
+    /// row, its input row; rows it fails on go to `failed`.
+    fn transform(
+        &self,
+        input: &RecordBatch,
+        failed: &mut Vec<(usize, String)>,
+    ) -> Result<(RecordBatch, Vec<usize>), ExprError> {
+        let Some(t) = &self.transform else {
+            return Ok((input.clone(), (0..input.num_rows()).collect()));
+        };
+        let applied = t.apply(input)?;
+        failed.extend(applied.failed);
+        let mut columns = applied.batch.columns().to_vec();
+        if !self.hidden.is_empty() {
+            let idx = UInt32Array::from_iter_values(applied.rows.iter().map(|&r| r as u32));
+            for &h in &self.hidden {
+                columns.push(
+                    arrow::compute::take(input.column(h), &idx, None)
+                        .map_err(|e| evaluate_error("transform.sql", e.to_string()))?,
+                );
+            }
+        }
+        let mut fields: Vec<_> = applied.batch.schema().fields().iter().cloned().collect();
+        fields.extend(
+            self.hidden
+                .iter()
+                .map(|&i| self.input_schema.fields()[i].clone()),
+        );
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+            .map_err(|e| evaluate_error("transform.sql", e.to_string()))?;
+        Ok((batch, applied.rows))
+    }
+
+    /// Takes the record-time array (the last of `timed.arrays`) and returns it as epoch ms.
+    /// When a time is required, rows without one go to `failed` and leave `timed`.
+    fn record_times(
+        &self,
+        timed: &mut Timed,
+        failed: &mut Vec<(usize, String)>,
+    ) -> Result<Vec<i64>, ExprError> {
+        let t = timed.arrays.pop().unwrap_or_else(|| {
+            Arc::new(TimestampMillisecondArray::from(Vec::<i64>::new())) as ArrayRef
+        });
+        let t = t
+            .as_any()
+            .downcast_ref::<TimestampMillisecondArray>()
+            .ok_or_else(|| {
+                evaluate_error(
+                    "timestamp.extractor",
+                    format!("expected a timestamp, got {}", t.data_type()),
+                )
+            })?
+            .clone();
+        if !(self.requires_timestamp && t.null_count() > 0) {
+            return Ok(millis(&(Arc::new(t) as ArrayRef)));
+        }
+        let cause = format!(
+            "no record time: {} is missing or null (timestamp.extractor)",
+            self.timestamp_description
+        );
+        let missing: Vec<(usize, String)> = (0..t.len())
+            .filter(|&i| t.is_null(i))
+            .map(|i| (i, cause.clone()))
+            .collect();
+        let kept: Vec<u32> = survivors(t.len(), &missing)
+            .into_iter()
+            .map(|i| i as u32)
+            .collect();
+        failed.extend(missing.iter().map(|(i, m)| (timed.rows[*i], m.clone())));
+        timed.rows = kept.iter().map(|&i| timed.rows[i as usize]).collect();
+        let idx = UInt32Array::from(kept);
+        let take = |a: &ArrayRef| arrow::compute::take(a, &idx, None);
+        let rule_err =
+            |e: arrow::error::ArrowError| evaluate_error("partition rule", e.to_string());
+        timed.arrays = timed
+            .arrays
+            .iter()
+            .map(take)
+            .collect::<Result<_, _>>()
+            .map_err(rule_err)?;
+        timed.batch = arrow::compute::take_record_batch(&timed.batch, &idx).map_err(rule_err)?;
+        let t2 = arrow::compute::take(&t, &idx, None)
+            .map_err(|e| evaluate_error("timestamp.extractor", e.to_string()))?;
+        Ok(millis(&t2))
+    }
+}
+
+/// Rows between the stages of [`Pipeline::process`]: the batch, each row's input row, and the
+/// evaluated partition levels (then the record time).
+struct Timed {
+    batch: RecordBatch,
+    rows: Vec<usize>,
+    arrays: Vec<ArrayRef>,
+}
+
+fn evaluate_error(key: &str, message: String) -> ExprError {
+    ExprError::Evaluate {
+        key: key.into(),
+        message,
     }
 }
 

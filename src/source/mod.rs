@@ -110,8 +110,13 @@ impl IngestContext {
 
     /// Recovers one partition from the store (blocking the calling, non-async thread).
     pub fn recover(&self, topic: &str, partition: i32) -> Result<Recovered, SourceError> {
-        self.runtime
-            .block_on(self.commit_log.recover(topic, partition))
+        self.runtime.block_on(self.recover_async(topic, partition))
+    }
+
+    async fn recover_async(&self, topic: &str, partition: i32) -> Result<Recovered, SourceError> {
+        self.commit_log
+            .recover(topic, partition)
+            .await
             .map_err(|e| SourceError::Recovery {
                 topic: topic.to_string(),
                 partition,
@@ -119,6 +124,28 @@ impl IngestContext {
             })
     }
 }
+
+impl IngestContext {
+    /// [`IngestContext::recover`] for many partitions, [`RECOVERY_CONCURRENCY`] at a time (a
+    /// few store round trips each), in the order given.
+    fn recover_all(
+        &self,
+        parts: &[(String, i32)],
+    ) -> Vec<((String, i32), Result<Recovered, SourceError>)> {
+        use futures::stream::{self, StreamExt};
+        let recoveries = stream::iter(parts.iter().cloned())
+            .map(|(topic, partition)| async move {
+                let result = self.recover_async(&topic, partition).await;
+                ((topic, partition), result)
+            })
+            .buffered(RECOVERY_CONCURRENCY)
+            .collect::<Vec<_>>();
+        self.runtime.block_on(recoveries)
+    }
+}
+
+/// Partitions recovered from the store at once when many are assigned together.
+const RECOVERY_CONCURRENCY: usize = 32;
 
 impl ClientContext for IngestContext {
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
@@ -160,9 +187,13 @@ impl ConsumerContext for IngestContext {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let mut assigned = Vec::new();
                 let mut to_assign = TopicPartitionList::new();
-                for elem in tpl.elements() {
-                    let (topic, partition) = (elem.topic().to_string(), elem.partition());
-                    match self.recover(&topic, partition) {
+                let parts: Vec<(String, i32)> = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| (e.topic().to_string(), e.partition()))
+                    .collect();
+                for ((topic, partition), recovered) in self.recover_all(&parts) {
+                    match recovered {
                         Ok(rec) => {
                             let offset = self.start_offset(&rec);
                             tracing::info!(%topic, partition, next_seq = rec.next_seq, ?offset, "assigned; recovered from the store");

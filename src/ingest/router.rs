@@ -1,0 +1,467 @@
+//! The consumer thread: polls, routes records to the partition workers, and does everything that
+//! needs the consumer (rebalances, pauses, seeks, advisory offset commits, the end-of-input
+//! check).
+//!
+//! Records are copied out of librdkafka once, into a chunk ([`RecordBuffer`]) per partition,
+//! which goes to the partition's worker when it holds [`CHUNK_RECORDS`] records, when the
+//! consumer has nothing more right now, or [`CHUNK_LINGER`] after its first record. Emptied
+//! chunks come back from the workers for reuse.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Headers, Message};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use super::workers::{Command, Event, TopicPartition};
+use super::{IngestError, IngestOptions};
+use crate::commit::Recovered;
+use crate::config::StartFrom;
+use crate::decode::buffer::{Header, RecordBuffer};
+use crate::metrics::Metrics;
+use crate::sink::rotation::RotateReason;
+use crate::sink::SinkContext;
+use crate::source::{IngestContext, RebalanceEvent, SourceError};
+
+/// Records per chunk sent to a worker.
+pub const CHUNK_RECORDS: usize = 1024;
+/// The longest a consumed record waits in a chunk before the chunk is sent.
+pub const CHUNK_LINGER: Duration = Duration::from_millis(20);
+
+const POLL: Duration = Duration::from_millis(100);
+/// How often the end of input is checked (`--stop-at-end`).
+const END_CHECK: Duration = Duration::from_millis(100);
+/// How long `--stop-at-end` waits for a partition's watermarks before trying again later.
+const WATERMARK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the router knows of one owned partition.
+struct Owned {
+    tp: TopicPartition,
+    worker: usize,
+    chunk: RecordBuffer,
+    /// The next offset a record of this partition should have (the store's resume point, then
+    /// past the last record routed).
+    expected: Option<i64>,
+    fenced: bool,
+    /// A `PartitionEOF` with this partition number arrived since its last record. librdkafka's
+    /// end event names no topic, so this only says "worth checking".
+    eof_hint: bool,
+}
+
+pub struct Router<'a> {
+    consumer: &'a BaseConsumer<IngestContext>,
+    ctx: &'a SinkContext,
+    workers: Vec<SyncSender<Command>>,
+    events: Receiver<Event>,
+    spent: Receiver<RecordBuffer>,
+    owned: HashMap<Arc<str>, HashMap<i32, Owned>>,
+    /// When the oldest record not yet sent to a worker was routed.
+    unsent_since: Option<Instant>,
+}
+
+impl<'a> Router<'a> {
+    pub fn new(
+        consumer: &'a BaseConsumer<IngestContext>,
+        ctx: &'a SinkContext,
+        workers: Vec<SyncSender<Command>>,
+        events: Receiver<Event>,
+        spent: Receiver<RecordBuffer>,
+    ) -> Self {
+        Router {
+            consumer,
+            ctx,
+            workers,
+            events,
+            spent,
+            owned: HashMap::new(),
+            unsent_since: None,
+        }
+    }
+
+    /// Polls and routes until stopped, failed, or (with `stop_at_end`) caught up; then has every
+    /// worker commit what is open.
+    pub fn run(&mut self, options: &IngestOptions) -> Result<(), IngestError> {
+        let mut last_check = Instant::now();
+        let mut assigned_once = false;
+        loop {
+            if options.shutdown.load(Ordering::Relaxed) {
+                return self.finish(RotateReason::Shutdown);
+            }
+            let polled = self.consumer.poll(POLL);
+            assigned_once |= self.apply_rebalance_events()?;
+            match polled {
+                None => self.send_all_chunks()?,
+                Some(Ok(msg)) => self.route(&msg)?,
+                Some(Err(KafkaError::PartitionEOF(partition))) => {
+                    // The event carries no topic: every topic's partition of that number.
+                    for m in self.owned.values_mut() {
+                        if let Some(o) = m.get_mut(&partition) {
+                            o.eof_hint = true;
+                        }
+                    }
+                }
+                Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+            }
+            if self
+                .unsent_since
+                .is_some_and(|t| t.elapsed() >= CHUNK_LINGER)
+            {
+                self.send_all_chunks()?;
+            }
+            self.apply_worker_events()?;
+            if options.stop_at_end && assigned_once && last_check.elapsed() >= END_CHECK {
+                last_check = Instant::now();
+                if self.caught_up() {
+                    return self.finish(RotateReason::EndOfInput);
+                }
+            }
+        }
+    }
+
+    /// Copies one record into its partition's chunk.
+    fn route<M: Message>(&mut self, msg: &M) -> Result<(), IngestError> {
+        let Some(o) = self
+            .owned
+            .get_mut(msg.topic())
+            .and_then(|m| m.get_mut(&msg.partition()))
+        else {
+            return Ok(());
+        };
+        let payload = msg.payload();
+        Metrics::add(&self.ctx.metrics.records_consumed, 1);
+        Metrics::add(
+            &self.ctx.metrics.bytes_consumed,
+            payload.map_or(0, |p| p.len() as u64),
+        );
+        o.eof_hint = false;
+        o.expected = Some(msg.offset() + 1);
+        o.chunk.push(
+            msg.offset(),
+            msg.timestamp().to_millis().unwrap_or(-1),
+            msg.key(),
+            payload,
+            || headers_of(msg),
+        );
+        self.unsent_since.get_or_insert_with(Instant::now);
+        if o.chunk.len() >= CHUNK_RECORDS {
+            let (topic, partition) = (o.tp.0.clone(), o.tp.1);
+            self.send_chunk(&topic, partition)?;
+        }
+        Ok(())
+    }
+
+    fn send_chunk(&mut self, topic: &str, partition: i32) -> Result<(), IngestError> {
+        let fresh = self.fresh_chunk();
+        let Some(o) = self
+            .owned
+            .get_mut(topic)
+            .and_then(|m| m.get_mut(&partition))
+        else {
+            return Ok(());
+        };
+        if o.chunk.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut o.chunk, fresh);
+        let (worker, tp) = (o.worker, o.tp.clone());
+        self.send(worker, Command::Records(tp, chunk))
+    }
+
+    fn send_all_chunks(&mut self) -> Result<(), IngestError> {
+        let pending: Vec<(Arc<str>, i32)> = self
+            .owned
+            .values()
+            .flat_map(|m| m.values())
+            .filter(|o| !o.chunk.is_empty())
+            .map(|o| o.tp.clone())
+            .collect();
+        for (topic, partition) in pending {
+            self.send_chunk(&topic, partition)?;
+        }
+        self.unsent_since = None;
+        Ok(())
+    }
+
+    /// An emptied chunk handed back by a worker, or a new one.
+    fn fresh_chunk(&self) -> RecordBuffer {
+        self.spent
+            .try_recv()
+            .unwrap_or_else(|_| RecordBuffer::new(self.ctx.keep_keys(), self.ctx.keep_headers()))
+    }
+
+    /// Sends to a worker, waiting while its queue is full. A worker that is gone has failed:
+    /// its event says why.
+    fn send(&mut self, worker: usize, command: Command) -> Result<(), IngestError> {
+        if self.workers[worker].send(command).is_ok() {
+            return Ok(());
+        }
+        Err(self.worker_failure())
+    }
+
+    /// Why a worker stopped: its `Failed` event, which it sends just after it drops its end of
+    /// the channels.
+    fn worker_failure(&mut self) -> IngestError {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(Event::Failed(e)) => return e,
+                Ok(_) => {}
+                Err(_) => return IngestError::WorkerGone,
+            }
+        }
+    }
+
+    /// Gives new partitions to their workers (recovered from the store by the consumer context)
+    /// and takes revoked ones away. True when something was assigned.
+    fn apply_rebalance_events(&mut self) -> Result<bool, IngestError> {
+        let mut assigned = false;
+        for event in self.consumer.context().take_events() {
+            match event {
+                RebalanceEvent::Assigned(list) => {
+                    assigned |= !list.is_empty();
+                    for (topic, partition, recovered) in list {
+                        self.assign(Arc::from(topic), partition, recovered)?;
+                    }
+                }
+                RebalanceEvent::Revoked(list) => {
+                    for (topic, partition) in list {
+                        let Some(o) = self
+                            .owned
+                            .get_mut(topic.as_str())
+                            .and_then(|m| m.remove(&partition))
+                        else {
+                            continue;
+                        };
+                        self.send(o.worker, Command::Revoke(o.tp))?;
+                    }
+                }
+                RebalanceEvent::Failed(e) => return Err(e.into()),
+            }
+            let owned = self.owned.values().map(HashMap::len).sum::<usize>() as u64;
+            self.ctx
+                .metrics
+                .partitions_assigned
+                .store(owned, Ordering::Relaxed);
+        }
+        Ok(assigned)
+    }
+
+    fn assign(
+        &mut self,
+        topic: Arc<str>,
+        partition: i32,
+        recovered: Recovered,
+    ) -> Result<(), IngestError> {
+        let worker = worker_for(&topic, partition, self.workers.len());
+        let tp: TopicPartition = (topic.clone(), partition);
+        let o = Owned {
+            tp: tp.clone(),
+            worker,
+            chunk: self.fresh_chunk(),
+            expected: recovered.next_offset,
+            fenced: false,
+            eof_hint: false,
+        };
+        self.owned.entry(topic).or_default().insert(partition, o);
+        self.send(worker, Command::Assign(tp, recovered))
+    }
+
+    /// Commits, fences, fenced partitions ready to resume and failures reported by the workers.
+    fn apply_worker_events(&mut self) -> Result<(), IngestError> {
+        while let Ok(event) = self.events.try_recv() {
+            match event {
+                Event::Committed((topic, partition), end) => {
+                    let mut tpl = TopicPartitionList::new();
+                    let _ = tpl.add_partition_offset(&topic, partition, Offset::Offset(end + 1));
+                    if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
+                        tracing::debug!(error = %e, "Kafka offset commit failed (advisory only)");
+                    }
+                }
+                Event::Fenced(tp) => self.pause_fenced(&tp),
+                Event::Resume(tp) => self.resume_fenced(&tp)?,
+                Event::Failed(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn pause_fenced(&mut self, (topic, partition): &TopicPartition) {
+        let Some(o) = self
+            .owned
+            .get_mut(&**topic)
+            .and_then(|m| m.get_mut(partition))
+        else {
+            return;
+        };
+        o.fenced = true;
+        o.chunk.clear();
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(topic, *partition);
+        if let Err(e) = self.consumer.pause(&tpl) {
+            tracing::warn!(error = %e, %topic, partition, "pause failed");
+        }
+    }
+
+    /// Recovers a fenced partition from the store, moves the consumer there, resumes it, and has
+    /// its worker start over from there.
+    fn resume_fenced(&mut self, tp: &TopicPartition) -> Result<(), IngestError> {
+        let (topic, partition) = (&*tp.0, tp.1);
+        if !self
+            .owned
+            .get(topic)
+            .is_some_and(|m| m.contains_key(&partition))
+        {
+            return Ok(());
+        }
+        let recovered = self.consumer.context().recover(topic, partition)?;
+        let offset = self.consumer.context().start_offset(&recovered);
+        self.consumer
+            .seek(topic, partition, offset, Duration::from_secs(10))
+            .map_err(SourceError::Consumer)?;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(topic, partition);
+        self.consumer.resume(&tpl).map_err(SourceError::Consumer)?;
+        let worker = match self
+            .owned
+            .get_mut(topic)
+            .and_then(|m| m.get_mut(&partition))
+        {
+            Some(o) => {
+                o.fenced = false;
+                o.expected = recovered.next_offset;
+                o.chunk.clear();
+                o.worker
+            }
+            None => return Ok(()),
+        };
+        tracing::info!(%topic, partition, ?offset, "resumed a fenced partition from the store");
+        self.send(worker, Command::Reset(tp.clone(), recovered))
+    }
+
+    /// Sends what is routed, has every worker commit what is open, and waits for them.
+    fn finish(&mut self, reason: RotateReason) -> Result<(), IngestError> {
+        self.send_all_chunks()?;
+        let mut answers = Vec::with_capacity(self.workers.len());
+        for worker in 0..self.workers.len() {
+            let (done, answer) = std::sync::mpsc::sync_channel(1);
+            self.send(worker, Command::RotateAll(reason, done))?;
+            answers.push(answer);
+        }
+        for answer in answers {
+            if answer.recv().is_err() {
+                // The worker stopped without answering: it failed.
+                self.apply_worker_events()?;
+                return Err(self.worker_failure());
+            }
+        }
+        self.apply_worker_events()
+    }
+
+    /// True when every owned partition has been read to its end. Runs the per-partition checks
+    /// (a watermark request each) only once every partition has had an end event.
+    fn caught_up(&mut self) -> bool {
+        let start_from = self.ctx.config.start_from;
+        let consumer = self.consumer;
+        let all: Vec<&mut Owned> = self
+            .owned
+            .values_mut()
+            .flat_map(|m| m.values_mut())
+            .collect();
+        if all.is_empty() || all.iter().any(|o| !o.eof_hint) {
+            return false;
+        }
+        let positions = consumer.position().ok();
+        for o in all {
+            match partition_at_end(consumer, positions.as_ref(), start_from, o) {
+                Ok(true) => {}
+                Ok(false) => {
+                    // Records are still to come; their end event sets the hint again.
+                    o.eof_hint = false;
+                    return false;
+                }
+                Err(e) => {
+                    // Keep the hint (no second end event comes for the same offset).
+                    tracing::debug!(topic = %o.tp.0, partition = o.tp.1, error = %e, "watermarks unavailable; checking the end again later");
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// The worker of a partition: fixed by (topic, partition), so a partition revoked and assigned
+/// again goes to the same worker, after its revocation.
+fn worker_for(topic: &str, partition: i32, workers: usize) -> usize {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    topic.hash(&mut h);
+    (h.finish() as usize).wrapping_add(partition as usize) % workers.max(1)
+}
+
+/// Whether this process has consumed the partition up to its high watermark (the last stable
+/// offset under `read_committed`, like the end events).
+///
+/// The next offset is the consumer's position (librdkafka moves it past transaction markers and
+/// aborted records, which are never routed) or the next offset routed (from the store's resume
+/// point on), whichever is further. With neither known nothing was consumed since the
+/// assignment: the partition is at its end when it is empty, or when it started at the end
+/// (`consumer.auto.offset.reset=latest` and no commit yet). A fenced partition is done: another
+/// process owns it.
+fn partition_at_end(
+    consumer: &BaseConsumer<IngestContext>,
+    positions: Option<&TopicPartitionList>,
+    start_from: StartFrom,
+    o: &Owned,
+) -> Result<bool, KafkaError> {
+    if o.fenced {
+        return Ok(true);
+    }
+    let (topic, partition) = (&*o.tp.0, o.tp.1);
+    let position = positions
+        .and_then(|l| l.find_partition(topic, partition))
+        .and_then(|e| match e.offset() {
+            Offset::Offset(o) => Some(o),
+            _ => None,
+        });
+    let next = position.max(o.expected);
+    let (low, high) = consumer.fetch_watermarks(topic, partition, WATERMARK_TIMEOUT)?;
+    Ok(match next {
+        Some(next) => next >= high,
+        None => low >= high || start_from == StartFrom::Latest,
+    })
+}
+
+fn headers_of<M: Message>(msg: &M) -> Vec<Header> {
+    msg.headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| Header {
+                    key: h.key.to_string(),
+                    value: h.value.map(<[u8]>::to_vec),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_of_a_topic_spread_over_the_workers() {
+        let mut per_worker = [0; 2];
+        for p in 0..4 {
+            per_worker[worker_for("t", p, 2)] += 1;
+        }
+        assert_eq!(per_worker, [2, 2]);
+        assert_eq!(worker_for("t", 3, 1), 0);
+    }
+}
