@@ -156,28 +156,10 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
     };
     runtime.block_on(sweep_once(&commit_log, cleanup));
     runtime.spawn(sweep_now_and_then(commit_log.clone(), cleanup));
-    let dlq = match &config.dlq_topic {
-        Some(t) => Some(Arc::new(DeadLetterQueue::new(&config, t)?)),
-        None => None,
-    };
-    let mut ctx = SinkContext {
-        config: config.clone(),
-        commit_log: commit_log.clone(),
-        runtime: runtime.handle().clone(),
-        metrics: options.metrics.clone(),
-        dlq,
-        inferred_schemas: Mutex::new(HashMap::new()),
-        policy: RotationPolicy {
-            config: config.rotation.clone(),
-        },
-        compiler: crate::expr::SqlCompiler::new(),
-        memory: MemoryBudget::new(config.memory_budget_bytes),
-        listener: None,
-        registry: crate::decode::registry_for(&config)?,
-    };
-    ctx.listener = registrar
+    let listener = registrar
         .clone()
         .map(|r| r as Arc<dyn crate::sink::CommitListener>);
+    let ctx = sink_context(&config, &options, &commit_log, runtime.handle(), listener)?;
     let source_ctx = IngestContext::new(commit_log, runtime.handle().clone(), config.start_from);
     let consumer = source::connect(&config, source_ctx, options.connect_timeout)?;
     tracing::info!(writer = %writer_id, group = %config.group_id, store = %config.store_url, "ingest started");
@@ -189,6 +171,35 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
         r.shutdown(HIVE_SHUTDOWN_DEADLINE);
     }
     result.map(|()| options.metrics.snapshot())
+}
+
+/// What every partition writer of the process shares.
+fn sink_context(
+    config: &Arc<Config>,
+    options: &IngestOptions,
+    commit_log: &CommitLog,
+    runtime: &tokio::runtime::Handle,
+    listener: Option<Arc<dyn crate::sink::CommitListener>>,
+) -> Result<SinkContext, IngestError> {
+    let dlq = match &config.dlq_topic {
+        Some(t) => Some(Arc::new(DeadLetterQueue::new(config, t)?)),
+        None => None,
+    };
+    Ok(SinkContext {
+        config: config.clone(),
+        commit_log: commit_log.clone(),
+        runtime: runtime.clone(),
+        metrics: options.metrics.clone(),
+        dlq,
+        inferred_schemas: Mutex::new(HashMap::new()),
+        policy: RotationPolicy {
+            config: config.rotation.clone(),
+        },
+        compiler: crate::expr::SqlCompiler::new(),
+        memory: MemoryBudget::new(config.memory_budget_bytes),
+        listener,
+        registry: crate::decode::registry_for(config)?,
+    })
 }
 
 /// One store-wide sweep ([`CommitLog::sweep`]); a failure is logged, the next round retries.
