@@ -77,3 +77,115 @@ impl std::fmt::Display for Snapshot {
         )
     }
 }
+
+/// Counters of several jobs in the Prometheus / OpenMetrics text format (the content type is
+/// [`PROMETHEUS_CONTENT_TYPE`]), one series per job labelled `job="<name>"`, encoded by the
+/// `prometheus-client` crate. Counter names end in `_total`.
+pub fn encode_prometheus(jobs: &[(String, &Metrics)]) -> String {
+    use prometheus_client::metrics::counter::Counter;
+    use prometheus_client::metrics::family::Family;
+    use prometheus_client::metrics::gauge::Gauge;
+    use prometheus_client::registry::Registry;
+    type Labels = Vec<(String, String)>;
+
+    let mut registry = Registry::with_prefix("streamx");
+    let counters: [(&str, &str, fn(&Snapshot) -> u64); 10] = [
+        ("records_consumed", "Records read from Kafka", |s| {
+            s.records_consumed
+        }),
+        (
+            "bytes_consumed",
+            "Bytes of record values read from Kafka",
+            |s| s.bytes_consumed,
+        ),
+        (
+            "records_written",
+            "Rows written into committed files",
+            |s| s.records_written,
+        ),
+        (
+            "records_skipped",
+            "Bad records skipped (errors.tolerance=all)",
+            |s| s.records_skipped,
+        ),
+        (
+            "records_dead_lettered",
+            "Records sent to the dead letter queue",
+            |s| s.records_dead_lettered,
+        ),
+        ("files_committed", "Files committed to the store", |s| {
+            s.files_committed
+        }),
+        (
+            "files_spilled",
+            "Files staged early because the memory budget was reached",
+            |s| s.files_spilled,
+        ),
+        ("bytes_committed", "Bytes of committed files", |s| {
+            s.bytes_committed
+        }),
+        (
+            "commits",
+            "Commits (one per Kafka partition and rotation)",
+            |s| s.commits,
+        ),
+        (
+            "commits_fenced",
+            "Commits lost to another writer of the same partition",
+            |s| s.commits_fenced,
+        ),
+    ];
+    let labels = |job: &str| -> Labels { vec![("job".to_string(), job.to_string())] };
+    for (name, help, get) in counters {
+        let family = Family::<Labels, Counter>::default();
+        for (job, m) in jobs {
+            family
+                .get_or_create(&labels(job))
+                .inc_by(get(&m.snapshot()));
+        }
+        registry.register(name, help, family);
+    }
+    let assigned = Family::<Labels, Gauge>::default();
+    for (job, m) in jobs {
+        let n = m.partitions_assigned.load(Ordering::Relaxed);
+        assigned
+            .get_or_create(&labels(job))
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+    registry.register(
+        "partitions_assigned",
+        "Kafka partitions this process owns now",
+        assigned,
+    );
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+    out
+}
+
+/// The content type of [`encode_prometheus`]'s output.
+pub const PROMETHEUS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text_has_every_counter_per_job() {
+        let a = Metrics::default();
+        Metrics::add(&a.records_consumed, 7);
+        Metrics::add(&a.files_committed, 2);
+        a.partitions_assigned.store(3, Ordering::Relaxed);
+        let b = Metrics::default();
+        let text = encode_prometheus(&[("a".into(), &a), ("b".into(), &b)]);
+        assert!(
+            text.contains("streamx_records_consumed_total{job=\"a\"} 7"),
+            "{text}"
+        );
+        assert!(text.contains("streamx_files_committed_total{job=\"a\"} 2"));
+        assert!(text.contains("streamx_records_consumed_total{job=\"b\"} 0"));
+        assert!(text.contains("streamx_partitions_assigned{job=\"a\"} 3"));
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
