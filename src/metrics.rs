@@ -89,7 +89,8 @@ pub fn encode_prometheus(jobs: &[(String, &Metrics)]) -> String {
     type Labels = Vec<(String, String)>;
 
     let mut registry = Registry::with_prefix("streamx");
-    let counters: [(&str, &str, fn(&Snapshot) -> u64); 10] = [
+    type Counted = (&'static str, &'static str, fn(&Snapshot) -> u64);
+    let counters: [Counted; 10] = [
         ("records_consumed", "Records read from Kafka", |s| {
             s.records_consumed
         }),

@@ -556,7 +556,7 @@ fn python_connect_client_drives_the_api() {
     let name = unique("clickstream");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/worker_client.py");
     let out = Command::new(service_env("STREAMX_TEST_PYTHON"))
-        .args([script, &w.base, &s.seed_job(&name).to_string()])
+        .args([script, &w.base, &s.seed_job(&name).to_string(), "6"])
         .output()
         .unwrap();
     assert!(
@@ -566,7 +566,7 @@ fn python_connect_client_drives_the_api() {
         String::from_utf8_lossy(&out.stderr),
         w.log()
     );
-    // Deleted at the end of the script; what it ran landed exactly once.
+    // The script waits for offset 6 before its lifecycle calls: all landed, exactly once.
     s.expect_exactly(1, 6);
     w.stop();
 }

@@ -3,7 +3,7 @@ scripts would: create, list, expand, status, pause, resume, restart, update conf
 Checks the status codes the client relies on and the shapes Kafka Connect answers with.
 
 Run by tests/worker.rs (`python_connect_client_drives_the_api`):
-    python tests/worker_client.py <base url> <job json>
+    python tests/worker_client.py <base url> <job json> <records in partition 0>
 Exits non-zero with a message on the first mismatch.
 """
 
@@ -11,6 +11,7 @@ import json
 import sys
 import time
 
+import requests
 from kafka_connect import KafkaConnect
 from requests.exceptions import HTTPError
 
@@ -69,6 +70,14 @@ def main():
     st = wait_for("RUNNING", lambda: state_is("RUNNING", "RUNNING"))
     expect(st["type"] == "sink" and st["tasks"][0]["id"] == 0, f"status {st}")
     expect(":" in st["connector"]["worker_id"], f"worker_id {st}")
+    # Every record committed before the lifecycle calls below (the client has no offsets call).
+    # They restart the job's consumer many times within seconds; on tansu a member that leaves
+    # during its join can leave the group unassigned for long, so no data is expected after them.
+    def committed():
+        offsets = requests.get(f"{base}/connectors/{name}/offsets").json()["offsets"]
+        return [o["offset"]["kafka_offset"] for o in offsets] == [int(sys.argv[3])]
+
+    wait_for("every record committed", committed)
     task = kc.get_connector_task_status(name, 0)
     expect(task["state"] == "RUNNING" and task["id"] == 0, f"task status {task}")
     tasks = kc.list_connector_tasks(name)
@@ -94,6 +103,13 @@ def main():
     topics = kc.list_connector_topics(name)
     expect(topics == {name: {"topics": [job["config"]["topics"]]}}, f"topics {topics}")
 
+    plugins = kc.list_connector_plugins()
+    expect(
+        any(p["class"] == job["config"]["connector.class"] for p in plugins),
+        f"plugins {plugins}",
+    )
+    infos = kc.validate_connector_config("S3SinkConnector", dict(updated_config, **{"flush.size": "x"}))
+    expect(infos["error_count"] == 1, f"validate {infos['error_count']}")
     kc.delete_connector(name)
     expect(kc.list_connectors() == [], "list after delete")
     try:

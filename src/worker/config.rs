@@ -140,9 +140,9 @@ impl WorkerConfig {
             if is_client_key(key) {
                 client.insert(key.clone(), value.clone());
                 job_defaults.insert(format!("consumer.{key}"), value.clone());
-            } else if is_job_default(key) && keys::is_accepted(key) {
-                job_defaults.insert(key.clone(), value.clone());
-            } else if key.starts_with("consumer.") {
+            } else if (is_job_default(key) && keys::is_accepted(key))
+                || key.starts_with("consumer.")
+            {
                 job_defaults.insert(key.clone(), value.clone());
             } else if !USED.contains(&key.as_str()) {
                 keys::log_ignored_once(key, "a Kafka Connect worker key StreamX does not use");

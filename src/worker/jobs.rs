@@ -75,13 +75,9 @@ impl Task {
         matches!(lock(&self.outcome).as_ref(), Some(Ok(())))
     }
 
-    /// Asks the task to stop; [`Task::join`] waits for it.
-    fn signal(&self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-
+    /// Asks the task to stop and waits for its thread.
     fn join(&self) {
-        self.signal();
+        self.stop.store(true, Ordering::Relaxed);
         let handle = lock(&self.handle).take();
         if let Some(h) = handle {
             let _ = h.join();
@@ -100,13 +96,10 @@ struct Job {
 }
 
 impl Job {
-    /// Signals the tasks `which` selects and removes them from the job unless `keep`; returns
-    /// them to be joined.
+    /// The tasks `which` selects, removed from the job unless `keep`, to be stopped by
+    /// [`stop_one_by_one`].
     fn stop_tasks(&mut self, which: impl Fn(&Task) -> bool, keep: bool) -> Vec<Arc<Task>> {
         let chosen: Vec<Arc<Task>> = self.tasks.iter().filter(|t| which(t)).cloned().collect();
-        for t in &chosen {
-            t.signal();
-        }
         if !keep {
             self.tasks
                 .retain(|t| !chosen.iter().any(|c| Arc::ptr_eq(c, t)));
@@ -124,6 +117,10 @@ pub struct Jobs {
     /// Keys every job's config starts from (bootstrap.servers, converters, consumer.*).
     defaults: BTreeMap<String, String>,
     jobs: Mutex<BTreeMap<String, Job>>,
+    /// Held for a whole reconcile or restart (stops included), so lifecycle changes never
+    /// overlap: consumers of a group leave one at a time, never together (tansu stops assigning
+    /// a group whose members leave at the same moment, shared/notes/kafka.md).
+    lifecycle: Mutex<()>,
 }
 
 /// `${env:VAR}` and `${file:path:key}` (a properties file) in a value, resolved when a task
@@ -160,6 +157,7 @@ impl Jobs {
         Jobs {
             defaults,
             jobs: Mutex::new(BTreeMap::new()),
+            lifecycle: Mutex::new(()),
         }
     }
 
@@ -196,6 +194,7 @@ impl Jobs {
     /// paused/stopped ones stop (a paused job keeps its ended tasks, shown PAUSED), running ones
     /// get their missing tasks started.
     pub fn reconcile(&self, registry: &Registry) {
+        let _turn = lock(&self.lifecycle);
         let mut to_join = Vec::new();
         {
             let mut jobs = lock(&self.jobs);
@@ -228,7 +227,7 @@ impl Jobs {
                 job.target = target;
             }
         }
-        join_all(&to_join);
+        stop_one_by_one(&to_join);
         self.start_missing();
     }
 
@@ -262,6 +261,7 @@ impl Jobs {
     /// Restarts job `name`'s tasks (only the failed ones with `only_failed`); false when there
     /// is no such job.
     pub fn restart(&self, name: &str, only_failed: bool) -> bool {
+        let _turn = lock(&self.lifecycle);
         let to_join = {
             let mut jobs = lock(&self.jobs);
             let Some(job) = jobs.get_mut(name) else {
@@ -269,7 +269,7 @@ impl Jobs {
             };
             job.stop_tasks(|t| !only_failed || t.failed(), false)
         };
-        join_all(&to_join);
+        stop_one_by_one(&to_join);
         self.start_missing();
         true
     }
@@ -306,20 +306,19 @@ impl Jobs {
 
     /// Stops every task (open files committed) and forgets the jobs.
     pub fn shutdown(&self) {
+        let _turn = lock(&self.lifecycle);
         let tasks: Vec<Arc<Task>> = {
             let mut jobs = lock(&self.jobs);
             let all = std::mem::take(&mut *jobs);
             all.into_values().flat_map(|j| j.tasks).collect()
         };
-        for t in &tasks {
-            t.signal();
-        }
-        join_all(&tasks);
+        stop_one_by_one(&tasks);
     }
 }
 
-/// Waits for tasks already signalled (they commit and leave their groups in parallel).
-fn join_all(tasks: &[Arc<Task>]) {
+/// Stops tasks one after the other: each commits what it has open and leaves its group before
+/// the next is asked to.
+fn stop_one_by_one(tasks: &[Arc<Task>]) {
     for t in tasks {
         t.join();
     }

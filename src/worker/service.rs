@@ -205,13 +205,22 @@ impl Worker {
         }))
     }
 
-    /// The status of one task.
+    /// The status of one task: UNASSIGNED while a task of the config is not running here.
     pub fn task_status(&self, name: &str, task: usize) -> Result<Value, ApiError> {
         let status = self.status(name)?;
-        status["tasks"]
+        let running = status["tasks"]
             .as_array()
-            .and_then(|t| t.iter().find(|t| t["id"] == json!(task)).cloned())
-            .ok_or_else(|| ApiError::TaskNotFound(name.to_string(), task))
+            .and_then(|t| t.iter().find(|t| t["id"] == json!(task)).cloned());
+        if let Some(t) = running {
+            return Ok(t);
+        }
+        let configured = self.info(name)?["tasks"].as_array().map_or(0, Vec::len);
+        if task < configured {
+            return Ok(
+                json!({"id": task, "state": "UNASSIGNED", "worker_id": self.config.advertised}),
+            );
+        }
+        Err(ApiError::TaskNotFound(name.to_string(), task))
     }
 
     /// `{name: {topics: [...]}}`: the listed topics, or for a pattern the topics with commits.
