@@ -8,7 +8,11 @@
 //! - pause (no new files while paused), resume, and a worker restart that brings the job back
 //!   in its stored state (paused stays paused);
 //! - a bad config is a 400 naming every bad key, and nothing is stored;
-//! - /metrics parses as Prometheus text and counts what was ingested.
+//! - /metrics parses as Prometheus text and counts what was ingested;
+//! - kafka-connect-py (PyPI) drives the whole API (tests/worker_client.py);
+//! - two workers split a job's partitions, one takes over when the other is SIGKILLed, both
+//!   restarted (one configured by `CONNECT_*` variables only) run the job again, exactly once;
+//! - a job whose store is missing is FAILED with the error as `trace`; restart brings it back.
 //!
 //! Each test has its own topic, bucket, config topic, consumer groups and REST port. The job
 //! name differs from the seed's `clickstream` only by a unique suffix: its consumer group
@@ -40,23 +44,33 @@ struct Worker {
 
 impl Worker {
     fn start(dir: &Path, props: &str) -> Worker {
+        Worker::start_with(dir, props, false)
+    }
+
+    /// With `env`, the worker gets no file: every key comes as a `CONNECT_*` variable
+    /// (cp-kafka-connect's mapping).
+    fn start_with(dir: &Path, props: &str, env: bool) -> Worker {
         let port = free_port();
-        let file = dir.join(format!("worker-{port}.properties"));
-        std::fs::write(
-            &file,
-            format!("{props}\nlisteners=http://127.0.0.1:{port}\n"),
-        )
-        .unwrap();
+        let props = format!("{props}\nlisteners=http://127.0.0.1:{port}\n");
         let log = dir.join(format!("worker-{port}.log"));
-        let child = Command::new(streamx_bin())
-            .args(["worker", "--config", file.to_str().unwrap()])
+        let mut cmd = Command::new(streamx_bin());
+        cmd.arg("worker")
             .env("STREAMX_LOG", "info,librdkafka=warn")
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
+            .stderr(std::fs::File::create(&log).unwrap());
+        if env {
+            for line in props.lines().filter(|l| l.contains('=')) {
+                let (k, v) = line.split_once('=').unwrap();
+                let var = k.replace('_', "__").replace('.', "_").to_uppercase();
+                cmd.env(format!("CONNECT_{var}"), v);
+            }
+        } else {
+            let file = dir.join(format!("worker-{port}.properties"));
+            std::fs::write(&file, props).unwrap();
+            cmd.args(["--config", file.to_str().unwrap()]);
+        }
         let w = Worker {
-            child,
+            child: cmd.spawn().unwrap(),
             base: format!("http://127.0.0.1:{port}"),
             log,
         };
@@ -163,6 +177,8 @@ struct Setup {
     servers: String,
     topic: String,
     bucket: String,
+    /// The `store.*` options that reach moto.
+    options: BTreeMap<String, String>,
     view: StoreView,
     dir: tempfile::TempDir,
     props: String,
@@ -217,6 +233,7 @@ consumer.heartbeat.interval.ms=1000
         servers,
         topic,
         bucket,
+        options,
         view,
         dir,
         props,
@@ -605,4 +622,55 @@ fn two_workers_share_a_job_and_one_takes_over_when_the_other_is_killed() {
     assert_eq!(assigned(&a, &name), 2.0);
     drop(b);
     a.stop();
+
+    // Both restarted (one configured by CONNECT_* variables only): the job comes back running
+    // from the config topic, and what is produced next lands exactly once too.
+    let a = Worker::start(s.dir.path(), &s.props);
+    let b = Worker::start_with(s.dir.path(), &s.props, true);
+    for w in [&a, &b] {
+        let (code, list) = w.api("GET", "/connectors", None);
+        assert_eq!((code, list), (200, json!([name])));
+        wait_state(w, &name, "RUNNING", Some("RUNNING"));
+    }
+    s.produce(2, 12, 6);
+    s.expect_exactly(2, 18);
+    a.stop();
+    b.stop();
+}
+
+#[test]
+fn a_failed_job_reports_its_trace_and_restart_brings_it_back() {
+    let s = setup("failed", 1);
+    s.produce(1, 0, 4);
+    let w = Worker::start(s.dir.path(), &s.props);
+    let name = unique("clickstream");
+    let mut job = s.seed_job(&name);
+    let missing = unique("nobucket");
+    job["config"]["s3.url"] = json!(format!("s3://{missing}/demo"));
+    let (code, body) = w.api("POST", "/connectors", Some(job));
+    assert_eq!(code, 201, "{body}");
+    let status = wait_state(&w, &name, "RUNNING", Some("FAILED"));
+    let trace = status["tasks"][0]["trace"].as_str().unwrap();
+    assert!(trace.contains(&missing), "{trace}");
+    assert!(!trace.contains("secret"), "{trace}");
+
+    // The bucket appears; a restart of the failed tasks brings the job back.
+    let endpoint = service_env("STREAMX_TEST_S3_ENDPOINT");
+    let resp = http(&endpoint, "PUT", &format!("/{missing}"));
+    assert!(resp.starts_with("HTTP/1.1 200"), "create bucket: {resp}");
+    let (code, body) = w.api(
+        "POST",
+        &format!("/connectors/{name}/restart?onlyFailed=true"),
+        None,
+    );
+    assert_eq!(code, 202, "{body}");
+    wait_state(&w, &name, "RUNNING", Some("RUNNING"));
+    wait_until("the 4 records to be committed", LAND, || {
+        let (_, o) = w.api("GET", &format!("/connectors/{name}/offsets"), None);
+        o["offsets"][0]["offset"]["kafka_offset"] == 4
+    });
+    let (code, _) = w.api("DELETE", &format!("/connectors/{name}"), None);
+    assert_eq!(code, 204);
+    w.stop();
+    delete_all(&StoreView::new(&format!("s3://{missing}/demo"), &s.options).store);
 }
