@@ -13,6 +13,7 @@ import time
 
 import requests
 from kafka_connect import KafkaConnect
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from requests.exceptions import HTTPError
 
 DEADLINE_S = 60
@@ -78,6 +79,23 @@ def main():
         return [o["offset"]["kafka_offset"] for o in offsets] == [int(sys.argv[3])]
 
     wait_for("every record committed", committed)
+
+    # /metrics, read by Prometheus's own OpenMetrics parser: the job's counters match the data.
+    def samples():
+        text = requests.get(f"{base}/metrics").text
+        return {
+            s.name: s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.labels.get("job") == name
+        }
+
+    got = samples()
+    records = int(sys.argv[3])
+    expect(got["streamx_records_written_total"] == records, f"metrics {got}")
+    expect(got["streamx_records_consumed_total"] == records, f"metrics {got}")
+    expect(got["streamx_files_committed_total"] >= 1, f"metrics {got}")
+    expect(got["streamx_partitions_assigned"] == 1, f"metrics {got}")
     task = kc.get_connector_task_status(name, 0)
     expect(task["state"] == "RUNNING" and task["id"] == 0, f"task status {task}")
     tasks = kc.list_connector_tasks(name)
