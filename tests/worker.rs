@@ -381,7 +381,7 @@ fn seed_curl_flow_lands_exactly_once() {
         (200, json!({ &name: {"topics": [s.topic]} }))
     );
 
-    let (code, metrics) = http_text(&format!("{}/metrics", w.base));
+    let (code, metrics) = call_text(&format!("{}/metrics", w.base)).expect("GET /metrics");
     assert_eq!(code, 200);
     let values = parse_prometheus(&metrics);
     let key = format!("streamx_records_written_total{{job=\"{name}\"}}");
@@ -402,17 +402,6 @@ fn seed_curl_flow_lands_exactly_once() {
     let log = w.log();
     assert!(!log.contains("secret_access_key=test"), "{log}");
     w.stop();
-}
-
-/// A plain GET returning the body as text.
-fn http_text(url: &str) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
-    let mut resp = agent.get(url).call().unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.body_mut().read_to_string().unwrap())
 }
 
 /// Parses the Prometheus / OpenMetrics text format into `name{labels}` -> value, checking each
@@ -590,7 +579,7 @@ fn python_connect_client_drives_the_api() {
 
 /// `streamx_partitions_assigned{job="<name>"}` of one worker.
 fn assigned(w: &Worker, name: &str) -> f64 {
-    let (code, text) = http_text(&format!("{}/metrics", w.base));
+    let (code, text) = call_text(&format!("{}/metrics", w.base)).expect("GET /metrics");
     assert_eq!(code, 200);
     let key = format!("streamx_partitions_assigned{{job=\"{name}\"}}");
     parse_prometheus(&text).get(&key).copied().unwrap_or(0.0)
@@ -673,4 +662,52 @@ fn a_failed_job_reports_its_trace_and_restart_brings_it_back() {
     assert_eq!(code, 204);
     w.stop();
     delete_all(&StoreView::new(&format!("s3://{missing}/demo"), &s.options).store);
+}
+
+/// `streamx ingest` with `metrics.listen` serves the same counters (one job) while it runs.
+#[test]
+fn ingest_serves_metrics_with_metrics_listen() {
+    let s = setup("ingestmetrics", 1);
+    s.produce(1, 0, 5);
+    let port = free_port();
+    let out = s.dir.path().join("out");
+    let name = unique("metrics-job");
+    let pairs: Vec<(String, String)> = [
+        ("name", name.as_str()),
+        ("bootstrap.servers", s.servers.as_str()),
+        ("topics", s.topic.as_str()),
+        ("store.url", out.to_str().unwrap()),
+        ("input.format", "raw"),
+        ("format.class", "raw"),
+        ("flush.size", "5"),
+        ("consumer.session.timeout.ms", "8000"),
+        ("metrics.listen", &format!("127.0.0.1:{port}")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let mut child = Command::new(streamx_bin())
+        .arg("ingest")
+        .args(set_args(&pairs))
+        .env("STREAMX_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let key = format!("streamx_records_written_total{{job=\"{name}\"}}");
+    wait_until("ingest's /metrics to count 5 rows written", LAND, || {
+        let (code, text) = match call_text(&format!("http://127.0.0.1:{port}/metrics")) {
+            Some(r) => r,
+            None => return false,
+        };
+        code == 200 && parse_prometheus(&text).get(&key) == Some(&5.0)
+    });
+    terminate(&mut child);
+}
+
+/// A GET returning the body as text; `None` while nothing listens.
+fn call_text(url: &str) -> Option<(u16, String)> {
+    let mut resp = ureq::get(url).call().ok()?;
+    let status = resp.status().as_u16();
+    Some((status, resp.body_mut().read_to_string().ok()?))
 }

@@ -239,6 +239,8 @@ pub struct Config {
     pub formats: formats::FormatSettings,
     /// `memory.budget.bytes`.
     pub memory_budget_bytes: u64,
+    /// `metrics.listen`: where `streamx ingest` serves `GET /metrics`.
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// `hive.*`: set when `hive.integration=true`.
     pub hive: Option<crate::hive::config::HiveConfig>,
 }

@@ -88,6 +88,7 @@ impl Config {
             timestamp,
             transform_sql,
             memory_budget_bytes: limits.memory_budget_bytes,
+            metrics_listen: metrics_listen(v)?,
             keep_commits: limits.keep_commits,
             staging_cleanup_age: limits.staging_cleanup_age,
         })
@@ -473,6 +474,18 @@ fn errors(v: &Values) -> Result<Errors, ConfigError> {
         tolerance,
         dlq_topic,
     })
+}
+
+/// `metrics.listen`: `host:port` (an IP address, or `localhost`).
+fn metrics_listen(v: &Values) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+    let Some((key, value)) = v.get("metrics.listen") else {
+        return Ok(None);
+    };
+    let resolved = value.replacen("localhost:", "127.0.0.1:", 1);
+    resolved
+        .parse()
+        .map(Some)
+        .map_err(|_| invalid(key, value, "host:port, e.g. 127.0.0.1:9464 or 0.0.0.0:9464"))
 }
 
 struct Limits {

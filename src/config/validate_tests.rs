@@ -555,3 +555,15 @@ fn connector_class_tasks_max_and_part_size_are_checked() {
     assert!(e.contains("s3.part.size"), "{e}");
     assert_eq!(ok(&[]).tasks_max, 1);
 }
+
+#[test]
+fn metrics_listen() {
+    assert_eq!(ok(&[]).metrics_listen, None);
+    let c = ok(&[("metrics.listen", "localhost:9464")]);
+    assert_eq!(c.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+    let e = err(&[("metrics.listen", "9464")]).to_string();
+    assert!(
+        e.contains("metrics.listen") && e.contains("host:port"),
+        "{e}"
+    );
+}

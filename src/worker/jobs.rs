@@ -187,7 +187,10 @@ impl Jobs {
             };
             raw.set(k, &v, Source::Override);
         }
-        Config::from_raw(&raw)
+        let mut config = Config::from_raw(&raw)?;
+        // The worker serves every job's counters on its REST port.
+        config.metrics_listen = None;
+        Ok(config)
     }
 
     /// Brings the jobs in line with the registry: removed jobs stop, changed ones restart,

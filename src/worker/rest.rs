@@ -116,18 +116,7 @@ async fn health() -> Json<Value> {
 }
 
 async fn metrics(State(w): W) -> Response {
-    let jobs = w.jobs.metrics();
-    let refs: Vec<(String, &crate::metrics::Metrics)> =
-        jobs.iter().map(|(n, m)| (n.clone(), m.as_ref())).collect();
-    let text = crate::metrics::encode_prometheus(&refs);
-    (
-        [(
-            header::CONTENT_TYPE,
-            crate::metrics::PROMETHEUS_CONTENT_TYPE,
-        )],
-        text,
-    )
-        .into_response()
+    crate::metrics::http::response(&w.jobs.metrics())
 }
 
 async fn list(State(w): W, RawQuery(query): RawQuery) -> Result<Json<Value>, ApiError> {

@@ -1,4 +1,7 @@
-//! Process-wide counters, shared by the source, the sink and the summary printed at exit.
+//! Counters of one ingest job, shared by the source, the sink and the summary printed at exit,
+//! and their Prometheus / OpenMetrics text encoding ([`encode_prometheus`]); [`http`] serves it.
+
+pub mod http;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
