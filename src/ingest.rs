@@ -228,6 +228,10 @@ fn ingest_loop(
     options: &IngestOptions,
 ) -> Result<(), IngestError> {
     let mut slots: Slots = HashMap::new();
+    let mut gauge = AssignedGauge {
+        metrics: &ctx.metrics,
+        owned: 0,
+    };
     let mut last_tick = Instant::now();
     let mut assigned_once = false;
     loop {
@@ -236,7 +240,7 @@ fn ingest_loop(
             return Ok(());
         }
         let polled = consumer.poll(TICK);
-        assigned_once |= apply_rebalance_events(consumer, ctx, &mut slots)?;
+        assigned_once |= apply_rebalance_events(consumer, ctx, &mut slots, &mut gauge)?;
         match polled {
             None => {}
             Some(Ok(msg)) => {
@@ -293,12 +297,38 @@ fn ingest_loop(
 
 type Slots = HashMap<String, HashMap<i32, Slot>>;
 
+/// This run's share of `partitions_assigned`, which every task of a worker job adds to (the
+/// metrics are the job's): changed by differences, and given back when the run ends.
+struct AssignedGauge<'a> {
+    metrics: &'a Metrics,
+    owned: u64,
+}
+
+impl AssignedGauge<'_> {
+    fn set(&mut self, owned: u64) {
+        let gauge = &self.metrics.partitions_assigned;
+        if owned >= self.owned {
+            gauge.fetch_add(owned - self.owned, Ordering::Relaxed);
+        } else {
+            gauge.fetch_sub(self.owned - owned, Ordering::Relaxed);
+        }
+        self.owned = owned;
+    }
+}
+
+impl Drop for AssignedGauge<'_> {
+    fn drop(&mut self) {
+        self.set(0);
+    }
+}
+
 /// Creates a writer (recovered from the store) for every assigned partition and drops the
 /// writers of revoked ones. True when something was assigned.
 fn apply_rebalance_events(
     consumer: &BaseConsumer<IngestContext>,
     ctx: &SinkContext,
     slots: &mut Slots,
+    gauge: &mut AssignedGauge,
 ) -> Result<bool, IngestError> {
     let mut assigned = false;
     for event in consumer.context().take_events() {
@@ -323,10 +353,7 @@ fn apply_rebalance_events(
             }
             RebalanceEvent::Failed(e) => return Err(e.into()),
         }
-        let owned = slots.values().map(HashMap::len).sum::<usize>() as u64;
-        ctx.metrics
-            .partitions_assigned
-            .store(owned, Ordering::Relaxed);
+        gauge.set(slots.values().map(HashMap::len).sum::<usize>() as u64);
     }
     Ok(assigned)
 }

@@ -441,6 +441,7 @@ fn pause_resume_and_worker_restart_keep_the_stored_state() {
     let (code, _) = w.api("PUT", &format!("/connectors/{name}/pause"), None);
     assert_eq!(code, 202);
     wait_state(&w, &name, "PAUSED", Some("PAUSED"));
+    assert_eq!(assigned(&w, &name), 0.0, "a paused job owns no partitions");
     let files = s.files();
     s.produce(1, 4, 4);
     // Paused: the tasks have ended (PAUSED above), so nothing can write. Watch for a while.

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Counters (every field but `partitions_assigned`, a gauge, only grows).
 #[derive(Debug, Default)]
 pub struct Metrics {
-    /// Kafka partitions this process owns now.
+    /// Kafka partitions owned now (by every run sharing these metrics; 0 once they end).
     pub partitions_assigned: AtomicU64,
     pub records_consumed: AtomicU64,
     pub bytes_consumed: AtomicU64,
