@@ -80,6 +80,11 @@ impl Worker {
         w
     }
 
+    /// The `worker_id` statuses show for this worker.
+    fn id(&self) -> String {
+        self.base.trim_start_matches("http://").to_string()
+    }
+
     fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         call(method, &format!("{}{path}", self.base), body)
     }
@@ -603,6 +608,19 @@ fn two_workers_share_a_job_and_one_takes_over_when_the_other_is_killed() {
         || assigned(&a, &name) == 1.0 && assigned(&b, &name) == 1.0,
     );
     s.expect_exactly(2, 6);
+    // Status is cluster-wide (status.storage.topic): either worker shows both workers' tasks.
+    for w in [&a, &b] {
+        wait_until("the status to show both workers' tasks", START, || {
+            let (_, st) = w.api("GET", &format!("/connectors/{name}/status"), None);
+            let tasks = st["tasks"].as_array().cloned().unwrap_or_default();
+            let workers: BTreeSet<String> = tasks
+                .iter()
+                .map(|t| t["worker_id"].as_str().unwrap_or("").to_string())
+                .collect();
+            workers == BTreeSet::from([a.id(), b.id()])
+                && tasks.iter().all(|t| t["state"] == "RUNNING")
+        });
+    }
 
     // SIGKILL b: a takes its partition over once b's session times out.
     signal(&b.child, libc::SIGKILL);

@@ -8,7 +8,8 @@
 //! | `bootstrap.servers` | brokers of the config topic, and the jobs' default (required) |
 //! | `group.id` | the worker cluster's name; job consumer groups are `connect-<job>` (required) |
 //! | `config.storage.topic` | the job config topic (required; created with 1 partition, compacted) |
-//! | `status.storage.topic`, `offset.storage.topic` | accepted; offsets live in the store's commits |
+//! | `status.storage.topic` | where workers publish their tasks' states; unset = status is this worker's |
+//! | `offset.storage.topic` | accepted; offsets live in the store's commits |
 //! | `listeners` | `http://host:port`; an empty host binds 127.0.0.1 (default `http://:8083`) |
 //! | `rest.host.name`, `rest.port` | the older spelling of `listeners` |
 //! | `rest.advertised.host.name`, `rest.advertised.port` | the `worker_id` shown in status |
@@ -52,6 +53,8 @@ pub struct WorkerConfig {
     pub bootstrap_servers: String,
     pub group_id: String,
     pub config_topic: String,
+    /// `status.storage.topic`: every worker's task states, for a cluster-wide `/status`.
+    pub status_topic: Option<String>,
     /// Where the REST API listens.
     pub listen: SocketAddr,
     /// `host:port` other workers and tools see: the `worker_id` of statuses.
@@ -67,6 +70,7 @@ const USED: &[&str] = &[
     "bootstrap.servers",
     "group.id",
     "config.storage.topic",
+    "status.storage.topic",
     "listeners",
     "rest.host.name",
     "rest.port",
@@ -152,6 +156,7 @@ impl WorkerConfig {
             bootstrap_servers: required("bootstrap.servers")?.to_string(),
             group_id: required("group.id")?.to_string(),
             config_topic: required("config.storage.topic")?.to_string(),
+            status_topic: get("status.storage.topic").map(str::to_string),
             listen,
             advertised: format!("{advertised_host}:{advertised_port}"),
             job_defaults,

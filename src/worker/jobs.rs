@@ -299,6 +299,15 @@ impl Jobs {
         Some(JobStatus { connector, tasks })
     }
 
+    /// The status of every job on this worker.
+    pub fn statuses(&self) -> Vec<(String, JobStatus)> {
+        let names: Vec<String> = lock(&self.jobs).keys().cloned().collect();
+        names
+            .into_iter()
+            .filter_map(|n| self.status(&n).map(|s| (n, s)))
+            .collect()
+    }
+
     /// `(job, metrics)` of every job on this worker.
     pub fn metrics(&self) -> Vec<(String, Arc<Metrics>)> {
         lock(&self.jobs)

@@ -19,8 +19,9 @@
 //! Owns: the REST listener, the config topic clients, the job registry and every task thread.
 //! Contract: an answer 2xx to a write means the config topic holds it; a starting worker reads
 //! the topic to its end and runs every job in its stored state (running, paused, stopped); a
-//! task that fails is FAILED with its error as `trace` until restarted. Statuses are this
-//! worker's view (no status topic yet). Secrets are never logged; GET config returns configs as
+//! task that fails is FAILED with its error as `trace` until restarted. With
+//! `status.storage.topic` every worker publishes its tasks' states (status thread, every
+//! [`STATUS_PERIOD`]) and `/status` shows every worker's tasks. Secrets are never logged; GET config returns configs as
 //! stored (tools compare them), validate answers show `[hidden]`.
 //!
 //! - [`config`]: worker keys and the `CONNECT_*` environment mapping.
@@ -96,13 +97,45 @@ pub fn run(config: WorkerConfig, shutdown: Arc<AtomicBool>) -> Result<(), Worker
         store,
         jobs: jobs.clone(),
     });
+    let publisher = {
+        let (worker, stop) = (worker.clone(), Arc::new(AtomicBool::new(false)));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("streamx-status".into())
+            .spawn(move || publish_statuses(&worker, &flag))
+            .map_err(WorkerError::Runtime)?;
+        (stop, handle)
+    };
     let result = serve(worker.clone(), shutdown);
     tracing::info!("worker stopping: stopping every task");
+    publisher.0.store(true, Ordering::Relaxed);
+    let _ = publisher.1.join();
     // Dropping the store ends the follower and with it the reconciler's channel.
     drop(worker);
     let _ = reconciler.join();
     jobs.shutdown();
     result
+}
+
+/// How often a worker publishes its task states to `status.storage.topic`.
+pub const STATUS_PERIOD: Duration = Duration::from_secs(2);
+
+/// Publishes this worker's statuses every [`STATUS_PERIOD`] until `stop`, then a tombstone.
+fn publish_statuses(worker: &Worker, stop: &AtomicBool) {
+    if worker.config.status_topic.is_none() {
+        return;
+    }
+    let mut next = std::time::Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if std::time::Instant::now() >= next {
+            if let Err(e) = worker.publish_status(false) {
+                tracing::warn!(error = %e, "cannot publish the worker status");
+            }
+            next += STATUS_PERIOD;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = worker.publish_status(true);
 }
 
 /// The Kafka cluster id (empty when the brokers do not say).

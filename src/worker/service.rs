@@ -51,6 +51,19 @@ pub struct Worker {
     pub cluster_id: String,
 }
 
+/// How old another worker's published status may be and still be shown (they publish every
+/// [`super::STATUS_PERIOD`]).
+const STATUS_FRESH_MS: i64 = 15_000;
+
+/// `{state, worker_id, trace?}`.
+fn state_json(s: &State, worker_id: &str) -> Value {
+    let mut v = json!({"state": s.state, "worker_id": worker_id});
+    if let Some(t) = &s.trace {
+        v["trace"] = json!(t);
+    }
+    v
+}
+
 /// A config map from a JSON object of strings (Connect refuses other values too).
 pub fn config_from_json(v: &Value) -> Result<BTreeMap<String, String>, ApiError> {
     let obj = v
@@ -171,7 +184,9 @@ impl Worker {
         Ok(())
     }
 
-    /// ConnectorStateInfo: `{name, connector: {state, worker_id, trace?}, tasks, type}`.
+    /// ConnectorStateInfo: `{name, connector: {state, worker_id, trace?}, tasks, type}`. The
+    /// tasks are this worker's, then those other workers published recently (status topic),
+    /// numbered in that order.
     pub fn status(&self, name: &str) -> Result<Value, ApiError> {
         self.stored(name)?;
         let status = self.jobs.status(name).unwrap_or_else(|| JobStatus {
@@ -181,28 +196,54 @@ impl Worker {
             },
             tasks: Vec::new(),
         });
-        let worker_id = &self.config.advertised;
-        let state = |s: &State, extra: Value| {
-            let mut v = json!({"state": s.state, "worker_id": worker_id});
-            if let Some(t) = &s.trace {
-                v["trace"] = json!(t);
-            }
-            if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
-                o.extend(e.clone());
-            }
-            v
-        };
-        let tasks: Vec<Value> = status
+        let me = &self.config.advertised;
+        let mut tasks: Vec<Value> = status
             .tasks
             .iter()
-            .map(|(id, s)| state(s, json!({ "id": id })))
+            .map(|(_, s)| state_json(s, me))
             .collect();
+        let now = crate::clock::wall_ms();
+        for (worker, published) in self.store.statuses() {
+            let fresh = published["at_ms"]
+                .as_i64()
+                .is_some_and(|at| now - at <= STATUS_FRESH_MS);
+            if worker == *me || !fresh {
+                continue;
+            }
+            for t in published["jobs"][name].as_array().into_iter().flatten() {
+                let mut t = t.clone();
+                t["worker_id"] = json!(worker);
+                tasks.push(t);
+            }
+        }
+        for (id, t) in tasks.iter_mut().enumerate() {
+            t["id"] = json!(id);
+        }
         Ok(json!({
             "name": name,
-            "connector": state(&status.connector, json!({})),
+            "connector": state_json(&status.connector, me),
             "tasks": tasks,
             "type": "sink",
         }))
+    }
+
+    /// Publishes this worker's task states to the status topic (`stopping`: a tombstone).
+    pub fn publish_status(&self, stopping: bool) -> Result<(), StoreError> {
+        let me = &self.config.advertised;
+        if stopping {
+            return self.store.put_status(me, None);
+        }
+        let jobs: serde_json::Map<String, Value> = self
+            .jobs
+            .statuses()
+            .into_iter()
+            .map(|(name, s)| {
+                let tasks: Vec<Value> = s.tasks.iter().map(|(_, t)| state_json(t, me)).collect();
+                (name, json!(tasks))
+            })
+            .collect();
+        let status = json!({"at_ms": crate::clock::wall_ms(), "jobs": jobs});
+        self.store.put_status(me, Some(&status))
     }
 
     /// The status of one task: UNASSIGNED while a task of the config is not running here.

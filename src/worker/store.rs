@@ -7,6 +7,10 @@
 //! | `target-state-<name>` | `{"state": "STARTED"|"PAUSED", "state.v2": "STARTED"|"PAUSED"|"STOPPED"}` |
 //! | `streamx-barrier-<uuid>` | a tombstone: the read-your-write barrier below |
 //!
+//! With `status.storage.topic`, every worker publishes `status-worker-<worker id>` there: its
+//! tasks' states per job and the wall time of publication (a tombstone when it stops); the
+//! follower reads that topic too, so `/status` can show every worker's tasks.
+//!
 //! One follower thread consumes the topic from the beginning, for as long as the worker runs,
 //! folding records into a [`Registry`] (latest value per key wins, so the topic works as a plain
 //! log on a broker that does not compact) and calling `on_change` after each batch.
@@ -37,6 +41,7 @@ use super::config::WorkerConfig;
 const CONNECTOR: &str = "connector-";
 const TARGET: &str = "target-state-";
 const BARRIER: &str = "streamx-barrier-";
+const STATUS: &str = "status-worker-";
 /// How long a write may take, barrier included.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -135,6 +140,8 @@ impl Registry {
 #[derive(Default)]
 struct Shared {
     registry: Registry,
+    /// Worker id -> its last published status (`{"at_ms", "jobs": {...}}`).
+    statuses: BTreeMap<String, Value>,
     barriers_seen: Vec<String>,
     failed: Option<String>,
 }
@@ -142,6 +149,7 @@ struct Shared {
 /// The config topic: writes with read-your-write, and the registry read from it.
 pub struct ConfigStore {
     topic: String,
+    status_topic: Option<String>,
     producer: BaseProducer,
     shared: Arc<(Mutex<Shared>, Condvar)>,
     stop: Arc<AtomicBool>,
@@ -164,7 +172,7 @@ impl ConfigStore {
         worker: &WorkerConfig,
         on_change: impl Fn(&Registry) + Send + 'static,
     ) -> Result<ConfigStore, StoreError> {
-        create_topic(worker)?;
+        create_topic(worker, &worker.config_topic)?;
         let producer: BaseProducer = client(worker)
             .set("acks", "all")
             .set("enable.idempotence", "true")
@@ -180,9 +188,15 @@ impl ConfigStore {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(&worker.config_topic, 0, Offset::Beginning)
             .map_err(StoreError::Client)?;
+        if let Some(status) = &worker.status_topic {
+            create_topic(worker, status)?;
+            tpl.add_partition_offset(status, 0, Offset::Beginning)
+                .map_err(StoreError::Client)?;
+        }
         consumer.assign(&tpl).map_err(StoreError::Client)?;
         let store = ConfigStore {
             topic: worker.config_topic.clone(),
+            status_topic: worker.status_topic.clone(),
             producer,
             shared: Arc::new((Mutex::new(Shared::default()), Condvar::new())),
             stop: Arc::new(AtomicBool::new(false)),
@@ -239,18 +253,34 @@ impl ConfigStore {
     }
 
     fn produce(&self, key: &str, value: Option<&str>) -> Result<(), StoreError> {
+        self.produce_to(&self.topic, key, value)
+    }
+
+    fn produce_to(&self, topic: &str, key: &str, value: Option<&str>) -> Result<(), StoreError> {
         let write_err = |source| StoreError::Write {
-            topic: self.topic.clone(),
+            topic: topic.to_string(),
             source,
         };
-        let mut record = BaseRecord::<str, str>::to(&self.topic)
-            .key(key)
-            .partition(0);
+        let mut record = BaseRecord::<str, str>::to(topic).key(key).partition(0);
         if let Some(v) = value {
             record = record.payload(v);
         }
         self.producer.send(record).map_err(|(e, _)| write_err(e))?;
         self.producer.flush(WRITE_TIMEOUT).map_err(write_err)
+    }
+
+    /// Publishes this worker's status (`None`: it stops); a no-op without a status topic.
+    pub fn put_status(&self, worker_id: &str, status: Option<&Value>) -> Result<(), StoreError> {
+        let Some(topic) = &self.status_topic else {
+            return Ok(());
+        };
+        let value = status.map(Value::to_string);
+        self.produce_to(topic, &format!("{STATUS}{worker_id}"), value.as_deref())
+    }
+
+    /// The last status every worker published, by worker id.
+    pub fn statuses(&self) -> BTreeMap<String, Value> {
+        self.lock().statuses.clone()
     }
 
     /// Produces a marker and waits until the follower has read it: everything written before
@@ -323,7 +353,15 @@ fn follow(
             let mut s = lock.lock().unwrap_or_else(|e| e.into_inner());
             let before = s.registry.clone();
             for (key, value) in &batch {
-                if let Some(id) = s.registry.apply(key, value.as_deref()) {
+                if let Some(worker) = key.strip_prefix(STATUS) {
+                    let parsed = value
+                        .as_deref()
+                        .and_then(|v| serde_json::from_slice(v).ok());
+                    match parsed {
+                        Some(v) => s.statuses.insert(worker.to_string(), v),
+                        None => s.statuses.remove(worker),
+                    };
+                } else if let Some(id) = s.registry.apply(key, value.as_deref()) {
                     s.barriers_seen.push(id);
                 }
             }
@@ -339,19 +377,19 @@ fn follow(
     }
 }
 
-/// Creates the config topic (one partition, compacted) unless it exists. A broker that refuses
+/// Creates a worker topic (one partition, compacted) unless it exists. A broker that refuses
 /// the compaction setting gets the topic without it: it then works as a log read to its end.
-fn create_topic(worker: &WorkerConfig) -> Result<(), StoreError> {
+fn create_topic(worker: &WorkerConfig, name: &str) -> Result<(), StoreError> {
     let admin: AdminClient<DefaultClientContext> =
         client(worker).create().map_err(StoreError::Client)?;
     let create_err = |source| StoreError::Create {
-        topic: worker.config_topic.clone(),
+        topic: name.to_string(),
         source,
     };
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let compacted = NewTopic::new(&worker.config_topic, 1, TopicReplication::Fixed(1))
-        .set("cleanup.policy", "compact");
-    let plain = NewTopic::new(&worker.config_topic, 1, TopicReplication::Fixed(1));
+    let compacted =
+        NewTopic::new(name, 1, TopicReplication::Fixed(1)).set("cleanup.policy", "compact");
+    let plain = NewTopic::new(name, 1, TopicReplication::Fixed(1));
     for (i, topic) in [compacted, plain].iter().enumerate() {
         let results = futures::executor::block_on(admin.create_topics([topic], &options))
             .map_err(create_err)?;
@@ -360,7 +398,7 @@ fn create_topic(worker: &WorkerConfig) -> Result<(), StoreError> {
                 return Ok(())
             }
             Some(Err((_, code))) if i == 0 => {
-                tracing::warn!(topic = %worker.config_topic, %code, "creating the config topic compacted failed; creating it without cleanup.policy=compact");
+                tracing::warn!(topic = %name, %code, "creating the topic compacted failed; creating it without cleanup.policy=compact");
             }
             Some(Err((_, code))) => return Err(create_err(KafkaError::AdminOp(code))),
         }
