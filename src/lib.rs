@@ -21,7 +21,7 @@
 //! batches, [`partition`] names output partitions (SQL rules and the classic presets), [`format`]
 //! encodes files, [`store`] builds object stores from URLs, [`hive`] registers tables and partitions in a Hive Metastore, [`commit`] is the
 //! exactly-once protocol, [`sink`] buffers and rotates per Kafka partition, [`ingest`] runs the loop, [`query`] runs SQL over
-//! what was committed.
+//! what was committed, [`worker`] runs jobs behind a Kafka-Connect-compatible REST API.
 
 pub mod clock;
 pub mod commit;
@@ -39,6 +39,7 @@ pub mod quickstart;
 pub mod sink;
 pub mod source;
 pub mod store;
+pub mod worker;
 
 /// Who has to act on an error: the user (fix the config or input), an external system (broker,
 /// store), or StreamX itself (a bug).

@@ -35,6 +35,14 @@ enum Command {
         #[arg(long)]
         stop_at_end: bool,
     },
+    /// Run the Kafka-Connect-compatible REST API: jobs submitted as JSON, kept in
+    /// config.storage.topic, run until stopped (SIGINT/SIGTERM commit what is open, then exit).
+    Worker {
+        /// A worker.properties file (Kafka Connect distributed-mode keys); CONNECT_* environment
+        /// variables win over it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Validate a configuration and print it (secrets redacted), without connecting anywhere.
     CheckConfig {
         #[arg(long)]
@@ -134,8 +142,8 @@ fn load(file: Option<&std::path::Path>, set: &[String]) -> anyhow::Result<Config
     Config::load(file, &parse_sets(set)?).map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))
 }
 
-/// `streamx ingest`: runs until SIGINT/SIGTERM (open files are committed) or the end of input.
-fn run_ingest(config: Config, stop_at_end: bool) -> anyhow::Result<()> {
+/// The shutdown flag, set by SIGINT/SIGTERM from now on.
+fn shutdown_on_signals() -> Arc<AtomicBool> {
     let shutdown = SHUTDOWN
         .get_or_init(|| Arc::new(AtomicBool::new(false)))
         .clone();
@@ -145,6 +153,19 @@ fn run_ingest(config: Config, stop_at_end: bool) -> anyhow::Result<()> {
         libc::signal(libc::SIGINT, handler);
         libc::signal(libc::SIGTERM, handler);
     }
+    shutdown
+}
+
+/// `streamx worker`: runs until SIGINT/SIGTERM (every task commits what is open).
+fn run_worker(file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let config = streamx::worker::WorkerConfig::load(file, std::env::vars())
+        .map_err(|e| anyhow::anyhow!("[user error] {e}"))?;
+    streamx::worker::run(config, shutdown_on_signals()).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// `streamx ingest`: runs until SIGINT/SIGTERM (open files are committed) or the end of input.
+fn run_ingest(config: Config, stop_at_end: bool) -> anyhow::Result<()> {
+    let shutdown = shutdown_on_signals();
     let options = IngestOptions {
         stop_at_end,
         shutdown,
@@ -171,6 +192,7 @@ fn run() -> anyhow::Result<()> {
             set,
             stop_at_end,
         } => run_ingest(load(config.as_deref(), &set)?, stop_at_end)?,
+        Command::Worker { config } => run_worker(config.as_deref())?,
         Command::CheckConfig { config, set } => {
             let user_err =
                 |e: streamx::config::ConfigError| anyhow::anyhow!("[{}] {e}", e.origin());

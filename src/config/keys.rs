@@ -84,8 +84,10 @@ pub static KEYS: &[KeySpec] = &[
     key("hive.table.properties", None, "Extra table properties (TBLPROPERTIES), k=v,k2=v2."),
     key("hive.retry.backoff.max.ms", Some("30000"), "Longest pause between registration attempts while the metastore is unreachable."),
     // --- Kafka Connect keys accepted and ignored or mapped ---
-    key("connector.class", None, "Kafka Connect only; ignored (StreamX is the connector)."),
-    key("tasks.max", None, "Kafka Connect only; ignored: run more StreamX processes with the same group.id instead."),
+    key("connector.class", None, "Kafka Connect: one of StreamX's connector class names (com.qubole.streamx.s3.S3SinkConnector, io.confluent.connect.s3.S3SinkConnector, io.confluent.connect.hdfs.HdfsSinkConnector or their short names)."),
+    key("tasks.max", Some("1"), "Kafka Connect: consumers the job runs in one worker process (1..=1024); `streamx ingest` runs one."),
+    key("s3.part.size", Some("26214400"), "Confluent S3 sink: multipart part size in bytes (5 MiB..=5 GiB); checked, but StreamX uploads each file in one request."),
+    key("hadoop.conf.dir", None, "The original StreamX's Hadoop config directory: S3 credentials, endpoint and path style read from its core-site.xml / hdfs-site.xml fs.s3a.* keys (store.* options win)."),
     key("key.converter", None, "Accepted; keys are written as bytes in _key; only meaningful in a later version."),
     key("value.converter.schemas.enable", None, "JSON input: true = Kafka Connect envelopes (default for the JsonConverter class name), false = plain JSON."),
     key("key.converter.schemas.enable", None, "Accepted; only meaningful in a later version."),
@@ -102,12 +104,97 @@ pub static KEYS: &[KeySpec] = &[
     key("timestamp.field", None, "RecordField extractor: the field (nested: a.b) holding epoch time or an ISO-8601 string."),
     key("timestamp.field.unit", Some("ms"), "RecordField extractor: unit of numeric timestamps, ms or s."),
     key("transform.sql", None, "SQL applied to every batch before partitioning: SELECT ... FROM records [WHERE ...]."),
+    key("metrics.listen", None, "host:port where `streamx ingest` serves GET /metrics (Prometheus text), e.g. 127.0.0.1:9464; unset = not served (the worker serves /metrics on its REST port)."),
     key("memory.budget.bytes", Some("536870912"), "Memory all open files of a process share; when reached the largest are flushed first (>= 1048576)."),
     key("s3.bucket.name", None, "Kafka Connect S3: when store.url is unset, store.url = s3://<bucket>."),
     key("s3.region", None, "Kafka Connect S3: mapped to the store option region."),
     key("aws.access.key.id", None, "Kafka Connect S3: mapped to the store option access_key_id."),
     key("aws.secret.access.key", None, "Kafka Connect S3: mapped to the store option secret_access_key (secret)."),
 ];
+
+/// Keys that Kafka Connect sinks accept but that mean nothing to StreamX: accepted with one log
+/// line naming the reason, so the Confluent and kafka-connect-hdfs quickstart configs run as
+/// they are. `(key, reason)`.
+pub const NO_MEANING: &[(&str, &str)] = &[
+    (
+        "schema.generator.class",
+        "StreamX derives Hive schemas from the data itself",
+    ),
+    (
+        "schema.cache.size",
+        "StreamX keeps every schema it has seen",
+    ),
+    ("hadoop.home", "StreamX needs no Hadoop installation"),
+    (
+        "logs.dir",
+        "StreamX keeps no write-ahead log: commits are objects in the store",
+    ),
+    (
+        "s3.acl.canned",
+        "object ACLs are not set; use bucket policies",
+    ),
+    (
+        "s3.ssea.name",
+        "server-side encryption follows the bucket's default",
+    ),
+    (
+        "s3.part.retries",
+        "retries follow the object store client's policy",
+    ),
+    (
+        "s3.retry.backoff.ms",
+        "retries follow the object store client's policy",
+    ),
+    (
+        "retry.backoff.ms",
+        "retries follow the object store client's policy",
+    ),
+    (
+        "enhanced.avro.schema.support",
+        "Avro schemas are always read in full",
+    ),
+    (
+        "connect.meta.data",
+        "Connect metadata is not written into Avro schemas",
+    ),
+];
+
+/// Why `key` is accepted without effect, when it is one of [`NO_MEANING`].
+pub fn no_meaning(key: &str) -> Option<&'static str> {
+    NO_MEANING
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, why)| *why)
+}
+
+/// Logs that `key` is ignored, once per process (workers validate the same configs often).
+pub fn log_ignored_once(key: &str, why: &str) {
+    static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if !seen.iter().any(|k| k == key) {
+        seen.push(key.to_string());
+        tracing::info!(key, "config key accepted and ignored: {why}");
+    }
+}
+
+/// The `connector.class` values that mean StreamX (Kafka Connect sink class names users have in
+/// their configs, and short names). Compared ignoring case.
+pub const CONNECTOR_CLASSES: &[&str] = &[
+    "com.qubole.streamx.s3.S3SinkConnector",
+    "io.confluent.connect.s3.S3SinkConnector",
+    "io.confluent.connect.hdfs.HdfsSinkConnector",
+    "S3SinkConnector",
+    "HdfsSinkConnector",
+    "S3Sink",
+    "StreamX",
+];
+
+/// True when `class` is one of [`CONNECTOR_CLASSES`] (ignoring case).
+pub fn is_connector_class(class: &str) -> bool {
+    CONNECTOR_CLASSES
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(class.trim()))
+}
 
 /// Prefixes whose keys are passed through unchecked: `consumer.*` to the librdkafka consumer,
 /// `producer.*` to the dead letter queue producer, `store.*` to the object store.

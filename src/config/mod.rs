@@ -4,16 +4,21 @@
 //!
 //! Owns: the registry of known keys ([`keys`]), the properties parser ([`properties`]), the
 //! declared-schema DDL parser ([`schema_ddl`]) and every rule that turns strings into typed
-//! settings. Errors name the key, the value and what is allowed; unknown keys get a "did you mean".
+//! settings: `validate` (one function per section), `values` (shared parsers and name tables),
+//! [`hive`] (the `hive.*` keys), `hadoop` (`hadoop.conf.dir`), [`formats`]. The same validation
+//! serves `streamx ingest`, `check-config` and the worker's REST API. Errors name the key, the value and what is allowed; unknown keys get a "did you mean".
 //! Secrets (`*.password`, `*secret*`, credentials) are redacted by [`Config::redacted`] and never logged.
 
 pub mod formats;
+mod hadoop;
+pub mod hive;
 pub mod keys;
 pub mod properties;
 pub mod schema_ddl;
 mod validate;
 #[cfg(test)]
 mod validate_tests;
+mod values;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -50,6 +55,8 @@ pub enum ConfigError {
         key: String,
         suggestion: Option<String>,
     },
+    #[error("unknown config keys: {}", unknown_list(.0))]
+    UnknownKeys(Vec<(String, Option<String>)>),
     #[error("invalid value {value:?} for config key '{key}': {allowed}")]
     InvalidValue {
         key: String,
@@ -62,7 +69,30 @@ pub enum ConfigError {
     Conflict(String),
 }
 
+/// `'a' (did you mean 'b'?), 'c'`.
+fn unknown_list(keys: &[(String, Option<String>)]) -> String {
+    keys.iter()
+        .map(|(key, suggestion)| match suggestion {
+            Some(s) => format!("'{key}' (did you mean '{s}'?)"),
+            None => format!("'{key}'"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl ConfigError {
+    /// The keys this error is about (every unknown key, or the one invalid/missing key); empty
+    /// for a conflict between keys or an unreadable file.
+    pub fn keys(&self) -> Vec<String> {
+        match self {
+            ConfigError::UnknownKey { key, .. }
+            | ConfigError::InvalidValue { key, .. }
+            | ConfigError::Missing { key, .. } => vec![key.clone()],
+            ConfigError::UnknownKeys(keys) => keys.iter().map(|(k, _)| k.clone()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     pub fn origin(&self) -> Origin {
         Origin::User
     }
@@ -167,6 +197,8 @@ pub struct Config {
     /// `producer.*` keys with the prefix removed (dead letter queue producer).
     pub producer_overrides: BTreeMap<String, String>,
     pub start_from: StartFrom,
+    /// `tasks.max`: consumers of the job in one worker process (`streamx ingest` runs one).
+    pub tasks_max: usize,
     pub rotation: RotationConfig,
     /// `topics.dir`, default `topics`.
     pub topics_dir: String,
@@ -207,6 +239,8 @@ pub struct Config {
     pub formats: formats::FormatSettings,
     /// `memory.budget.bytes`.
     pub memory_budget_bytes: u64,
+    /// `metrics.listen`: where `streamx ingest` serves `GET /metrics`.
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// `hive.*`: set when `hive.integration=true`.
     pub hive: Option<crate::hive::config::HiveConfig>,
 }

@@ -465,3 +465,105 @@ fn shipped_example_files_are_valid() {
     assert_eq!(c.store_options["region"], "us-east-1");
     assert_eq!(c.parquet_codec, ParquetCodec::Zstd);
 }
+
+#[test]
+fn every_unknown_key_is_reported_at_once() {
+    let e = err(&[
+        ("flush.sise", "10"),
+        ("s3.ur", "s3://x"),
+        ("zzzz.qqqq.wwww", "1"),
+    ]);
+    assert!(
+        matches!(&e, ConfigError::UnknownKeys(keys) if keys.len() == 3),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "unknown config keys: 'flush.sise' (did you mean 'flush.size'?), 's3.ur' (did you mean \
+         's3.url'?), 'zzzz.qqqq.wwww'"
+    );
+    assert_eq!(e.keys(), ["flush.sise", "s3.ur", "zzzz.qqqq.wwww"]);
+}
+
+/// The Confluent S3 sink's quickstart-s3.properties, as it ships (Avro output of JSON input).
+const CONFLUENT_QUICKSTART: &str = "
+name=s3-sink
+connector.class=io.confluent.connect.s3.S3SinkConnector
+tasks.max=1
+topics=s3_topic
+s3.region=us-west-2
+s3.bucket.name=confluent-kafka-connect-s3-testing
+s3.part.size=5242880
+flush.size=3
+storage.class=io.confluent.connect.s3.storage.S3Storage
+format.class=io.confluent.connect.s3.format.avro.AvroFormat
+schema.generator.class=io.confluent.connect.storage.hive.schema.DefaultSchemaGenerator
+partitioner.class=io.confluent.connect.storage.partitioner.DefaultPartitioner
+schema.compatibility=NONE
+";
+
+#[test]
+fn confluent_and_seed_quickstarts_run_as_they_are() {
+    let c = Config::from_properties_str(
+        CONFLUENT_QUICKSTART,
+        &[("bootstrap.servers".into(), "localhost:9092".into())],
+    )
+    .expect("the Confluent quickstart validates");
+    assert_eq!(c.store_url, "s3://confluent-kafka-connect-s3-testing");
+    assert_eq!(c.store_options["region"], "us-west-2");
+    assert_eq!(c.format, OutputFormat::Avro);
+    assert_eq!(c.tasks_max, 1);
+    // The seed's job: hadoop.conf.dir names a laptop's directory; accepted, nothing read.
+    let c = ok(&[
+        ("connector.class", "com.qubole.streamx.s3.S3SinkConnector"),
+        ("format.class", "com.qubole.streamx.SourceFormat"),
+        (
+            "value.converter",
+            "org.apache.kafka.connect.converters.ByteArrayConverter",
+        ),
+        ("tasks.max", "2"),
+        ("flush.size", "2"),
+        ("s3.url", "s3://streamx/demo"),
+        ("hadoop.conf.dir", "/Users/pseluka/src/streamx/hadoop-conf"),
+    ]);
+    assert_eq!(c.format, OutputFormat::Raw);
+    assert_eq!(c.tasks_max, 2);
+    assert!(c.store_options.is_empty());
+}
+
+#[test]
+fn connector_class_tasks_max_and_part_size_are_checked() {
+    for class in [
+        "io.confluent.connect.hdfs.HdfsSinkConnector",
+        "S3SinkConnector",
+        "streamx",
+    ] {
+        ok(&[("connector.class", class)]);
+    }
+    let e = err(&[(
+        "connector.class",
+        "io.debezium.connector.mysql.MySqlConnector",
+    )])
+    .to_string();
+    assert!(
+        e.contains("connector.class") && e.contains("S3SinkConnector"),
+        "{e}"
+    );
+    let e = err(&[("tasks.max", "0")]).to_string();
+    assert!(e.contains("tasks.max"), "{e}");
+    let e = err(&[("s3.part.size", "1024")]).to_string();
+    assert!(e.contains("s3.part.size"), "{e}");
+    assert_eq!(ok(&[]).tasks_max, 1);
+}
+
+#[test]
+fn metrics_listen() {
+    assert_eq!(ok(&[]).metrics_listen, None);
+    let c = ok(&[("metrics.listen", "localhost:9464")]);
+    assert_eq!(c.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+    let e = err(&[("metrics.listen", "9464")]).to_string();
+    assert!(
+        e.contains("metrics.listen") && e.contains("host:port"),
+        "{e}"
+    );
+}

@@ -71,6 +71,11 @@ pub enum IngestError {
     Runtime(std::io::Error),
     #[error("a partition worker stopped without saying why")]
     WorkerGone,
+    #[error("cannot serve metrics on {addr} (metrics.listen): {source}")]
+    MetricsListen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 impl IngestError {
@@ -83,6 +88,7 @@ impl IngestError {
             IngestError::Expr(e) => e.origin(),
             IngestError::Decode(e) => e.origin(),
             IngestError::Runtime(_) | IngestError::WorkerGone => Origin::Internal,
+            IngestError::MetricsListen { .. } => Origin::User,
         }
     }
 }
@@ -127,6 +133,13 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
         .build()
         .map_err(IngestError::Runtime)?;
     crate::sink::pipeline::check_config(&config)?;
+    let _metrics_server = match config.metrics_listen {
+        Some(addr) => Some(
+            crate::metrics::http::serve(addr, &config.name, options.metrics.clone())
+                .map_err(|source| IngestError::MetricsListen { addr, source })?,
+        ),
+        None => None,
+    };
     let config = Arc::new(config);
     let store = match &options.store {
         Some(store) => store.clone(),

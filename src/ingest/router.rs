@@ -63,6 +63,33 @@ pub struct Router<'a> {
     owned: HashMap<Arc<str>, HashMap<i32, Owned>>,
     /// When the oldest record not yet sent to a worker was routed.
     unsent_since: Option<Instant>,
+    /// This run's share of `partitions_assigned`.
+    assigned_gauge: AssignedGauge,
+}
+
+/// This run's share of `partitions_assigned`, which every task of a worker job adds to (the
+/// metrics are the job's): changed by differences, and given back when the run ends.
+struct AssignedGauge {
+    metrics: Arc<Metrics>,
+    owned: u64,
+}
+
+impl AssignedGauge {
+    fn set(&mut self, owned: u64) {
+        let gauge = &self.metrics.partitions_assigned;
+        if owned >= self.owned {
+            gauge.fetch_add(owned - self.owned, Ordering::Relaxed);
+        } else {
+            gauge.fetch_sub(self.owned - owned, Ordering::Relaxed);
+        }
+        self.owned = owned;
+    }
+}
+
+impl Drop for AssignedGauge {
+    fn drop(&mut self) {
+        self.set(0);
+    }
 }
 
 impl<'a> Router<'a> {
@@ -81,6 +108,10 @@ impl<'a> Router<'a> {
             spent,
             owned: HashMap::new(),
             unsent_since: None,
+            assigned_gauge: AssignedGauge {
+                metrics: ctx.metrics.clone(),
+                owned: 0,
+            },
         }
     }
 
@@ -245,10 +276,7 @@ impl<'a> Router<'a> {
                 RebalanceEvent::Failed(e) => return Err(e.into()),
             }
             let owned = self.owned.values().map(HashMap::len).sum::<usize>() as u64;
-            self.ctx
-                .metrics
-                .partitions_assigned
-                .store(owned, Ordering::Relaxed);
+            self.assigned_gauge.set(owned);
         }
         Ok(assigned)
     }

@@ -1,0 +1,315 @@
+//! The worker's own settings (`worker.properties`, Kafka Connect distributed-mode keys), from a
+//! properties file and `CONNECT_*` environment variables mapped as cp-kafka-connect maps them:
+//! drop the prefix, lower-case, `___` -> `-`, `__` -> `_`, `_` -> `.`
+//! (`CONNECT_BOOTSTRAP_SERVERS` -> `bootstrap.servers`). Environment variables win over the file.
+//!
+//! | key | meaning here |
+//! |---|---|
+//! | `bootstrap.servers` | brokers of the config topic, and the jobs' default (required) |
+//! | `group.id` | the worker cluster's name; job consumer groups are `connect-<job>` (required) |
+//! | `config.storage.topic` | the job config topic (required; created with 1 partition, compacted) |
+//! | `status.storage.topic` | where workers publish their tasks' states; unset = status is this worker's |
+//! | `offset.storage.topic` | accepted; offsets live in the store's commits |
+//! | `listeners` | `http://host:port`; an empty host binds 127.0.0.1 (default `http://:8083`) |
+//! | `rest.host.name`, `rest.port` | the older spelling of `listeners` |
+//! | `rest.advertised.host.name`, `rest.advertised.port` | the `worker_id` shown in status |
+//! | `key.converter`, `value.converter` and their `.*` | defaults for every job's config |
+//! | `consumer.*` | defaults for every job's consumer |
+//! | `security.protocol`, `sasl.*`, `ssl.*` | the worker's Kafka clients and every job's consumer |
+//! | `config.providers`, `config.providers.*` | accepted; `${env:..}` and `${file:..}` always resolve |
+//!
+//! Every other key a Connect worker accepts (images set many) is logged once and ignored; a value
+//! that cannot be right (`rest.port=abc`, a listener that is not `http://host:port`) is an error.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+
+use crate::config::keys;
+
+/// What is wrong with the worker's settings.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerConfigError {
+    #[error("cannot read worker config {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Parse(#[from] crate::config::ConfigError),
+    #[error("missing required worker key '{0}' (as in Kafka Connect distributed mode)")]
+    Missing(&'static str),
+    #[error("invalid value {value:?} for worker key '{key}': {allowed}")]
+    Invalid {
+        key: String,
+        value: String,
+        allowed: &'static str,
+    },
+}
+
+/// The validated worker settings.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub bootstrap_servers: String,
+    pub group_id: String,
+    pub config_topic: String,
+    /// `status.storage.topic`: every worker's task states, for a cluster-wide `/status`.
+    pub status_topic: Option<String>,
+    /// Where the REST API listens.
+    pub listen: SocketAddr,
+    /// `host:port` other workers and tools see: the `worker_id` of statuses.
+    pub advertised: String,
+    /// Keys every job's config starts from (converters, `consumer.*`, client security).
+    pub job_defaults: BTreeMap<String, String>,
+    /// librdkafka settings of the worker's own clients (security).
+    pub client: BTreeMap<String, String>,
+}
+
+/// Worker keys that are used; everything else is logged once and ignored.
+const USED: &[&str] = &[
+    "bootstrap.servers",
+    "group.id",
+    "config.storage.topic",
+    "status.storage.topic",
+    "listeners",
+    "rest.host.name",
+    "rest.port",
+    "rest.advertised.host.name",
+    "rest.advertised.port",
+];
+
+/// True for client security keys, shared by the worker's clients and every job's consumer.
+fn is_client_key(key: &str) -> bool {
+    key == "security.protocol" || key.starts_with("sasl.") || key.starts_with("ssl.")
+}
+
+/// True for keys that become job defaults as they are.
+fn is_job_default(key: &str) -> bool {
+    key.starts_with("key.converter") || key.starts_with("value.converter")
+}
+
+/// `CONNECT_*` variables as worker keys, cp-kafka-connect's mapping.
+pub fn env_to_keys(vars: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
+    vars.filter_map(|(name, value)| {
+        let rest = name.strip_prefix("CONNECT_")?;
+        if rest.is_empty() {
+            return None;
+        }
+        let key = rest
+            .to_lowercase()
+            .replace("___", "\u{1}")
+            .replace("__", "\u{2}")
+            .replace('_', ".")
+            .replace('\u{1}', "-")
+            .replace('\u{2}', "_");
+        Some((key, value))
+    })
+    .collect()
+}
+
+impl WorkerConfig {
+    /// The file's keys, then `CONNECT_*` variables from `env` (winning).
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<WorkerConfig, WorkerConfigError> {
+        let mut raw = BTreeMap::new();
+        if let Some(path) = file {
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|source| WorkerConfigError::Read {
+                path: shown.clone(),
+                source,
+            })?;
+            raw.extend(crate::config::properties::parse(&text, &shown)?);
+        }
+        raw.extend(env_to_keys(env));
+        WorkerConfig::from_map(&raw)
+    }
+
+    /// Validates the worker keys.
+    pub fn from_map(raw: &BTreeMap<String, String>) -> Result<WorkerConfig, WorkerConfigError> {
+        let get = |k: &str| raw.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let required = |k: &'static str| get(k).ok_or(WorkerConfigError::Missing(k));
+        let listen = listen_addr(get("listeners"), get("rest.host.name"), get("rest.port"))?;
+        let advertised_port = match get("rest.advertised.port") {
+            Some(p) => port("rest.advertised.port", p)?,
+            None => listen.port(),
+        };
+        let advertised_host = get("rest.advertised.host.name")
+            .map(str::to_string)
+            .unwrap_or_else(|| listen.ip().to_string());
+        let mut job_defaults = BTreeMap::new();
+        let mut client = BTreeMap::new();
+        for (key, value) in raw {
+            if is_client_key(key) {
+                client.insert(key.clone(), value.clone());
+                job_defaults.insert(format!("consumer.{key}"), value.clone());
+            } else if (is_job_default(key) && keys::is_accepted(key))
+                || key.starts_with("consumer.")
+            {
+                job_defaults.insert(key.clone(), value.clone());
+            } else if !USED.contains(&key.as_str()) {
+                keys::log_ignored_once(key, "a Kafka Connect worker key StreamX does not use");
+            }
+        }
+        Ok(WorkerConfig {
+            bootstrap_servers: required("bootstrap.servers")?.to_string(),
+            group_id: required("group.id")?.to_string(),
+            config_topic: required("config.storage.topic")?.to_string(),
+            status_topic: get("status.storage.topic").map(str::to_string),
+            listen,
+            advertised: format!("{advertised_host}:{advertised_port}"),
+            job_defaults,
+            client,
+        })
+    }
+}
+
+fn port(key: &str, value: &str) -> Result<u16, WorkerConfigError> {
+    value.parse().map_err(|_| WorkerConfigError::Invalid {
+        key: key.to_string(),
+        value: value.to_string(),
+        allowed: "a port number 0-65535",
+    })
+}
+
+/// The address to bind: the first `http://` listener, else `rest.host.name`:`rest.port`, else
+/// 127.0.0.1:8083. An empty host means 127.0.0.1 (not every interface: say `0.0.0.0` for that).
+fn listen_addr(
+    listeners: Option<&str>,
+    host: Option<&str>,
+    rest_port: Option<&str>,
+) -> Result<SocketAddr, WorkerConfigError> {
+    let ip = |key: &str, h: &str| -> Result<IpAddr, WorkerConfigError> {
+        match h.trim_start_matches('[').trim_end_matches(']') {
+            "" | "localhost" => Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            h => h.parse().map_err(|_| WorkerConfigError::Invalid {
+                key: key.to_string(),
+                value: h.to_string(),
+                allowed: "an IP address, localhost or empty (127.0.0.1)",
+            }),
+        }
+    };
+    if let Some(list) = listeners {
+        let bad = || WorkerConfigError::Invalid {
+            key: "listeners".into(),
+            value: list.to_string(),
+            allowed: "http://host:port[,...] (https is not supported yet)",
+        };
+        let first = list.split(',').map(str::trim).next().ok_or_else(bad)?;
+        let hostport = first.strip_prefix("http://").ok_or_else(bad)?;
+        let (h, p) = hostport.rsplit_once(':').ok_or_else(bad)?;
+        return Ok(SocketAddr::new(ip("listeners", h)?, port("listeners", p)?));
+    }
+    let p = match rest_port {
+        Some(p) => port("rest.port", p)?,
+        None => 8083,
+    };
+    Ok(SocketAddr::new(
+        ip("rest.host.name", host.unwrap_or(""))?,
+        p,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    const BASE: &[(&str, &str)] = &[
+        ("bootstrap.servers", "b:9092"),
+        ("group.id", "g"),
+        ("config.storage.topic", "cfg"),
+    ];
+
+    #[test]
+    fn env_mapping_as_cp_kafka_connect() {
+        let env = [
+            ("CONNECT_BOOTSTRAP_SERVERS", "x:9092"),
+            ("CONNECT_CONFIG_STORAGE_TOPIC", "c"),
+            ("CONNECT_VALUE_CONVERTER_SCHEMA__REGISTRY___URL", "u"),
+            ("CONNECT_REST_ADVERTISED_HOST_NAME", "h"),
+            ("OTHER", "1"),
+            ("CONNECT_", "2"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let keys = env_to_keys(env.into_iter());
+        assert_eq!(
+            keys,
+            [
+                ("bootstrap.servers", "x:9092"),
+                ("config.storage.topic", "c"),
+                ("value.converter.schema_registry-url", "u"),
+                ("rest.advertised.host.name", "h"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+    }
+
+    #[test]
+    fn defaults_bind_loopback_8083() {
+        let c = WorkerConfig::from_map(&map(BASE)).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8083".parse().unwrap());
+        assert_eq!(c.advertised, "127.0.0.1:8083");
+        let mut m = map(BASE);
+        m.insert("listeners".into(), "http://:18083".into());
+        assert_eq!(
+            WorkerConfig::from_map(&m).unwrap().listen,
+            "127.0.0.1:18083".parse().unwrap()
+        );
+        m.insert("listeners".into(), "http://0.0.0.0:8084".into());
+        assert_eq!(
+            WorkerConfig::from_map(&m).unwrap().listen,
+            "0.0.0.0:8084".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn job_defaults_and_client_keys() {
+        let mut m = map(BASE);
+        for (k, v) in [
+            (
+                "value.converter",
+                "org.apache.kafka.connect.converters.ByteArrayConverter",
+            ),
+            ("value.converter.schemas.enable", "false"),
+            ("key.converter.schema.registry.url", "http://r"),
+            ("security.protocol", "SASL_SSL"),
+            ("consumer.max.poll.records", "500"),
+            ("plugin.path", "/usr/share/java"),
+        ] {
+            m.insert(k.into(), v.into());
+        }
+        let c = WorkerConfig::from_map(&m).unwrap();
+        assert_eq!(c.client["security.protocol"], "SASL_SSL");
+        assert_eq!(c.job_defaults["consumer.security.protocol"], "SASL_SSL");
+        assert_eq!(c.job_defaults["value.converter.schemas.enable"], "false");
+        assert!(c.job_defaults.contains_key("value.converter"));
+        assert!(c.job_defaults.contains_key("consumer.max.poll.records"));
+        // Not an ingest key: not handed to jobs.
+        assert!(!c
+            .job_defaults
+            .contains_key("key.converter.schema.registry.url"));
+        assert!(!c.job_defaults.contains_key("plugin.path"));
+    }
+
+    #[test]
+    fn wrong_values_are_errors() {
+        let mut m = map(BASE);
+        m.insert("rest.port".into(), "abc".into());
+        let e = WorkerConfig::from_map(&m).unwrap_err().to_string();
+        assert!(e.contains("rest.port"), "{e}");
+        let mut m = map(BASE);
+        m.insert("listeners".into(), "https://:8443".into());
+        let e = WorkerConfig::from_map(&m).unwrap_err().to_string();
+        assert!(e.contains("listeners"), "{e}");
+        let e = WorkerConfig::from_map(&map(&BASE[..2])).unwrap_err();
+        assert!(e.to_string().contains("config.storage.topic"), "{e}");
+    }
+}

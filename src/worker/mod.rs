@@ -1,0 +1,177 @@
+//! `streamx worker`: Kafka Connect's distributed mode for StreamX. Jobs are submitted as JSON to
+//! a Kafka-Connect-compatible REST API, kept durably in a Kafka topic, and run as ingest tasks.
+//!
+//! ```text
+//!   REST (axum, tokio: 2 threads)          config.storage.topic (1 partition, compacted)
+//!   POST/PUT/PATCH/DELETE/pause/... ──write──► connector-<n>, target-state-<n>, barrier
+//!        │  answers once its barrier                    │
+//!        │  has been read back                          ▼
+//!        │                              follower thread (store.rs): Registry, latest per key
+//!        │                                              │ on change
+//!        ▼                                              ▼
+//!   GET status/metrics ◄──────────────── reconciler thread (jobs.rs): start / stop / restart
+//!                                                       │
+//!                              task threads: ingest::run(config, own shutdown flag, job Metrics)
+//!                              consumer group connect-<n> on every worker => Kafka spreads the
+//!                              partitions over workers and tasks; commits keep it exactly once
+//! ```
+//!
+//! Owns: the REST listener, the config topic clients, the job registry and every task thread.
+//! Contract: an answer 2xx to a write means the config topic holds it; a starting worker reads
+//! the topic to its end and runs every job in its stored state (running, paused, stopped); a
+//! task that fails is FAILED with its error as `trace` until restarted. With
+//! `status.storage.topic` every worker publishes its tasks' states (status thread, every
+//! [`STATUS_PERIOD`]) and `/status` shows every worker's tasks. Secrets are never logged; GET config returns configs as
+//! stored (tools compare them), validate answers show `[hidden]`.
+//!
+//! - [`config`]: worker keys and the `CONNECT_*` environment mapping.
+//! - [`store`]: the config topic: writes with read-your-write, the follower, the [`store::Registry`].
+//! - [`jobs`]: job lifecycle and statuses.
+//! - [`service`]: the API's operations and errors; [`rest`]: the HTTP routes.
+
+pub mod config;
+pub mod jobs;
+pub mod rest;
+pub mod service;
+pub mod store;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+pub use config::{WorkerConfig, WorkerConfigError};
+use jobs::Jobs;
+use service::Worker;
+use store::{ConfigStore, Registry, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Config(#[from] WorkerConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the REST server failed: {0}")]
+    Serve(std::io::Error),
+    #[error("cannot start the REST runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Runs the worker until `shutdown` is set: then the REST server stops and every task commits
+/// what it has open.
+pub fn run(config: WorkerConfig, shutdown: Arc<AtomicBool>) -> Result<(), WorkerError> {
+    let mut defaults = config.job_defaults.clone();
+    defaults
+        .entry("bootstrap.servers".into())
+        .or_insert_with(|| config.bootstrap_servers.clone());
+    let jobs = Arc::new(Jobs::new(defaults));
+    let (tx, rx) = mpsc::channel::<Registry>();
+    let reconciler = {
+        let jobs = jobs.clone();
+        std::thread::Builder::new()
+            .name("streamx-reconcile".into())
+            .spawn(move || {
+                while let Ok(mut registry) = rx.recv() {
+                    // Only the newest registry matters.
+                    while let Ok(newer) = rx.try_recv() {
+                        registry = newer;
+                    }
+                    jobs.reconcile(&registry);
+                }
+            })
+            .map_err(WorkerError::Runtime)?
+    };
+    let store = ConfigStore::open(&config, move |r| {
+        let _ = tx.send(r.clone());
+    })?;
+    let worker = Arc::new(Worker {
+        cluster_id: cluster_id(&config),
+        config,
+        store,
+        jobs: jobs.clone(),
+    });
+    let publisher = {
+        let (worker, stop) = (worker.clone(), Arc::new(AtomicBool::new(false)));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("streamx-status".into())
+            .spawn(move || publish_statuses(&worker, &flag))
+            .map_err(WorkerError::Runtime)?;
+        (stop, handle)
+    };
+    let result = serve(worker.clone(), shutdown);
+    tracing::info!("worker stopping: stopping every task");
+    publisher.0.store(true, Ordering::Relaxed);
+    let _ = publisher.1.join();
+    // Dropping the store ends the follower and with it the reconciler's channel.
+    drop(worker);
+    let _ = reconciler.join();
+    jobs.shutdown();
+    result
+}
+
+/// How often a worker publishes its task states to `status.storage.topic`.
+pub const STATUS_PERIOD: Duration = Duration::from_secs(2);
+
+/// Publishes this worker's statuses every [`STATUS_PERIOD`] until `stop`, then a tombstone.
+fn publish_statuses(worker: &Worker, stop: &AtomicBool) {
+    if worker.config.status_topic.is_none() {
+        return;
+    }
+    let mut next = std::time::Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if std::time::Instant::now() >= next {
+            if let Err(e) = worker.publish_status(false) {
+                tracing::warn!(error = %e, "cannot publish the worker status");
+            }
+            next += STATUS_PERIOD;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = worker.publish_status(true);
+}
+
+/// The Kafka cluster id (empty when the brokers do not say).
+fn cluster_id(config: &WorkerConfig) -> String {
+    let mut cc = rdkafka::config::ClientConfig::new();
+    cc.set("bootstrap.servers", &config.bootstrap_servers);
+    for (k, v) in &config.client {
+        cc.set(k, v);
+    }
+    cc.create::<BaseConsumer>()
+        .ok()
+        .and_then(|c| c.client().fetch_cluster_id(Duration::from_secs(10)))
+        .unwrap_or_default()
+}
+
+fn serve(worker: Arc<Worker>, shutdown: Arc<AtomicBool>) -> Result<(), WorkerError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("streamx-rest")
+        .enable_all()
+        .build()
+        .map_err(WorkerError::Runtime)?;
+    let addr = worker.config.listen;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| WorkerError::Listen { addr, source })?;
+        tracing::info!(%addr, advertised = %worker.config.advertised, "REST API listening");
+        let stop = async move {
+            while !shutdown.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        axum::serve(listener, rest::router(worker))
+            .with_graceful_shutdown(stop)
+            .await
+            .map_err(WorkerError::Serve)
+    })
+}
