@@ -25,6 +25,7 @@
 
 pub mod clock;
 pub mod commit;
+pub mod compact;
 pub mod config;
 pub mod decode;
 pub mod expr;

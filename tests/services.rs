@@ -131,22 +131,6 @@ fn azure_azurite_ingest_exactly_once_and_commit_race() {
     azure_container("delete", &container);
 }
 
-/// Creates or deletes an Azurite container (a SharedKey-signed request, made by the services
-/// helper script, since object_store has no container API).
-fn azure_container(action: &str, name: &str) {
-    let python = service_env("STREAMX_TEST_PYTHON");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/services/smoke.py");
-    let out = std::process::Command::new(python)
-        .args([script, "azure-container", action, name])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{action} container {name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn tansu_broker_group_rebalance_and_restart() {
     init_logs();

@@ -386,6 +386,29 @@ impl CommitLog {
         })
     }
 
+    /// The newest commit record of a Kafka partition, if any (for readers such as compaction,
+    /// which must leave the files it names in place: recovery replays it).
+    pub async fn newest_commit(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Option<CommitRecord>, CommitError> {
+        let Some(&seq) = self.commit_seqs(topic, partition).await?.last() else {
+            return Ok(None);
+        };
+        let path = self.commit_path(topic, partition, seq);
+        match self.read_commit(&path).await {
+            Ok(r) => Ok(Some(r)),
+            // Pruned since the listing: a newer one exists; read again.
+            Err(CommitError::Store { source, .. })
+                if matches!(*source, object_store::Error::NotFound { .. }) =>
+            {
+                Box::pin(self.newest_commit(topic, partition)).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Sequence numbers of the commit records of a partition, ascending.
     async fn commit_seqs(&self, topic: &str, partition: i32) -> Result<Vec<u64>, CommitError> {
         let dir = self.commits_dir(topic, partition);

@@ -209,6 +209,8 @@ pub struct Config {
     pub memory_budget_bytes: u64,
     /// `hive.*`: set when `hive.integration=true`.
     pub hive: Option<crate::hive::config::HiveConfig>,
+    /// `compact.*`: settings of `streamx compact`.
+    pub compact: crate::compact::config::CompactConfig,
 }
 
 impl Config {

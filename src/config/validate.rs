@@ -445,6 +445,7 @@ impl Config {
         let transform_sql = v.get("transform.sql").map(|(_, sql)| sql.to_string());
         let hive =
             crate::hive::config::from_config(|k| v.get_or_default(k), format, &partition_rule)?;
+        let compact = crate::compact::config::from_config(|k| v.get_or_default(k))?;
 
         let num =
             |canonical: &'static str, min: u64, max: u64| -> Result<Option<u64>, ConfigError> {
@@ -483,6 +484,7 @@ impl Config {
         Ok(Config {
             name,
             hive,
+            compact,
             topics,
             bootstrap_servers,
             group_id,

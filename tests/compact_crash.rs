@@ -1,0 +1,202 @@
+//! Crash tests of `streamx compact`: the real binary aborted at every fault point of the swap
+//! and SIGKILLed at random moments, then run again: every (partition, offset) exactly once, no
+//! staged leftovers, and a further run plans nothing. Also: compactors running at once never
+//! corrupt, and a corrupt input only skips its directory.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use common::compact::*;
+use common::crash::{seed, signal, Lcg, StoreView};
+use common::*;
+use streamx::source::embedded::EmbeddedCluster;
+
+const PARTITIONS: i32 = 2;
+const PER_PARTITION: i64 = 200;
+
+/// One hourly ingest into a local directory; tests copy it and compact the copies.
+struct Ingested {
+    _cluster: EmbeddedCluster,
+    dir: tempfile::TempDir,
+    servers: String,
+    topic: String,
+}
+
+fn ingest_once() -> Ingested {
+    init_logs();
+    let cluster = EmbeddedCluster::start(1).unwrap();
+    let servers = cluster.bootstrap_servers();
+    let topic = unique("ccrash");
+    cluster.create_topic(&topic, PARTITIONS).unwrap();
+    produce_hourly(&servers, &topic, PARTITIONS, PER_PARTITION);
+    let dir = tempfile::tempdir().unwrap();
+    ingest_to_end(&hourly_job(
+        &servers,
+        &topic,
+        &dir.path().to_string_lossy(),
+        &[],
+        &[],
+    ));
+    Ingested {
+        _cluster: cluster,
+        dir,
+        servers,
+        topic,
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+impl Ingested {
+    /// A fresh copy of the ingested store and the job's pairs for it.
+    fn copy(&self) -> (tempfile::TempDir, Vec<(String, String)>, StoreView) {
+        let copy = tempfile::tempdir().unwrap();
+        copy_tree(self.dir.path(), copy.path());
+        let url = copy.path().to_string_lossy().to_string();
+        let pairs = hourly_job(&self.servers, &self.topic, &url, &[], &[]);
+        let view = StoreView::local(copy.path());
+        (copy, pairs, view)
+    }
+}
+
+/// Every offset is readable at least once (a reader never misses a row).
+fn nothing_missing(seen: &BTreeMap<(i32, i64), u32>) {
+    for p in 0..PARTITIONS {
+        for o in 0..PER_PARTITION {
+            assert!(
+                seen.contains_key(&(p, o)),
+                "partition {p} offset {o} is missing"
+            );
+        }
+    }
+}
+
+/// The run after a crash leaves exactly once, no staging, and a fixed point.
+fn next_run_settles(pairs: &[(String, String)], view: &StoreView, topic: &str) {
+    let out = compact_command(pairs, &[], &[]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "the next run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_exactly_once(&view.offsets(topic), PARTITIONS, PER_PARTITION);
+    assert!(
+        compaction_staging(view).is_empty(),
+        "{:?}",
+        compaction_staging(view)
+    );
+    assert!(
+        compact(pairs, true).plans.is_empty(),
+        "a further run plans nothing"
+    );
+}
+
+#[test]
+fn a_kill_at_every_fault_point_is_completed_or_rolled_back() {
+    let base = ingest_once();
+    for point in [
+        "compact.after_stage",
+        "compact.after_record",
+        "compact.after_first_publish",
+        "compact.after_publish",
+        "compact.after_first_delete",
+    ] {
+        let (_copy, pairs, view) = base.copy();
+        let out = compact_command(&pairs, &[], &[("STREAMX_FAULT", point)])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{point}: the run was aborted");
+        nothing_missing(&view.offsets(&base.topic));
+        next_run_settles(&pairs, &view, &base.topic);
+    }
+}
+
+#[test]
+fn sigkill_at_random_moments_then_the_next_run_settles() {
+    let base = ingest_once();
+    let mut rng = Lcg(seed("compact-sigkill"));
+    for _ in 0..4 {
+        let (_copy, pairs, view) = base.copy();
+        // Slowed-down store calls, so that the kill lands inside the swap.
+        let faults = "put::1+:stall-20;rename::1+:stall-20;delete::1+:stall-20";
+        let mut child = compact_command(&pairs, &[], &[("STREAMX_STORE_FAULTS", faults)])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50 + rng.next(1500)));
+        if child.try_wait().unwrap().is_none() {
+            signal(&child, libc::SIGKILL);
+        }
+        let _ = wait_or_kill(&mut child, Duration::from_secs(30));
+        nothing_missing(&view.offsets(&base.topic));
+        next_run_settles(&pairs, &view, &base.topic);
+    }
+}
+
+#[test]
+fn compactors_running_at_once_never_corrupt() {
+    let base = ingest_once();
+    let (_copy, pairs, view) = base.copy();
+    let faults = "put::1+:stall-10";
+    let mut children: Vec<_> = (0..3)
+        .map(|_| {
+            compact_command(&pairs, &[], &[("STREAMX_STORE_FAULTS", faults)])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in &mut children {
+        let status = wait_or_kill(c, Duration::from_secs(120));
+        assert!(status.success(), "every compactor exits cleanly");
+    }
+    next_run_settles(&pairs, &view, &base.topic);
+}
+
+#[test]
+fn a_corrupt_input_skips_its_directory_only() {
+    let base = ingest_once();
+    let (copy, pairs, view) = base.copy();
+    let dirs = files_per_dir(&view, &base.topic);
+    let (bad_dir, _) = dirs.iter().next().unwrap();
+    let bad = format!("{bad_dir}/{}+9+0000099990+0000099999.parquet", base.topic);
+    std::fs::write(copy.path().join(&bad), b"PAR1 this is not parquet PAR1").unwrap();
+    let before: Vec<String> = view
+        .data_files(&base.topic)
+        .into_iter()
+        .filter(|f| f.starts_with(&format!("{bad_dir}/")))
+        .collect();
+    let report = compact(&pairs, false);
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    let problem = &report.problems[0];
+    assert!(
+        problem.local && problem.message.contains(&bad),
+        "{problem:?}"
+    );
+    let after: Vec<String> = view
+        .data_files(&base.topic)
+        .into_iter()
+        .filter(|f| f.starts_with(&format!("{bad_dir}/")))
+        .collect();
+    assert_eq!(before, after, "nothing in the skipped directory changed");
+    assert!(report.dirs_done > 0, "the other directories were compacted");
+    std::fs::remove_file(copy.path().join(&bad)).unwrap();
+    assert_exactly_once(&view.offsets(&base.topic), PARTITIONS, PER_PARTITION);
+    assert!(compaction_staging(&view).is_empty());
+}
