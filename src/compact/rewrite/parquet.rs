@@ -25,7 +25,6 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory};
 use parquet::arrow::{parquet_to_arrow_schema, ArrowWriter};
-use parquet::basic::Compression;
 use parquet::column::writer::ColumnCloseResult;
 use parquet::file::metadata::{KeyValue, ParquetMetaData, ParquetMetaDataReader, RowGroupMetaData};
 use parquet::file::properties::WriterProperties;
@@ -60,7 +59,7 @@ pub fn footer(staging: &Staging<'_>, input: &DataFile) -> Result<ParquetMetaData
                 e => MergeError::Corrupt(store_err("get (footer)", &path, e).to_string()),
             })
     };
-    let corrupt = |m: String| MergeError::Corrupt(m);
+    let corrupt = MergeError::Corrupt;
     if input.bytes < 12 {
         return Err(corrupt(format!(
             "{} bytes is too short for Parquet",
@@ -241,19 +240,18 @@ impl ParquetMerger {
 
     /// Whether a row group of an input is copied as encoded chunks.
     fn copies(&self, meta: &ParquetMetaData, rg: &RowGroupMetaData) -> bool {
-        let limit = self.props.max_row_group_bytes().unwrap_or(usize::MAX) as i64;
+        let limit = self
+            .props
+            .max_row_group_bytes()
+            .map_or(i64::MAX, |b| b as i64);
         let large =
             rg.num_rows() as usize * 2 >= MAX_ROW_GROUP_ROWS || rg.compressed_size() * 2 >= limit;
         let same_schema = meta.file_metadata().schema_descr().root_schema()
             == self.writer.schema_descr().root_schema();
+        // The codec kind must match; a copied chunk keeps the level it was written with.
         let codec_ok = rg.columns().iter().all(|c| {
-            c.compression_codec() == self.props.compression(c.column_path()) || {
-                matches!(c.compression_codec(), Compression::UNCOMPRESSED)
-                    && matches!(
-                        self.props.compression(c.column_path()),
-                        Compression::UNCOMPRESSED
-                    )
-            }
+            std::mem::discriminant(&c.compression())
+                == std::mem::discriminant(&self.props.compression(c.column_path()))
         });
         large && same_schema && codec_ok
     }
@@ -326,7 +324,8 @@ fn project(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, Merge
 
 impl Merger for ParquetMerger {
     fn append(&mut self, _input: &DataFile, data: Bytes) -> Result<(), MergeError> {
-        let options = ArrowReaderOptions::new().with_page_index(true);
+        let options = ArrowReaderOptions::new()
+            .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
         let meta = ArrowReaderMetadata::load(&data, options)
             .map_err(|e| MergeError::Corrupt(e.to_string()))?;
         let parquet_meta = meta.metadata().clone();

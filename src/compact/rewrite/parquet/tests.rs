@@ -4,6 +4,7 @@ use crate::format::parquet::ParquetFileWriter;
 use crate::format::FileWriter;
 use arrow::array::{Int64Array, StringArray};
 use arrow::datatypes::{DataType, Field};
+use parquet::basic::Compression;
 use std::io::{Read, Seek, SeekFrom};
 
 fn schema(extra: bool) -> SchemaRef {
