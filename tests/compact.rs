@@ -148,12 +148,7 @@ fn s3_moto_compacts_exactly_once() {
 
 #[test]
 fn azure_azurite_compacts_exactly_once() {
-    let container: String = unique("cmp")
-        .to_lowercase()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .take(40)
-        .collect();
+    let container = container_name("cmp");
     azure_container("create", &container);
     struct ContainerGuard(String);
     impl Drop for ContainerGuard {

@@ -110,12 +110,7 @@ fn azure_azurite_ingest_exactly_once_and_commit_race() {
         endpoint.starts_with("http://127.0.0.1:10000"),
         "Azurite must listen on its default port: {endpoint}"
     );
-    let container: String = unique("c")
-        .to_lowercase()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .take(40)
-        .collect();
+    let container = container_name("c");
     azure_container("create", &container);
     let url = format!("az://{container}/run");
     let opts = [("use_emulator", "true")];

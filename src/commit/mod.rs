@@ -27,7 +27,7 @@
 use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::fault;
@@ -257,16 +257,7 @@ impl CommitLog {
         // 2. the atomic step
         let path = self.commit_path(topic, partition, seq);
         let body = serde_json::to_vec_pretty(&record).expect("commit record serialises");
-        let opts = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
-        match self
-            .store
-            .inner
-            .put_opts(&path, PutPayload::from(body), opts)
-            .await
-        {
+        match self.store.create(&path, body).await {
             Ok(_) => {}
             Err(object_store::Error::AlreadyExists { .. }) => {
                 if !self.created_by_us(&path, &record).await? {

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectMeta, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
 use super::error::{store_err, CompactError};
@@ -101,13 +101,7 @@ impl Journal {
         let root = self.layout.compactions_root();
         let prefix = self.store.path(&format!("{root}/{topic}"));
         let root_path = self.store.path(&root);
-        let metas: Vec<_> = self
-            .store
-            .inner
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|e| store_err("list (compaction records)", &prefix, e))?;
+        let metas = list_all(&self.store, &prefix, "list (compaction records)").await?;
         let mut out = TopicRecords::new();
         for m in metas {
             let Some(rel) = relative(&root_path, &m.location) else {
@@ -166,16 +160,7 @@ impl Journal {
             .compaction_record(&record.topic, &record.dir, record.seq);
         let path = self.store.path(&rel);
         let body = serde_json::to_vec_pretty(record).expect("compaction record serialises");
-        let opts = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
-        match self
-            .store
-            .inner
-            .put_opts(&path, PutPayload::from(body), opts)
-            .await
-        {
+        match self.store.create(&path, body).await {
             Ok(_) => Ok(Created::Won),
             Err(object_store::Error::AlreadyExists { .. }) => {
                 let existing = self.read(&record.topic, &record.dir, record.seq).await?;
@@ -266,13 +251,7 @@ impl Journal {
         let root = self.layout.compaction_staging_root();
         let root_path = self.store.path(&root);
         let prefix = self.store.path(&format!("{root}/{topic}"));
-        let metas: Vec<_> = self
-            .store
-            .inner
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|e| store_err("list (compaction staging)", &prefix, e))?;
+        let metas = list_all(&self.store, &prefix, "list (compaction staging)").await?;
         let now = crate::clock::wall_ms();
         let mut deleted = 0;
         for m in metas {
@@ -325,6 +304,20 @@ impl Journal {
             }
         }
     }
+}
+
+/// Every object below `prefix`, in one listing.
+pub(crate) async fn list_all(
+    store: &Store,
+    prefix: &Path,
+    op: &'static str,
+) -> Result<Vec<ObjectMeta>, CompactError> {
+    store
+        .inner
+        .list(Some(prefix))
+        .try_collect()
+        .await
+        .map_err(|e| store_err(op, prefix, e))
 }
 
 /// `location` relative to `root` (both store paths), when below it.

@@ -4,10 +4,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use futures::TryStreamExt;
-
 use super::error::{store_err, CompactError};
-use super::journal::relative;
+use super::journal::{list_all, relative};
 use super::plan::{DataFile, Directory};
 use crate::commit::{CommitLog, Layout};
 use crate::store::Store;
@@ -35,12 +33,7 @@ pub async fn directories(
 ) -> Result<Vec<Directory>, CompactError> {
     let topic_rel = layout.data_dir(topic, "");
     let prefix = store.path(&topic_rel);
-    let metas: Vec<_> = store
-        .inner
-        .list(Some(&prefix))
-        .try_collect()
-        .await
-        .map_err(|e| store_err("list (data files)", &prefix, e))?;
+    let metas = list_all(store, &prefix, "list (data files)").await?;
     let suffix = format!(".{ext}");
     let mut dirs: BTreeMap<String, Vec<DataFile>> = BTreeMap::new();
     for m in metas {

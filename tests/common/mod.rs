@@ -384,6 +384,16 @@ pub fn offsets_in_store(store: &streamx::store::Store, topic: &str) -> BTreeMap<
     })
 }
 
+/// A container name no other test uses (Azure allows lower-case letters and digits).
+pub fn container_name(prefix: &str) -> String {
+    unique(prefix)
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(40)
+        .collect()
+}
+
 /// Creates or deletes an Azurite container (a SharedKey-signed request, made by the services
 /// helper script, since object_store has no container API).
 pub fn azure_container(action: &str, name: &str) {

@@ -4,11 +4,10 @@
 //! to the newest schema is not built yet).
 
 use std::collections::BTreeMap;
-use std::io::Write;
 
 use bytes::Bytes;
 
-use super::{temp_file, Finished, MergeError, Merger, MergerFactory};
+use super::{Finished, MergeError, Merger, MergerFactory, TempOutput};
 use crate::compact::plan::DataFile;
 
 const MAGIC: &[u8; 4] = b"Obj\x01";
@@ -16,10 +15,8 @@ const MAGIC: &[u8; 4] = b"Obj\x01";
 pub fn factory() -> MergerFactory {
     Box::new(|| {
         Ok(Box::new(AvroMerger {
-            out: std::io::BufWriter::new(temp_file()?),
+            out: TempOutput::new()?,
             header: None,
-            bytes: 0,
-            rows: 0,
         }) as Box<dyn Merger>)
     })
 }
@@ -32,10 +29,8 @@ struct Header {
 }
 
 pub struct AvroMerger {
-    out: std::io::BufWriter<std::fs::File>,
+    out: TempOutput,
     header: Option<Header>,
-    bytes: u64,
-    rows: u64,
 }
 
 /// A cursor over an input with the Avro primitives the container format needs.
@@ -107,19 +102,11 @@ impl<'a> Cursor<'a> {
 }
 
 impl AvroMerger {
-    fn write(&mut self, b: &[u8]) -> Result<(), MergeError> {
-        self.out
-            .write_all(b)
-            .map_err(|e| MergeError::Write(e.to_string()))?;
-        self.bytes += b.len() as u64;
-        Ok(())
-    }
-
     /// Checks an input's header against the first one's; the first one's is written out.
     fn start(&mut self, header: Header, raw: &[u8]) -> Result<[u8; 16], MergeError> {
         match &self.header {
             None => {
-                self.write(raw)?;
+                self.out.write(raw)?;
                 self.header = Some(header.clone());
                 Ok(header.sync)
             }
@@ -156,26 +143,18 @@ impl Merger for AvroMerger {
             if c.take(16)? != own_sync {
                 return Err(corrupt("a block does not end with the file's sync marker"));
             }
-            self.write(&data[start..end])?;
-            self.write(&sync)?;
-            self.rows += count.max(0) as u64;
+            self.out.write(&data[start..end])?;
+            self.out.write(&sync)?;
+            self.out.rows += count.max(0) as u64;
         }
         Ok(())
     }
 
     fn size(&self) -> u64 {
-        self.bytes
+        self.out.bytes()
     }
 
     fn finish(self: Box<Self>) -> Result<Finished, MergeError> {
-        let file = self
-            .out
-            .into_inner()
-            .map_err(|e| MergeError::Write(e.to_string()))?;
-        Ok(Finished {
-            file,
-            bytes: self.bytes,
-            rows: self.rows,
-        })
+        self.out.finish()
     }
 }

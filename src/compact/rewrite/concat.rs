@@ -2,18 +2,16 @@
 //! concatenate as gzip members (a valid multi-member gzip file); CSV keeps the first input's
 //! header and drops the others' (which must be equal).
 
-use std::io::{Read, Write};
+use std::io::Read;
 
 use bytes::Bytes;
 
-use super::{temp_file, Finished, MergeError, Merger, MergerFactory};
+use super::{Finished, MergeError, Merger, MergerFactory, TempOutput};
 use crate::compact::plan::DataFile;
 
 /// Concatenates inputs; `csv_header`: every input starts with a header line.
 pub struct ConcatMerger {
-    out: std::io::BufWriter<std::fs::File>,
-    bytes: u64,
-    rows: u64,
+    out: TempOutput,
     gzip: bool,
     csv_header: bool,
     header: Option<Bytes>,
@@ -23,9 +21,7 @@ pub fn factory(ext: &'static str, csv_header: bool) -> MergerFactory {
     let gzip = ext.ends_with(".gz");
     Box::new(move || {
         Ok(Box::new(ConcatMerger {
-            out: std::io::BufWriter::new(temp_file()?),
-            bytes: 0,
-            rows: 0,
+            out: TempOutput::new()?,
             gzip,
             csv_header,
             header: None,
@@ -74,39 +70,25 @@ impl Merger for ConcatMerger {
             count_lines(&data)
         };
         let data = if self.csv_header {
-            self.rows += rows.saturating_sub(1);
+            self.out.rows += rows.saturating_sub(1);
             self.strip_header(data)?
         } else {
-            self.rows += rows;
+            self.out.rows += rows;
             data
         };
-        let write = |out: &mut std::io::BufWriter<std::fs::File>, b: &[u8]| {
-            out.write_all(b)
-                .map_err(|e| MergeError::Write(e.to_string()))
-        };
-        write(&mut self.out, &data)?;
-        self.bytes += data.len() as u64;
+        self.out.write(&data)?;
         // A text input whose last line has no newline would run into the next input's first.
         if !self.gzip && !data.is_empty() && !data.ends_with(b"\n") {
-            write(&mut self.out, b"\n")?;
-            self.bytes += 1;
+            self.out.write(b"\n")?;
         }
         Ok(())
     }
 
     fn size(&self) -> u64 {
-        self.bytes
+        self.out.bytes()
     }
 
     fn finish(self: Box<Self>) -> Result<Finished, MergeError> {
-        let file = self
-            .out
-            .into_inner()
-            .map_err(|e| MergeError::Write(e.to_string()))?;
-        Ok(Finished {
-            file,
-            bytes: self.bytes,
-            rows: self.rows,
-        })
+        self.out.finish()
     }
 }

@@ -275,6 +275,46 @@ fn upload(
     })
 }
 
+/// A byte-appended output on local disk (the text formats and Avro).
+pub struct TempOutput {
+    out: std::io::BufWriter<std::fs::File>,
+    bytes: u64,
+    pub rows: u64,
+}
+
+impl TempOutput {
+    pub fn new() -> Result<Self, MergeError> {
+        Ok(TempOutput {
+            out: std::io::BufWriter::new(temp_file()?),
+            bytes: 0,
+            rows: 0,
+        })
+    }
+
+    pub fn write(&mut self, b: &[u8]) -> Result<(), MergeError> {
+        std::io::Write::write_all(&mut self.out, b)
+            .map_err(|e| MergeError::Write(e.to_string()))?;
+        self.bytes += b.len() as u64;
+        Ok(())
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    pub fn finish(self) -> Result<Finished, MergeError> {
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| MergeError::Write(e.to_string()))?;
+        Ok(Finished {
+            file,
+            bytes: self.bytes,
+            rows: self.rows,
+        })
+    }
+}
+
 /// A new anonymous temporary file for an output.
 pub(crate) fn temp_file() -> Result<std::fs::File, MergeError> {
     tempfile::tempfile()
