@@ -85,8 +85,9 @@ fn nothing_missing(seen: &BTreeMap<(i32, i64), u32>) {
     }
 }
 
-/// The run after a crash leaves exactly once, no staging, and a fixed point.
-fn next_run_settles(pairs: &[(String, String)], view: &StoreView, topic: &str) {
+/// The run after a crash leaves exactly once, no staging, and a fixed point; returns its
+/// summary line.
+fn next_run_settles(pairs: &[(String, String)], view: &StoreView, topic: &str) -> String {
     let out = compact_command(pairs, &[], &[]).output().unwrap();
     assert!(
         out.status.success(),
@@ -103,6 +104,17 @@ fn next_run_settles(pairs: &[(String, String)], view: &StoreView, topic: &str) {
         compact(pairs, true).plans.is_empty(),
         "a further run plans nothing"
     );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// The number N of a summary's "compacted N directories".
+fn dirs_compacted(summary: &str) -> usize {
+    summary
+        .split("compacted ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no summary in {summary:?}"))
 }
 
 #[test]
@@ -121,7 +133,23 @@ fn a_kill_at_every_fault_point_is_completed_or_rolled_back() {
             .unwrap();
         assert!(!out.status.success(), "{point}: the run was aborted");
         nothing_missing(&view.offsets(&base.topic));
-        next_run_settles(&pairs, &view, &base.topic);
+        let records = view.list("topics/_streamx/compactions");
+        if point == "compact.after_stage" {
+            assert!(records.is_empty(), "{point}: {records:?}");
+            assert!(
+                !compaction_staging(&view).is_empty(),
+                "{point}: outputs were staged"
+            );
+        } else {
+            assert!(!records.is_empty(), "{point}: the record was created");
+        }
+        let summary = next_run_settles(&pairs, &view, &base.topic);
+        if point != "compact.after_stage" && point != "compact.after_first_delete" {
+            assert!(
+                summary.contains("swaps of an earlier run"),
+                "{point}: {summary}"
+            );
+        }
     }
 }
 
@@ -152,20 +180,28 @@ fn sigkill_at_random_moments_then_the_next_run_settles() {
 fn compactors_running_at_once_never_corrupt() {
     let base = ingest_once();
     let (_copy, pairs, view) = base.copy();
+    let planned = compact(&pairs, true).plans.len();
+    assert!(planned > 0);
     let faults = "put::1+:stall-10";
-    let mut children: Vec<_> = (0..3)
+    let children: Vec<_> = (0..3)
         .map(|_| {
             compact_command(&pairs, &[], &[("STREAMX_STORE_FAULTS", faults)])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
                 .spawn()
                 .unwrap()
         })
         .collect();
-    for c in &mut children {
-        let status = wait_or_kill(c, Duration::from_secs(120));
-        assert!(status.success(), "every compactor exits cleanly");
+    let mut swapped = 0;
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "every compactor exits cleanly");
+        swapped += dirs_compacted(&String::from_utf8_lossy(&out.stdout));
     }
+    assert_eq!(
+        swapped, planned,
+        "each directory was swapped by exactly one compactor"
+    );
     next_run_settles(&pairs, &view, &base.topic);
 }
 
