@@ -76,6 +76,15 @@ fn round_trip(url: &str, store_options: &[(&str, String)]) {
         assert!(small <= 1, "{}: at most one remainder: {outs:?}", dir.dir);
     }
 
+    if !url.contains("://") {
+        let total = i64::from(PARTITIONS) * PER_PARTITION;
+        assert_eq!(
+            pyarrow_rows(&format!("{url}/topics/{topic}")),
+            (total, total),
+            "pyarrow reads every row once"
+        );
+    }
+
     let second = compact(&pairs, true);
     assert!(second.plans.is_empty(), "fixed point: {:?}", second.plans);
 
@@ -102,6 +111,30 @@ fn round_trip(url: &str, store_options: &[(&str, String)]) {
     assert!(third.problems.is_empty(), "{:?}", third.problems);
     assert_exactly_once(&view.offsets(&topic), PARTITIONS, PER_PARTITION + 30);
     assert!(compaction_staging(&view).is_empty());
+}
+
+/// (rows, distinct (partition, offset)) of a topic directory read as a pyarrow dataset (Hive
+/// partitioning; `_`-prefixed directories skipped, as pyarrow does by default).
+fn pyarrow_rows(dir: &str) -> (i64, i64) {
+    let script = "import sys, pyarrow.dataset as ds\n\
+        t = ds.dataset(sys.argv[1], format='parquet', partitioning='hive').to_table(columns=['_partition', '_offset'])\n\
+        keys = set(zip(t['_partition'].to_pylist(), t['_offset'].to_pylist()))\n\
+        print(t.num_rows, len(keys))";
+    let out = std::process::Command::new(service_env("STREAMX_TEST_PYTHON"))
+        .args(["-c", script, dir])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "pyarrow: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let n: Vec<i64> = text
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    (n[0], n[1])
 }
 
 /// Rows in the compacted files of the planned directories, read back from the store.
