@@ -329,3 +329,132 @@ fn rows_in_outputs(view: &StoreView, topic: &str, ext: &str) -> u64 {
         .sum();
     all - originals
 }
+
+#[test]
+fn mixed_schema_versions_merge_under_the_newest() {
+    init_logs();
+    let cluster = EmbeddedCluster::start(1).unwrap();
+    let servers = cluster.bootstrap_servers();
+    let topic = unique("cmix");
+    cluster.create_topic(&topic, 1).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let url = out.path().to_string_lossy().to_string();
+    let mut pairs = hourly_job(&servers, &topic, &url, &[], &[]);
+    pairs.retain(|(k, _)| k != "value.schema"); // inferred, evolving schema
+                                                // One hour: 60 records without `extra`, then 60 with it (a newer schema version).
+    produce_timed_from(&servers, &topic, 0, 60, (HOUR_BASE_MS, 1000), |n| {
+        format!(r#"{{"p":0,"seq":{n}}}"#)
+    });
+    ingest_to_end(&pairs);
+    produce_timed_from(
+        &servers,
+        &topic,
+        0,
+        60,
+        (HOUR_BASE_MS + 60_000, 1000),
+        |n| format!(r#"{{"p":0,"seq":{},"extra":"x{n}"}}"#, 60 + n),
+    );
+    ingest_to_end(&pairs);
+    let view = StoreView::local(out.path());
+    let report = compact(&pairs, false);
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.dirs_done, 1);
+    let mut offsets = Vec::new();
+    for f in view.data_files(&topic) {
+        let reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(view.get(&f))
+                .unwrap()
+                .build()
+                .unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let o = batch.column_by_name("_offset").unwrap();
+            let o = o
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .unwrap();
+            offsets.extend(o.values().iter().copied());
+        }
+    }
+    offsets.sort_unstable();
+    assert_eq!(offsets, (0..120).collect::<Vec<i64>>(), "every offset once");
+    let (mut with_extra, mut nulls) = (0, 0);
+    for f in view
+        .data_files(&topic)
+        .iter()
+        .filter(|f| f.contains("+compacted+"))
+    {
+        let reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(view.get(f))
+                .unwrap()
+                .build()
+                .unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let extra = batch
+                .column_by_name("extra")
+                .expect("the newest schema's column");
+            nulls += extra.null_count();
+            with_extra += extra.len() - extra.null_count();
+        }
+    }
+    // Pinned files (the newest commit) stay out; every compacted old row reads null.
+    assert!(
+        with_extra > 0 && nulls > 0,
+        "{with_extra} with, {nulls} null"
+    );
+}
+
+#[test]
+fn the_command_line_plans_filters_and_summarises() {
+    init_logs();
+    let cluster = EmbeddedCluster::start(1).unwrap();
+    let servers = cluster.bootstrap_servers();
+    let topic = unique("ccli");
+    cluster.create_topic(&topic, 2).unwrap();
+    produce_hourly(&servers, &topic, 2, 200);
+    let out = tempfile::tempdir().unwrap();
+    let pairs = hourly_job(&servers, &topic, &out.path().to_string_lossy(), &[], &[]);
+    ingest_to_end(&pairs);
+    let run = |args: &[&str]| {
+        let out = compact_command(&pairs, args, &[]).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let dirs_of = |json: &str| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        v["plans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["dir"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let all = dirs_of(&run(&["--dry-run", "--json"]));
+    assert_eq!(all.len(), 2, "two hours: {all:?}");
+    let first = dirs_of(&run(&["--dry-run", "--json", "--where", "hour = '00'"]));
+    assert_eq!(first.len(), 1);
+    assert!(first[0].ends_with("hour=00"), "{first:?}");
+    let table = run(&["--dry-run", "--topic", &topic]);
+    assert!(
+        table.starts_with("directory") && table.contains("2 directories"),
+        "{table}"
+    );
+    let summary = run(&["--topic", &topic, "--where", "hour = '00'"]);
+    assert!(summary.starts_with("compacted 1 directories"), "{summary}");
+    assert_eq!(
+        dirs_of(&run(&["--dry-run", "--json"])).len(),
+        1,
+        "hour 01 is left"
+    );
+    let bad = compact_command(&pairs, &["--where", "nosuch = 1"], &[])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--where"));
+}
