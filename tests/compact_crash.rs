@@ -236,3 +236,61 @@ fn a_corrupt_input_skips_its_directory_only() {
     assert_exactly_once(&view.offsets(&base.topic), PARTITIONS, PER_PARTITION);
     assert!(compaction_staging(&view).is_empty());
 }
+
+#[test]
+fn ingest_running_during_compaction_then_sigkill_and_restart_stays_exactly_once() {
+    init_logs();
+    let cluster = EmbeddedCluster::start(1).unwrap();
+    let servers = cluster.bootstrap_servers();
+    let topic = unique("cing");
+    cluster.create_topic(&topic, PARTITIONS).unwrap();
+    produce_hourly(&servers, &topic, PARTITIONS, PER_PARTITION);
+    let out = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let pairs = hourly_job(&servers, &topic, &out.path().to_string_lossy(), &[], &[]);
+    let args = |group: &str| {
+        let mut a = set_args(&pairs);
+        a.extend(set_args(&[("group.id".into(), unique(group))]));
+        a
+    };
+    let view = StoreView::local(out.path());
+    let mut child =
+        common::crash::spawn_ingest(&args("run"), None, &logs.path().join("ingest.log"));
+    let mut produced = PER_PARTITION;
+    let caught_up = |n: i64| {
+        view.committed_through(&topic, PARTITIONS)
+            .iter()
+            .all(|e| *e == Some(n - 1))
+    };
+    wait_until("the ingest caught up", Duration::from_secs(90), || {
+        caught_up(produced)
+    });
+    for round in 0..3i64 {
+        // Newer hours arrive while the older ones are compacted.
+        for p in 0..PARTITIONS {
+            let hour = HOUR_BASE_MS + (2 + round) * 3_600_000;
+            produce_timed_from(&servers, &topic, p, 50, (hour, 1000), |n| {
+                event(p, n as u64)
+            });
+        }
+        produced += 50;
+        let committed = view.committed_through(&topic, PARTITIONS);
+        let report = compact(&pairs, false);
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        let seen = view.offsets(&topic);
+        assert!(seen.values().all(|&n| n == 1), "no row twice after a run");
+        for (p, end) in committed.iter().enumerate() {
+            for o in 0..=end.unwrap_or(-1) {
+                assert!(seen.contains_key(&(p as i32, o)), "{p}/{o} lost");
+            }
+        }
+    }
+    signal(&child, libc::SIGKILL);
+    let _ = wait_or_kill(&mut child, Duration::from_secs(10));
+    run_binary_to_end(&args("restart"), "restart after SIGKILL");
+    assert_exactly_once(&view.offsets(&topic), PARTITIONS, produced);
+    let report = compact(&pairs, false);
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_exactly_once(&view.offsets(&topic), PARTITIONS, produced);
+    assert!(compaction_staging(&view).is_empty());
+}
