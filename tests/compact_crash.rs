@@ -294,3 +294,56 @@ fn ingest_running_during_compaction_then_sigkill_and_restart_stays_exactly_once(
     assert_exactly_once(&view.offsets(&topic), PARTITIONS, produced);
     assert!(compaction_staging(&view).is_empty());
 }
+
+#[test]
+fn a_listing_reader_never_sees_fewer_rows_while_compaction_runs() {
+    let base = ingest_once();
+    let (copy, pairs, _view) = base.copy();
+    let total = (i64::from(PARTITIONS) * PER_PARTITION) as usize;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (dir, topic, flag) = (copy.path().to_path_buf(), base.topic.clone(), stop.clone());
+    // A reader like pyarrow's dataset: list the files, read each; a file deleted between the
+    // listing and its read makes it start over (what a failed query does).
+    let reader = std::thread::spawn(move || {
+        let view = StoreView::local(&dir);
+        let (mut reads, mut fewest, mut most) = (0, usize::MAX, 0);
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) || reads == 0 {
+            let files = view.data_files(&topic);
+            let mut rows = 0;
+            let mut complete = true;
+            for f in &files {
+                let path = dir.join(f);
+                let Ok(bytes) = std::fs::read(&path) else {
+                    complete = false;
+                    break;
+                };
+                let reader =
+                    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                        bytes::Bytes::from(bytes),
+                    )
+                    .unwrap();
+                rows += reader.metadata().file_metadata().num_rows() as usize;
+            }
+            if complete {
+                reads += 1;
+                fewest = fewest.min(rows);
+                most = most.max(rows);
+            }
+        }
+        (reads, fewest, most)
+    });
+    let faults = "rename::1+:stall-5;delete::1+:stall-5";
+    let out = compact_command(&pairs, &[], &[("STREAMX_STORE_FAULTS", faults)])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (reads, fewest, most) = reader.join().unwrap();
+    eprintln!("{reads} complete reads while compacting: {fewest}..={most} rows of {total}");
+    assert!(reads > 0);
+    assert!(fewest >= total, "a reader saw {fewest} rows of {total}");
+}
