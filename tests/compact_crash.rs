@@ -133,6 +133,28 @@ fn a_kill_at_every_fault_point_is_completed_or_rolled_back() {
             .unwrap();
         assert!(!out.status.success(), "{point}: the run was aborted");
         nothing_missing(&view.offsets(&base.topic));
+        // However the swap was left, `streamx query` sees every row once.
+        let total = i64::from(PARTITIONS) * PER_PARTITION;
+        let counted = streamx::query::run_to_string(
+            &config(&pairs),
+            &format!(
+                "SELECT count(*) AS n, count(DISTINCT _partition * 100000 + _offset) AS d FROM \"{}\"",
+                base.topic
+            ),
+        )
+        .unwrap();
+        assert!(
+            counted.contains(&format!("| {total} | {total} |")),
+            "{point}: {counted}"
+        );
+        if point == "compact.after_publish" {
+            let dups = view
+                .offsets(&base.topic)
+                .values()
+                .filter(|&&n| n > 1)
+                .count();
+            assert!(dups > 0, "a plain listing reader does see the window");
+        }
         let records = view.list("topics/_streamx/compactions");
         if point == "compact.after_stage" {
             assert!(records.is_empty(), "{point}: {records:?}");
@@ -332,6 +354,21 @@ fn a_listing_reader_never_sees_fewer_rows_while_compaction_runs() {
         }
         (reads, fewest, most)
     });
+    // `streamx query` lists through the journal: never more, never fewer rows.
+    let (qpairs, qflag) = (pairs.clone(), stop.clone());
+    let sql = format!("SELECT count(*) AS n FROM \"{}\"", base.topic);
+    let querier = std::thread::spawn(move || {
+        let config = config(&qpairs);
+        let (mut ok, mut counts) = (0, BTreeMap::new());
+        while !qflag.load(std::sync::atomic::Ordering::Relaxed) || ok == 0 {
+            // A query whose file was deleted under it fails; a reader retries.
+            if let Ok(table) = streamx::query::run_to_string(&config, &sql) {
+                ok += 1;
+                *counts.entry(table).or_insert(0) += 1;
+            }
+        }
+        counts
+    });
     let faults = "rename::1+:stall-5;delete::1+:stall-5";
     let out = compact_command(&pairs, &[], &[("STREAMX_STORE_FAULTS", faults)])
         .output()
@@ -346,4 +383,11 @@ fn a_listing_reader_never_sees_fewer_rows_while_compaction_runs() {
     eprintln!("{reads} complete reads while compacting: {fewest}..={most} rows of {total}");
     assert!(reads > 0);
     assert!(fewest >= total, "a reader saw {fewest} rows of {total}");
+    let counts = querier.join().unwrap();
+    eprintln!("streamx query while compacting: {counts:?}");
+    assert_eq!(counts.len(), 1, "every query counted the same: {counts:?}");
+    assert!(
+        counts.keys().all(|t| t.contains(&format!("| {total} |"))),
+        "{counts:?}"
+    );
 }

@@ -20,7 +20,7 @@
 //! Contract:
 //! - no reader misses a row: inputs are deleted only after every output is published;
 //! - a directory-listing reader can see a row twice only between the first publish and the last
-//!   delete of one swap;
+//!   delete of one swap; one that lists through [`view::JournalView`] (`streamx query`) never;
 //! - a kill at any point leaves a state the next `streamx compact` completes (record exists) or
 //!   rolls back (no record: the staged outputs are deleted); two compactors never both swap a
 //!   directory (the loser of the record's create backs off);
@@ -36,6 +36,7 @@ pub mod report;
 pub mod rewrite;
 pub mod scan;
 pub mod swap;
+pub mod view;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
