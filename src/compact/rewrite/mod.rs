@@ -53,6 +53,11 @@ pub trait Merger: Send {
     fn append(&mut self, input: &DataFile, data: Bytes) -> Result<(), MergeError>;
     /// Bytes of the output so far (written plus an estimate of what is buffered).
     fn size(&self) -> u64;
+    /// Writes out what is buffered, so that [`Merger::size`] is exact (before an output is
+    /// closed on its size).
+    fn settle(&mut self) -> Result<(), MergeError> {
+        Ok(())
+    }
     fn finish(self: Box<Self>) -> Result<Finished, MergeError>;
 }
 
@@ -162,8 +167,17 @@ fn rewrite_into(
         in_current += input.bytes;
         on_input(input.bytes);
         // The rest's output size, estimated with this output's ratio of output to input bytes.
-        let rest = (total - done) as u128 * m.size() as u128 / in_current.max(1) as u128;
-        if rolls_after(m.size(), rest as u64, settings.target_bytes) {
+        let rest = |m: &dyn Merger| {
+            ((total - done) as u128 * m.size() as u128 / in_current.max(1) as u128) as u64
+        };
+        let target = settings.target_bytes;
+        let mut rolls = rolls_after(m.size(), rest(m.as_ref()), target);
+        if rolls {
+            // Judged on the real size: what is buffered is written out first.
+            m.settle().map_err(|e| merge_err(&input.path, e))?;
+            rolls = rolls_after(m.size(), rest(m.as_ref()), target);
+        }
+        if rolls {
             let finished = merger.take().expect("merger").finish();
             let finished = finished.map_err(|e| merge_err("", e))?;
             staged.push(upload(settings, staging, plan, staged.len(), finished)?);

@@ -144,8 +144,19 @@ pub fn factory(
         .map_err(|e| MergeError::Write(e.to_string()))?
         .set_key_value_metadata(Some(kv))
         .build();
+    // What a file holds besides its column chunks (magic, footer, page indexes): counted in an
+    // output's size before its footer exists, so that outputs close on their final size.
+    let overhead = footers
+        .iter()
+        .map(|(f, m)| {
+            let data: i64 = m.row_groups().iter().map(|rg| rg.compressed_size()).sum();
+            f.bytes.saturating_sub(data.max(0) as u64)
+        })
+        .max()
+        .unwrap_or(0);
     Ok(Box::new(move || {
-        Ok(Box::new(ParquetMerger::new(schema.clone(), props.clone())?) as Box<dyn Merger>)
+        let merger = ParquetMerger::new(schema.clone(), props.clone(), overhead)?;
+        Ok(Box::new(merger) as Box<dyn Merger>)
     }))
 }
 
@@ -163,6 +174,11 @@ pub struct ParquetMerger {
     props: WriterProperties,
     pending: Option<Pending>,
     rows: u64,
+    /// Encoded bytes of the row groups flushed from pending rows, and what was estimated for
+    /// them: corrects the (uncompressed) estimate of the pending row group.
+    flushed: (u64, u64),
+    /// Estimated bytes of the footer and indexes still to come.
+    overhead: u64,
 }
 
 fn write_err(e: impl std::fmt::Display) -> MergeError {
@@ -170,7 +186,11 @@ fn write_err(e: impl std::fmt::Display) -> MergeError {
 }
 
 impl ParquetMerger {
-    pub fn new(schema: SchemaRef, props: WriterProperties) -> Result<Self, MergeError> {
+    pub fn new(
+        schema: SchemaRef,
+        props: WriterProperties,
+        overhead: u64,
+    ) -> Result<Self, MergeError> {
         let arrow = ArrowWriter::try_new(temp_file()?, schema.clone(), Some(props.clone()))
             .map_err(write_err)?;
         let (writer, factory) = arrow.into_serialized_writer().map_err(write_err)?;
@@ -181,6 +201,8 @@ impl ParquetMerger {
             props,
             pending: None,
             rows: 0,
+            flushed: (0, 0),
+            overhead,
         })
     }
 
@@ -195,9 +217,11 @@ impl ParquetMerger {
 
     /// Closes the pending row group into the file.
     fn flush(&mut self) -> Result<(), MergeError> {
+        let estimate = self.pending_bytes() as u64;
         let Some(pending) = self.pending.take() else {
             return Ok(());
         };
+        let before = self.writer.bytes_written() as u64;
         let mut rg = self.writer.next_row_group().map_err(write_err)?;
         for w in pending.writers {
             w.close()
@@ -205,6 +229,8 @@ impl ParquetMerger {
                 .map_err(write_err)?;
         }
         rg.close().map_err(write_err)?;
+        self.flushed.0 += self.writer.bytes_written() as u64 - before;
+        self.flushed.1 += estimate;
         Ok(())
     }
 
@@ -340,7 +366,18 @@ impl Merger for ParquetMerger {
     }
 
     fn size(&self) -> u64 {
-        (self.writer.bytes_written() + self.pending_bytes()) as u64
+        let pending = self.pending_bytes() as u64;
+        let pending = match self.flushed {
+            (written, estimated) if estimated > 0 => {
+                (pending as u128 * written as u128 / estimated as u128) as u64
+            }
+            _ => pending,
+        };
+        self.writer.bytes_written() as u64 + pending + self.overhead
+    }
+
+    fn settle(&mut self) -> Result<(), MergeError> {
+        self.flush()
     }
 
     fn finish(mut self: Box<Self>) -> Result<Finished, MergeError> {
