@@ -336,32 +336,8 @@ fn rows_in_outputs(view: &StoreView, topic: &str, ext: &str) -> u64 {
 #[test]
 fn mixed_schema_versions_merge_under_the_newest() {
     init_logs();
-    let cluster = EmbeddedCluster::start(1).unwrap();
-    let servers = cluster.bootstrap_servers();
-    let topic = unique("cmix");
-    cluster.create_topic(&topic, 1).unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let url = out.path().to_string_lossy().to_string();
-    let mut pairs = hourly_job(&servers, &topic, &url, &[], &[]);
-    pairs.retain(|(k, _)| k != "value.schema"); // inferred, evolving schema
-                                                // One hour: 60 records without `extra`, then 60 with it (a newer schema version).
-    produce_timed_from(&servers, &topic, 0, 60, (HOUR_BASE_MS, 1000), |n| {
-        format!(r#"{{"p":0,"seq":{n}}}"#)
-    });
-    ingest_to_end(&pairs);
-    produce_timed_from(
-        &servers,
-        &topic,
-        0,
-        60,
-        (HOUR_BASE_MS + 60_000, 1000),
-        |n| format!(r#"{{"p":0,"seq":{},"extra":"x{n}"}}"#, 60 + n),
-    );
-    ingest_to_end(&pairs);
+    let (_cluster, topic, out) = two_schema_versions_compacted("cmix", "parquet");
     let view = StoreView::local(out.path());
-    let report = compact(&pairs, false);
-    assert!(report.problems.is_empty(), "{:?}", report.problems);
-    assert_eq!(report.dirs_done, 1);
     let mut offsets = Vec::new();
     for f in view.data_files(&topic) {
         let reader =
@@ -511,4 +487,78 @@ fn parquet_outputs_are_judged_on_their_real_size() {
         );
         assert_exactly_once(&view.offsets(&topic), 2, 3000);
     }
+}
+
+#[test]
+fn mixed_avro_schema_versions_are_projected_to_the_newest() {
+    use apache_avro::types::Value as AV;
+    init_logs();
+    let (_cluster, topic, out) = two_schema_versions_compacted("camix", "avro");
+    let view = StoreView::local(out.path());
+    let (mut offsets, mut with_extra, mut nulls) = (Vec::new(), 0, 0);
+    for f in view.list(&format!("topics/{topic}")) {
+        if !f.ends_with(".avro") {
+            continue;
+        }
+        let compacted = f.contains("+compacted+");
+        for v in apache_avro::Reader::new(&view.get(&f)[..]).unwrap() {
+            let AV::Record(fields) = v.unwrap() else {
+                panic!("a record")
+            };
+            for (name, value) in fields {
+                let value = match value {
+                    AV::Union(_, v) => *v,
+                    v => v,
+                };
+                match (name.as_str(), value) {
+                    ("_offset", AV::Long(o)) => offsets.push(o),
+                    ("extra", AV::Null) if compacted => nulls += 1,
+                    ("extra", _) if compacted => with_extra += 1,
+                    _ => {}
+                }
+            }
+        }
+    }
+    offsets.sort_unstable();
+    assert_eq!(offsets, (0..120).collect::<Vec<i64>>(), "every offset once");
+    assert!(
+        with_extra > 0 && nulls > 0,
+        "{with_extra} with, {nulls} null"
+    );
+}
+
+/// One hour of one partition in `format` with an inferred, evolving schema: 60 records without
+/// field `extra`, then (a second ingest, newer files) 60 with it; then one compaction run, which
+/// must merge the directory without problems.
+fn two_schema_versions_compacted(
+    prefix: &str,
+    format: &str,
+) -> (EmbeddedCluster, String, tempfile::TempDir) {
+    init_logs();
+    let cluster = EmbeddedCluster::start(1).unwrap();
+    let servers = cluster.bootstrap_servers();
+    let topic = unique(prefix);
+    cluster.create_topic(&topic, 1).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let url = out.path().to_string_lossy().to_string();
+    let mut pairs = hourly_job(&servers, &topic, &url, &[], &[("format.class", format)]);
+    pairs.retain(|(k, _)| k != "value.schema");
+    produce_timed_from(&servers, &topic, 0, 60, (HOUR_BASE_MS, 1000), |n| {
+        format!(r#"{{"p":0,"seq":{n}}}"#)
+    });
+    ingest_to_end(&pairs);
+    let newer = |n: i64| format!(r#"{{"p":0,"seq":{},"extra":"x{n}"}}"#, 60 + n);
+    produce_timed_from(
+        &servers,
+        &topic,
+        0,
+        60,
+        (HOUR_BASE_MS + 60_000, 1000),
+        newer,
+    );
+    ingest_to_end(&pairs);
+    let report = compact(&pairs, false);
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.dirs_done, 1);
+    (cluster, topic, out)
 }

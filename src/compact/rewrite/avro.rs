@@ -1,18 +1,134 @@
-//! Avro object container files: blocks are copied as they are encoded (no decoding), behind the
-//! first input's header and with its sync marker. Inputs must share the schema and codec
-//! (`avro.schema`, `avro.codec`); other mixes are [`MergeError::Incompatible`] (projecting rows
-//! to the newest schema is not built yet).
+//! Avro object container files. When every input has the same schema and codec (`avro.schema`,
+//! `avro.codec`), blocks are copied as they are encoded (no decoding), behind the first input's
+//! header and with its sync marker. Otherwise rows are decoded (arrow-avro) and projected to the
+//! newest input's schema (older rows read null for newer columns), then encoded as ingest
+//! encodes them; an incompatible mix is [`MergeError::Incompatible`], naming the fields.
 
 use std::collections::BTreeMap;
 
+use arrow::datatypes::SchemaRef;
+use arrow_avro::reader::ReaderBuilder;
 use bytes::Bytes;
+use object_store::ObjectStoreExt;
 
-use super::{Finished, MergeError, Merger, MergerFactory, TempOutput};
+use super::schema::{check_compatible, project};
+use super::{Finished, MergeError, Merger, MergerFactory, Staging, TempOutput};
 use crate::compact::plan::DataFile;
+use crate::format::avro::{AvroCodec, AvroFileWriter, AvroWriterOptions};
+use crate::format::FileWriter;
 
 const MAGIC: &[u8; 4] = b"Obj\x01";
 
-pub fn factory() -> MergerFactory {
+/// Bytes read from the start of a file for its header (a second read fetches the whole file).
+const HEADER_GUESS: u64 = 64 * 1024;
+
+/// An input's header: what must match for a block copy, and its bytes.
+pub struct Head {
+    header: Header,
+    raw: Bytes,
+}
+
+/// The header of an input, read with one ranged GET (two for a header over 64 KiB).
+pub fn head(staging: &Staging<'_>, input: &DataFile) -> Result<Head, MergeError> {
+    let path = staging.store.path(&input.path);
+    let get = |end: u64| {
+        staging
+            .handle
+            .block_on(staging.store.inner.get_range(&path, 0..end))
+            .map_err(|e| match e {
+                object_store::Error::NotFound { .. } => MergeError::Gone,
+                e => corrupt(e.to_string()),
+            })
+    };
+    let parse = |data: Bytes| {
+        let mut c = Cursor {
+            data: &data,
+            pos: 0,
+        };
+        let header = c.header()?;
+        let raw = data.slice(..c.pos);
+        Ok::<_, MergeError>(Head { header, raw })
+    };
+    match parse(get(input.bytes.min(HEADER_GUESS))?) {
+        Err(_) if input.bytes > HEADER_GUESS => parse(get(input.bytes)?),
+        other => other,
+    }
+}
+
+fn arrow_schema(head: &Head) -> Result<SchemaRef, MergeError> {
+    ReaderBuilder::new()
+        .build(&head.raw[..])
+        .map(|r| r.schema())
+        .map_err(|e| corrupt(e.to_string()))
+}
+
+/// Block copy when every header matches, else rows projected to the newest input's schema.
+pub fn factory(heads: &[(DataFile, Head)], codec: AvroCodec) -> Result<MergerFactory, MergeError> {
+    let key = |h: &Head| {
+        let m = &h.header.metadata;
+        (m.get("avro.schema").cloned(), m.get("avro.codec").cloned())
+    };
+    if heads.windows(2).all(|w| key(&w[0].1) == key(&w[1].1)) {
+        return Ok(copy_factory());
+    }
+    let newest = heads
+        .iter()
+        .max_by(|a, b| (a.0.modified_ms, a.0.name()).cmp(&(b.0.modified_ms, b.0.name())))
+        .ok_or_else(|| MergeError::Write("no inputs".into()))?;
+    let schema = arrow_schema(&newest.1)?;
+    for (file, h) in heads {
+        check_compatible(&schema, arrow_schema(h)?.as_ref())
+            .map_err(|e| MergeError::Incompatible(format!("{}: {e}", file.name())))?;
+    }
+    Ok(Box::new(move || {
+        let writer = AvroFileWriter::new(schema.clone(), AvroWriterOptions { codec })
+            .map_err(|e| MergeError::Write(e.to_string()))?;
+        Ok(Box::new(AvroProjector {
+            writer: Box::new(writer),
+            schema: schema.clone(),
+        }) as Box<dyn Merger>)
+    }))
+}
+
+/// Rows of inputs with other schemas, projected to the newest and encoded again.
+pub struct AvroProjector {
+    writer: Box<AvroFileWriter>,
+    schema: SchemaRef,
+}
+
+impl Merger for AvroProjector {
+    fn append(&mut self, _input: &DataFile, data: Bytes) -> Result<(), MergeError> {
+        let reader = ReaderBuilder::new()
+            .build(&data[..])
+            .map_err(|e| corrupt(e.to_string()))?;
+        for batch in reader {
+            let batch = batch.map_err(|e| corrupt(e.to_string()))?;
+            let batch = project(&batch, &self.schema)?;
+            self.writer
+                .write(&batch)
+                .map_err(|e| MergeError::Write(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn size(&self) -> u64 {
+        self.writer.estimated_size() as u64
+    }
+
+    fn finish(self: Box<Self>) -> Result<Finished, MergeError> {
+        let rows = self.writer.rows() as u64;
+        let bytes = self
+            .writer
+            .finish()
+            .map_err(|e| MergeError::Write(e.to_string()))?;
+        let mut out = TempOutput::new()?;
+        out.write(&bytes)?;
+        out.rows = rows;
+        out.finish()
+    }
+}
+
+fn copy_factory() -> MergerFactory {
     Box::new(|| {
         Ok(Box::new(AvroMerger {
             out: TempOutput::new()?,

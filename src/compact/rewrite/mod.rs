@@ -15,6 +15,7 @@
 pub mod avro;
 pub mod concat;
 pub mod parquet;
+pub mod schema;
 
 use std::io::{Read, Seek, SeekFrom};
 
@@ -71,6 +72,7 @@ pub struct RewriteSettings {
     pub ext: &'static str,
     pub csv_header: bool,
     pub parquet: parquet::ParquetSettings,
+    pub avro_codec: crate::format::avro::AvroCodec,
     pub target_bytes: u64,
 }
 
@@ -84,6 +86,7 @@ impl RewriteSettings {
                 codec: config.parquet_codec,
                 options: config.formats.parquet,
             },
+            avro_codec: config.formats.avro_codec,
             target_bytes: config.compact.target_bytes,
         }
     }
@@ -210,7 +213,18 @@ fn factory(
                 .collect::<Result<Vec<_>, _>>()?;
             parquet::factory(&settings.parquet, &footers).map_err(|e| (String::new(), e))?
         }
-        OutputFormat::Avro => avro::factory(),
+        OutputFormat::Avro => {
+            let heads = plan
+                .inputs
+                .iter()
+                .map(|f| {
+                    avro::head(staging, f)
+                        .map(|h| (f.clone(), h))
+                        .map_err(|e| (f.path.clone(), e))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            avro::factory(&heads, settings.avro_codec).map_err(|e| (String::new(), e))?
+        }
         OutputFormat::Json | OutputFormat::Raw => concat::factory(settings.ext, false),
         OutputFormat::Csv => concat::factory(settings.ext, settings.csv_header),
     })

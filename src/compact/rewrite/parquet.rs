@@ -15,7 +15,6 @@
 
 use std::sync::Arc;
 
-use arrow::array::{new_null_array, ArrayRef};
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
@@ -30,6 +29,7 @@ use parquet::file::metadata::{KeyValue, ParquetMetaData, ParquetMetaDataReader, 
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 
+use super::schema::{check_compatible, project};
 use super::{temp_file, Finished, MergeError, Merger, MergerFactory, Staging};
 use crate::compact::error::store_err;
 use crate::compact::plan::DataFile;
@@ -87,34 +87,6 @@ fn arrow_schema(meta: &ParquetMetaData) -> Result<Schema, MergeError> {
     let fm = meta.file_metadata();
     parquet_to_arrow_schema(fm.schema_descr(), fm.key_value_metadata())
         .map_err(|e| MergeError::Corrupt(e.to_string()))
-}
-
-/// Whether rows of `older` can be read under `newest`: every field of `older` is in `newest`
-/// with the same type, and every field only `newest` has is nullable. Otherwise the fields.
-pub fn check_compatible(newest: &Schema, older: &Schema) -> Result<(), String> {
-    let mut problems = Vec::new();
-    for f in older.fields() {
-        match newest.field_with_name(f.name()) {
-            Ok(n) if n.data_type() == f.data_type() => {}
-            Ok(n) => problems.push(format!(
-                "'{}' is {} in an older file and {} in the newest",
-                f.name(),
-                f.data_type(),
-                n.data_type()
-            )),
-            Err(_) => problems.push(format!("'{}' is missing from the newest schema", f.name())),
-        }
-    }
-    for n in newest.fields() {
-        if older.field_with_name(n.name()).is_err() && !n.is_nullable() {
-            problems.push(format!("new field '{}' is not nullable", n.name()));
-        }
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems.join("; "))
-    }
 }
 
 /// The merger factory for a directory whose input footers are `footers` (in row order).
@@ -330,22 +302,6 @@ impl ParquetMerger {
         }
         Ok(())
     }
-}
-
-/// `batch` under `schema`: columns by name, nulls for the ones it lacks.
-fn project(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, MergeError> {
-    if batch.schema().fields() == schema.fields() {
-        return RecordBatch::try_new(schema.clone(), batch.columns().to_vec()).map_err(write_err);
-    }
-    let columns: Vec<ArrayRef> = schema
-        .fields()
-        .iter()
-        .map(|f| match batch.column_by_name(f.name()) {
-            Some(c) => c.clone(),
-            None => new_null_array(f.data_type(), batch.num_rows()),
-        })
-        .collect();
-    RecordBatch::try_new(schema.clone(), columns).map_err(write_err)
 }
 
 impl Merger for ParquetMerger {

@@ -2,7 +2,7 @@ use super::*;
 use crate::config::formats::ParquetStatistics;
 use crate::format::parquet::ParquetFileWriter;
 use crate::format::FileWriter;
-use arrow::array::{Int64Array, StringArray};
+use arrow::array::{ArrayRef, Int64Array, StringArray};
 use arrow::datatypes::{DataType, Field};
 use parquet::basic::Compression;
 use std::io::{Read, Seek, SeekFrom};
