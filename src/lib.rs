@@ -21,7 +21,7 @@
 //! batches, [`partition`] names output partitions (SQL rules and the classic presets), [`format`]
 //! encodes files, [`store`] builds object stores from URLs, [`hive`] registers tables and partitions in a Hive Metastore, [`commit`] is the
 //! exactly-once protocol, [`sink`] buffers and rotates per Kafka partition, [`ingest`] runs the loop, [`query`] runs SQL over
-//! what was committed.
+//! what was committed, [`compact`] merges the small files of closed directories (journaled swap).
 
 pub mod clock;
 pub mod commit;

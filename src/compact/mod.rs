@@ -1,9 +1,10 @@
 //! `streamx compact`: merges the small files of closed output directories into target-sized
 //! ones, safely for every reader and for ingest (shared/DESIGN.md, "Compaction").
 //!
-//! Owns: planning ([`plan`], [`scan`], [`filter`]), the per-format rewrites ([`rewrite`]), the
-//! journal of swaps ([`journal`]) and the swap of one directory ([`swap`]). Every store path
-//! comes from [`crate::commit::Layout`].
+//! Owns: its keys ([`config`]), planning ([`plan`], [`scan`], [`filter`]), the per-format
+//! rewrites ([`rewrite`]), the journal of swaps ([`journal`]), the swap of one directory
+//! ([`swap`]), the journal-aware listing readers use ([`view`]) and what a run reports
+//! ([`report`]). Every store path comes from [`crate::commit::Layout`].
 //!
 //! ```text
 //!  per topic: records ──► complete the newest record of each directory if a killed run left it
