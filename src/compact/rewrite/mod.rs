@@ -8,9 +8,10 @@
 //! ```
 //!
 //! One [`Merger`] per format: [`parquet`] (encoded column chunks copied for large row groups,
-//! small ones decoded and re-encoded), [`concat`] (JSON lines, CSV with one header, raw; gzip
-//! members concatenated) and [`avro`] (blocks copied). A directory whose files cannot be merged
-//! is reported ([`MergeError`]) and nothing of it is published.
+//! small ones decoded and re-encoded), [`concat`](mod@concat) (JSON lines, CSV with one header,
+//! raw; gzip members concatenated) and [`avro`] (blocks copied, or rows projected to the newest
+//! schema, [`schema`]). A directory whose files cannot be merged is reported ([`MergeError`]) and
+//! nothing of it is published.
 
 pub mod avro;
 pub mod concat;
