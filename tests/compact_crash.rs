@@ -391,3 +391,62 @@ fn a_listing_reader_never_sees_fewer_rows_while_compaction_runs() {
         "{counts:?}"
     );
 }
+
+#[test]
+fn a_pyarrow_reader_loop_never_counts_fewer_rows_while_compaction_runs() {
+    let base = ingest_once();
+    let (copy, pairs, _view) = base.copy();
+    let total = i64::from(PARTITIONS) * PER_PARTITION;
+    let marks = tempfile::tempdir().unwrap();
+    let (ready, stop) = (marks.path().join("ready"), marks.path().join("stop"));
+    // Counts the topic as a pyarrow dataset in a loop; a count that fails (a file deleted under
+    // it) is retried, as a query would be.
+    let script = "import os, sys, pyarrow.dataset as ds\n\
+        d, ready, stop = sys.argv[1:4]\n\
+        counts = []\n\
+        while not os.path.exists(stop) or not counts:\n\
+        \x20   try:\n\
+        \x20       counts.append(ds.dataset(d, format='parquet', partitioning='hive').count_rows())\n\
+        \x20   except Exception:\n\
+        \x20       continue\n\
+        \x20   open(ready, 'w').close()\n\
+        print(len(counts), min(counts), max(counts))";
+    let topic_dir = copy.path().join("topics").join(&base.topic);
+    let child = std::process::Command::new(service_env("STREAMX_TEST_PYTHON"))
+        .arg("-c")
+        .arg(script)
+        .arg(&topic_dir)
+        .arg(&ready)
+        .arg(&stop)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("pyarrow counts", Duration::from_secs(60), || ready.exists());
+    let faults = "rename::1+:stall-20;delete::1+:stall-20";
+    let out = compact_command(&pairs, &[], &[("STREAMX_STORE_FAULTS", faults)])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(&stop, b"").unwrap();
+    let py = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&py.stdout).to_string();
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    let n: Vec<i64> = text
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    eprintln!(
+        "pyarrow: {} counts while compacting, {}..={} rows of {total}",
+        n[0], n[1], n[2]
+    );
+    assert!(n[1] >= total, "pyarrow counted {} rows of {total}", n[1]);
+}
