@@ -369,15 +369,7 @@ fn a_listing_reader_never_sees_fewer_rows_while_compaction_runs() {
         }
         counts
     });
-    let faults = "rename::1+:stall-5;delete::1+:stall-5";
-    let out = compact_command(&pairs, &[], &[("STREAMX_STORE_FAULTS", faults)])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    compact_slowly(&pairs, 5);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (reads, fewest, most) = reader.join().unwrap();
     eprintln!("{reads} complete reads while compacting: {fewest}..={most} rows of {total}");
@@ -423,15 +415,7 @@ fn a_pyarrow_reader_loop_never_counts_fewer_rows_while_compaction_runs() {
         .spawn()
         .unwrap();
     wait_until("pyarrow counts", Duration::from_secs(60), || ready.exists());
-    let faults = "rename::1+:stall-20;delete::1+:stall-20";
-    let out = compact_command(&pairs, &[], &[("STREAMX_STORE_FAULTS", faults)])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    compact_slowly(&pairs, 20);
     std::fs::write(&stop, b"").unwrap();
     let py = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&py.stdout).to_string();
@@ -449,4 +433,17 @@ fn a_pyarrow_reader_loop_never_counts_fewer_rows_while_compaction_runs() {
         n[0], n[1], n[2]
     );
     assert!(n[1] >= total, "pyarrow counted {} rows of {total}", n[1]);
+}
+
+/// Runs `streamx compact` to its end with every publish and delete slowed by `stall_ms`.
+fn compact_slowly(pairs: &[(String, String)], stall_ms: u32) {
+    let faults = format!("rename::1+:stall-{stall_ms};delete::1+:stall-{stall_ms}");
+    let out = compact_command(pairs, &[], &[("STREAMX_STORE_FAULTS", &faults)])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
