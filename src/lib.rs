@@ -21,10 +21,12 @@
 //! batches, [`partition`] names output partitions (SQL rules and the classic presets), [`format`]
 //! encodes files, [`store`] builds object stores from URLs, [`hive`] registers tables and partitions in a Hive Metastore, [`commit`] is the
 //! exactly-once protocol, [`sink`] buffers and rotates per Kafka partition, [`ingest`] runs the loop, [`query`] runs SQL over
-//! what was committed, [`worker`] runs jobs behind a Kafka-Connect-compatible REST API.
+//! what was committed, [`compact`] merges the small files of closed directories (journaled swap),
+//! [`worker`] runs jobs behind a Kafka-Connect-compatible REST API.
 
 pub mod clock;
 pub mod commit;
+pub mod compact;
 pub mod config;
 pub mod decode;
 pub mod expr;

@@ -66,6 +66,27 @@ enum Command {
         /// e.g. "SELECT hour, count(*) FROM clickstream GROUP BY hour ORDER BY hour"
         sql: String,
     },
+    /// Merge the small files of closed output directories into target-sized ones (once, then
+    /// exit; cron-friendly). Uses the ingest job's configuration and the compact.* keys.
+    Compact {
+        /// The ingest job's .properties file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Only this topic; repeatable (default: every topic under topics.dir).
+        #[arg(long = "topic", value_name = "TOPIC")]
+        topics: Vec<String>,
+        /// SQL on the partition columns, e.g. "dt < '2026-11-01'".
+        #[arg(long = "where", value_name = "SQL")]
+        where_sql: Option<String>,
+        /// Print the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the plan (with --dry-run) or the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Try StreamX with nothing installed: embedded broker, sample events, ingest, summary.
     Quickstart {
         #[arg(long, default_value_t = 50_000)]
@@ -177,6 +198,29 @@ fn run_ingest(config: Config, stop_at_end: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints a compaction plan or report; fails when a directory could not be compacted for a
+/// reason outside it (a store failure: the next run finishes the work).
+fn print_compaction(
+    report: &streamx::compact::Report,
+    dry_run: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else if dry_run {
+        print!("{}", report.plan_table());
+    } else {
+        for p in &report.problems {
+            eprintln!("streamx: {}/{}: {}", p.topic, p.dir, p.message);
+        }
+        println!("{}", report.summary());
+    }
+    if report.problems.iter().any(|p| !p.local) {
+        anyhow::bail!("some directories were not compacted (see above); run again to finish");
+    }
+    Ok(())
+}
+
 fn run() -> anyhow::Result<()> {
     tune_allocator();
     tracing_subscriber::fmt()
@@ -220,6 +264,25 @@ fn run() -> anyhow::Result<()> {
             let table = streamx::query::run_to_string(&config, &sql)
                 .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
             println!("{table}");
+        }
+        Command::Compact {
+            config,
+            set,
+            topics,
+            where_sql,
+            dry_run,
+            json,
+        } => {
+            let config = load(config.as_deref(), &set)?;
+            let options = streamx::compact::CompactOptions {
+                topics,
+                where_sql,
+                dry_run,
+                progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            };
+            let report = streamx::compact::run(&config, &options)
+                .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
+            print_compaction(&report, dry_run, json)?;
         }
         Command::Samples {
             topic,

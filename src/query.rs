@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Only committed files are visible: staging lives under `<topics.dir>/_streamx/`, outside every
-//! table's location.
+//! table's location. Listings go through [`crate::compact::view::JournalView`], which hides the
+//! files of a compaction swap in flight, so a query never sees a row twice.
 
 use std::sync::Arc;
 
@@ -90,7 +91,9 @@ async fn run_async(config: &Config, sql: &str) -> Result<Vec<RecordBatch>, Query
     session.options_mut().sql_parser.enable_ident_normalization = false;
     let ctx = SessionContext::new_with_config(session);
     let base = url::Url::parse(STORE_URL).map_err(|e| QueryError::Sql(e.to_string()))?;
-    ctx.register_object_store(&base, store.inner.clone());
+    // Listings that hide the files of in-flight compaction swaps: no row is seen twice.
+    let view = crate::compact::view::JournalView::new(store.clone(), &config.topics_dir);
+    ctx.register_object_store(&base, Arc::new(view));
     let topics_dir = store.path(&config.topics_dir);
     for topic in list_topics(&store, &topics_dir).await? {
         let table_dir = store.path(&format!("{}/{topic}", config.topics_dir));

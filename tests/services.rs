@@ -110,12 +110,7 @@ fn azure_azurite_ingest_exactly_once_and_commit_race() {
         endpoint.starts_with("http://127.0.0.1:10000"),
         "Azurite must listen on its default port: {endpoint}"
     );
-    let container: String = unique("c")
-        .to_lowercase()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .take(40)
-        .collect();
+    let container = container_name("c");
     azure_container("create", &container);
     let url = format!("az://{container}/run");
     let opts = [("use_emulator", "true")];
@@ -129,22 +124,6 @@ fn azure_azurite_ingest_exactly_once_and_commit_race() {
     race_on(&store);
     delete_all(&store);
     azure_container("delete", &container);
-}
-
-/// Creates or deletes an Azurite container (a SharedKey-signed request, made by the services
-/// helper script, since object_store has no container API).
-fn azure_container(action: &str, name: &str) {
-    let python = service_env("STREAMX_TEST_PYTHON");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/services/smoke.py");
-    let out = std::process::Command::new(python)
-        .args([script, "azure-container", action, name])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{action} container {name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]

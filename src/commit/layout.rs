@@ -5,6 +5,9 @@
 //!  <topics.dir>/_streamx/staging/<topic>/<partition>/<writer>/<seq:020>/<file name>
 //!  <topics.dir>/_streamx/schemas/<topic>/<n>.json                          inferred JSON schema versions
 //!  <topics.dir>/_streamx/probe/<uuid>                                       conditional-write probe
+//!  <topics.dir>/_streamx/compactions/<topic>/<dir>/<seq:020>.json           compaction records
+//!  <topics.dir>/_streamx/compaction-staging/<topic>/<dir>/<seq:020>/<run>/<name>  staged outputs
+//!  <topics.dir>/<topic>/<dir>/<topic>+compacted+<seq:010>+<n:04>.<ext>      compaction outputs
 //!  <topics.dir>/<topic>/<partition path>/<topic>+<p>+<first>+<last>.<ext>  published data
 //! ```
 //!
@@ -81,6 +84,92 @@ impl Layout {
         )
     }
 
+    /// `<topics.dir>/_streamx/compactions`: `<topic>/<dir>/<seq>.json` below.
+    pub fn compactions_root(&self) -> String {
+        format!("{}/_streamx/compactions", self.topics_dir)
+    }
+
+    /// The compaction records of one data directory (`dir` relative to the topic directory).
+    pub fn compactions_dir(&self, topic: &str, dir: &str) -> String {
+        join(&[&self.compactions_root(), topic, dir])
+    }
+
+    /// Compaction record `seq` of one data directory.
+    pub fn compaction_record(&self, topic: &str, dir: &str, seq: u64) -> String {
+        format!("{}/{seq:020}.json", self.compactions_dir(topic, dir))
+    }
+
+    /// `<topics.dir>/_streamx/compaction-staging`: `<topic>/<dir>/<seq>/<run>/<name>` below.
+    pub fn compaction_staging_root(&self) -> String {
+        format!("{}/_streamx/compaction-staging", self.topics_dir)
+    }
+
+    /// The staged outputs of every attempt at compaction `seq` of one data directory.
+    pub fn compaction_staging_dir(&self, topic: &str, dir: &str, seq: u64) -> String {
+        join(&[
+            &self.compaction_staging_root(),
+            topic,
+            dir,
+            &format!("{seq:020}"),
+        ])
+    }
+
+    /// A staged compaction output of run `run`.
+    pub fn compaction_staging(
+        &self,
+        topic: &str,
+        dir: &str,
+        seq: u64,
+        run: &str,
+        name: &str,
+    ) -> String {
+        format!(
+            "{}/{run}/{name}",
+            self.compaction_staging_dir(topic, dir, seq)
+        )
+    }
+
+    /// The data directory of a topic (`dir` relative to it; empty = the topic directory).
+    pub fn data_dir(&self, topic: &str, dir: &str) -> String {
+        join(&[&self.topics_dir, topic, dir])
+    }
+
+    /// The name of output `n` of compaction `seq`: never an ingest name
+    /// (`<topic>+<partition>+<first>+<last>.<ext>` has a number where this has `compacted`).
+    pub fn compaction_output_name(topic: &str, seq: u64, n: usize, ext: &str) -> String {
+        format!("{topic}+compacted+{seq:010}+{n:04}.{ext}")
+    }
+
+    /// True for a name made by [`Layout::compaction_output_name`].
+    pub fn is_compaction_output(topic: &str, name: &str) -> bool {
+        name.strip_prefix(topic)
+            .is_some_and(|rest| rest.starts_with("+compacted+"))
+    }
+
+    /// Takes apart a compaction record key given relative to [`Layout::compactions_root`]
+    /// (`<topic>/<dir...>/<seq>.json`): `(topic, dir, seq)`.
+    pub fn parse_compaction_record(relative: &str) -> Option<(String, String, u64)> {
+        let parts: Vec<&str> = relative.trim_matches('/').split('/').collect();
+        let (last, rest) = parts.split_last()?;
+        let seq = last.strip_suffix(".json")?.parse().ok()?;
+        let (topic, dir) = rest.split_first()?;
+        Some((topic.to_string(), dir.join("/"), seq))
+    }
+
+    /// Takes apart a staged compaction output key given relative to
+    /// [`Layout::compaction_staging_root`] (`<topic>/<dir...>/<seq>/<run>/<name>`):
+    /// `(topic, dir, seq)`.
+    pub fn parse_compaction_staging(relative: &str) -> Option<(String, String, u64)> {
+        let parts: Vec<&str> = relative.trim_matches('/').split('/').collect();
+        if parts.len() < 4 {
+            return None;
+        }
+        let (head, tail) = parts.split_at(parts.len() - 3);
+        let seq = tail[0].parse().ok()?;
+        let (topic, dir) = head.split_first()?;
+        Some((topic.to_string(), dir.join("/"), seq))
+    }
+
     /// Takes apart a staged file's key, given relative to the staging root
     /// (`<topic>/<partition>/<writer>/<seq>/<name>`); `None` for anything else.
     pub fn parse_staging(relative: &str) -> Option<StagingKey> {
@@ -95,6 +184,16 @@ impl Layout {
             seq: seq.parse().ok()?,
         })
     }
+}
+
+/// Joins path parts with `/`, skipping empty ones.
+fn join(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 #[cfg(test)]
@@ -129,5 +228,42 @@ mod tests {
             l.schema_version("clicks", 12),
             "topics/_streamx/schemas/clicks/12.json"
         );
+    }
+
+    #[test]
+    fn compaction_keys_round_trip() {
+        let l = Layout::new("topics");
+        let rec = l.compaction_record("clicks", "dt=2026-11-01/hour=03", 7);
+        assert_eq!(
+            rec,
+            "topics/_streamx/compactions/clicks/dt=2026-11-01/hour=03/00000000000000000007.json"
+        );
+        let rel = rec
+            .strip_prefix(&format!("{}/", l.compactions_root()))
+            .unwrap();
+        assert_eq!(
+            Layout::parse_compaction_record(rel),
+            Some(("clicks".into(), "dt=2026-11-01/hour=03".into(), 7))
+        );
+        let staged = l.compaction_staging("clicks", "", 3, "r1", "x.parquet");
+        assert_eq!(
+            staged,
+            "topics/_streamx/compaction-staging/clicks/00000000000000000003/r1/x.parquet"
+        );
+        let rel = staged
+            .strip_prefix(&format!("{}/", l.compaction_staging_root()))
+            .unwrap();
+        assert_eq!(
+            Layout::parse_compaction_staging(rel),
+            Some(("clicks".into(), String::new(), 3))
+        );
+        let name = Layout::compaction_output_name("clicks", 3, 1, "parquet");
+        assert_eq!(name, "clicks+compacted+0000000003+0001.parquet");
+        assert!(Layout::is_compaction_output("clicks", &name));
+        assert!(!Layout::is_compaction_output(
+            "clicks",
+            "clicks+0+0000000000+0000000009.parquet"
+        ));
+        assert_eq!(l.data_dir("clicks", ""), "topics/clicks");
     }
 }

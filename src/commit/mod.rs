@@ -27,7 +27,7 @@
 use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::fault;
@@ -257,16 +257,7 @@ impl CommitLog {
         // 2. the atomic step
         let path = self.commit_path(topic, partition, seq);
         let body = serde_json::to_vec_pretty(&record).expect("commit record serialises");
-        let opts = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
-        match self
-            .store
-            .inner
-            .put_opts(&path, PutPayload::from(body), opts)
-            .await
-        {
+        match self.store.create(&path, body).await {
             Ok(_) => {}
             Err(object_store::Error::AlreadyExists { .. }) => {
                 if !self.created_by_us(&path, &record).await? {
@@ -384,6 +375,29 @@ impl CommitLog {
             next_seq: seq + 1,
             next_offset: Some(record.end_offset + 1),
         })
+    }
+
+    /// The newest commit record of a Kafka partition, if any (for readers such as compaction,
+    /// which must leave the files it names in place: recovery replays it).
+    pub async fn newest_commit(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Option<CommitRecord>, CommitError> {
+        let Some(&seq) = self.commit_seqs(topic, partition).await?.last() else {
+            return Ok(None);
+        };
+        let path = self.commit_path(topic, partition, seq);
+        match self.read_commit(&path).await {
+            Ok(r) => Ok(Some(r)),
+            // Pruned since the listing: a newer one exists; read again.
+            Err(CommitError::Store { source, .. })
+                if matches!(*source, object_store::Error::NotFound { .. }) =>
+            {
+                Box::pin(self.newest_commit(topic, partition)).await
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Sequence numbers of the commit records of a partition, ascending.

@@ -75,6 +75,14 @@ pub static KEYS: &[KeySpec] = &[
     key("commit.fenced.backoff.ms", Some("30000"), "Pause of a partition that lost a commit race before it is recovered again."),
     key("commit.history.keep", Some("10"), "Commit records kept per Kafka partition; older ones are pruned (>= 2)."),
     key("staging.cleanup.age.ms", Some("21600000"), "Age after which a staged file no commit explains is deleted (>= 1000); a writer commits any file it staged before half this age."),
+    // --- compaction (src/compact/config.rs) ---
+    key("compact.target.file.size.bytes", Some("134217728"), "streamx compact: the size compacted files aim at (outputs land within 0.75-1.5x of it, except one remainder per directory)."),
+    key("compact.min.input.files", Some("5"), "streamx compact: small files a directory needs before it is compacted (>= 2)."),
+    key("compact.small.file.ratio", Some("0.5"), "streamx compact: a file below this fraction of the target size is small (0 < r <= 1)."),
+    key("compact.min.age.ms", Some("3600000"), "streamx compact: a directory is compacted only when no file was committed into it for this long."),
+    key("compact.parallelism", Some("2"), "streamx compact: directories compacted at once (1..=256)."),
+    key("compact.max.bytes.per.run", Some("107374182400"), "streamx compact: input bytes one run takes on at most (whole directories)."),
+    key("compact.retention.ms", Some("86400000"), "streamx compact: compaction records older than this are pruned, the newest of each directory kept (>= 60000)."),
     // --- Hive Metastore (src/hive/config.rs) ---
     key("hive.integration", Some("false"), "Register a Hive table per topic and its partitions after every commit."),
     key("hive.metastore.uris", None, "Hive metastores, thrift://host:port[,thrift://host2:port]; required with hive.integration=true."),

@@ -243,6 +243,8 @@ pub struct Config {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// `hive.*`: set when `hive.integration=true`.
     pub hive: Option<crate::hive::config::HiveConfig>,
+    /// `compact.*`: settings of `streamx compact`.
+    pub compact: crate::compact::config::CompactConfig,
 }
 
 impl Config {

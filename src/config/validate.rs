@@ -58,10 +58,12 @@ impl Config {
         let (partition_rule, timestamp) = crate::partition::preset::from_config(|k| v.get(k))?;
         let transform_sql = v.get("transform.sql").map(|(_, sql)| sql.to_string());
         let hive = super::hive::from_config(|k| v.get_or_default(k), io.format, &partition_rule)?;
+        let compact = crate::compact::config::from_config(|k| v.get_or_default(k))?;
         let limits = limits(v)?;
         Ok(Config {
             name,
             hive,
+            compact,
             topics: kafka.topics,
             bootstrap_servers: kafka.bootstrap_servers,
             group_id: kafka.group_id,

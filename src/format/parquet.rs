@@ -36,10 +36,35 @@ pub fn compression(codec: ParquetCodec) -> Compression {
     }
 }
 
-/// One Parquet file being written into memory.
+/// The writer properties of the `parquet.*` settings (also used by `streamx compact`, so that
+/// compacted files are encoded as ingest encodes them); callers may add to the builder.
+pub fn writer_properties(
+    codec: ParquetCodec,
+    options: ParquetOptions,
+) -> Result<parquet::file::properties::WriterPropertiesBuilder, FormatError> {
+    let compression = match (codec, options.level) {
+        (ParquetCodec::Zstd, Some(l)) => Compression::ZSTD(ZstdLevel::try_new(l as i32)?),
+        (ParquetCodec::Gzip, Some(l)) => Compression::GZIP(GzipLevel::try_new(l)?),
+        (c, _) => compression(c),
+    };
+    Ok(WriterProperties::builder()
+        .set_compression(compression)
+        .set_max_row_group_row_count(Some(MAX_ROW_GROUP_ROWS))
+        .set_max_row_group_bytes(Some(options.row_group_bytes.max(1)))
+        .set_data_page_size_limit(options.page_bytes)
+        .set_dictionary_enabled(options.dictionary)
+        .set_statistics_enabled(match options.statistics {
+            ParquetStatistics::None => EnabledStatistics::None,
+            ParquetStatistics::Chunk => EnabledStatistics::Chunk,
+            ParquetStatistics::Page => EnabledStatistics::Page,
+        })
+        .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES))
+}
+
 /// Dictionary size per column chunk before a column falls back to plain encoding.
 const DICTIONARY_PAGE_BYTES: usize = 256 * 1024;
 
+/// One Parquet file being written into memory.
 pub struct ParquetFileWriter {
     writer: ArrowWriter<Vec<u8>>,
     rows: usize,
@@ -67,24 +92,7 @@ impl ParquetFileWriter {
         options: ParquetOptions,
     ) -> Result<Self, FormatError> {
         let limit = options.row_group_bytes.max(1);
-        let compression = match (codec, options.level) {
-            (ParquetCodec::Zstd, Some(l)) => Compression::ZSTD(ZstdLevel::try_new(l as i32)?),
-            (ParquetCodec::Gzip, Some(l)) => Compression::GZIP(GzipLevel::try_new(l)?),
-            (c, _) => compression(c),
-        };
-        let props = WriterProperties::builder()
-            .set_compression(compression)
-            .set_max_row_group_row_count(Some(MAX_ROW_GROUP_ROWS))
-            .set_max_row_group_bytes(Some(limit))
-            .set_data_page_size_limit(options.page_bytes)
-            .set_dictionary_enabled(options.dictionary)
-            .set_statistics_enabled(match options.statistics {
-                ParquetStatistics::None => EnabledStatistics::None,
-                ParquetStatistics::Chunk => EnabledStatistics::Chunk,
-                ParquetStatistics::Page => EnabledStatistics::Page,
-            })
-            .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES)
-            .build();
+        let props = writer_properties(codec, options)?.build();
         let writer = ArrowWriter::try_new(Vec::new(), Arc::clone(&schema), Some(props))?;
         Ok(ParquetFileWriter {
             writer,

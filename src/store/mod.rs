@@ -186,6 +186,19 @@ impl Store {
         Path::parse(&full).unwrap_or_else(|_| Path::from(full.as_str()))
     }
 
+    /// Creates `path` unless it exists (`PutMode::Create`; `AlreadyExists` when it does): the
+    /// atomic step of commits and compaction records.
+    pub async fn create(&self, path: &Path, body: Vec<u8>) -> object_store::Result<()> {
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        self.inner
+            .put_opts(path, PutPayload::from(body), opts)
+            .await
+            .map(|_| ())
+    }
+
     /// Names of the "directories" directly below `prefix` (common prefixes of a delimited
     /// listing), sorted.
     pub async fn child_dir_names(&self, prefix: &Path) -> object_store::Result<Vec<String>> {

@@ -2,6 +2,7 @@
 //! process or as the real binary) and reading every committed file back.
 #![allow(dead_code)]
 
+pub mod compact;
 pub mod crash;
 pub mod hive;
 
@@ -381,4 +382,30 @@ pub fn offsets_in_store(store: &streamx::store::Store, topic: &str) -> BTreeMap<
         }
         seen
     })
+}
+
+/// A container name no other test uses (Azure allows lower-case letters and digits).
+pub fn container_name(prefix: &str) -> String {
+    unique(prefix)
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(40)
+        .collect()
+}
+
+/// Creates or deletes an Azurite container (a SharedKey-signed request, made by the services
+/// helper script, since object_store has no container API).
+pub fn azure_container(action: &str, name: &str) {
+    let python = service_env("STREAMX_TEST_PYTHON");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/services/smoke.py");
+    let out = std::process::Command::new(python)
+        .args([script, "azure-container", action, name])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{action} container {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

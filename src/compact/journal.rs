@@ -1,0 +1,330 @@
+//! The compaction journal: one record per swap of one directory, created with `PutMode::Create`
+//! at `_streamx/compactions/<topic>/<dir>/<seq>.json` (the atomic point), then completed.
+//!
+//! ```text
+//!  newest record k of the directory (none: k = -1)
+//!     │  complete k if a killed run left it half done (publish outputs, delete inputs: idempotent)
+//!     │  stage outputs at _streamx/compaction-staging/<topic>/<dir>/<k+1>/<run>/
+//!     │  create record k+1 ── AlreadyExists ──► another compactor owns the directory: back off
+//!     ▼  complete k+1; delete staging of seqs <= k+1; prune records older than compact.retention.ms
+//! ```
+//!
+//! Only the newest record of a directory can be incomplete: a run completes it before it plans
+//! the directory again, so completing means replaying the newest. A record is never pruned while
+//! it is the newest, and a run never creates a record for a plan older than half of
+//! `compact.retention.ms`; so a record key a stale run could still try to create stays taken.
+
+use std::collections::BTreeMap;
+
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStoreExt};
+use serde::{Deserialize, Serialize};
+
+use super::error::{store_err, CompactError};
+use crate::commit::Layout;
+use crate::fault;
+use crate::store::Store;
+
+/// Version of the compaction record layout.
+pub const RECORD_VERSION: u32 = 1;
+
+/// An input file of a compaction (deleted by the swap).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordInput {
+    /// Key relative to the store root.
+    pub path: String,
+    pub bytes: u64,
+}
+
+/// An output file of a compaction (published by the swap).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordOutput {
+    pub staging: String,
+    #[serde(rename = "final")]
+    pub final_path: String,
+    pub bytes: u64,
+    pub rows: u64,
+}
+
+/// The content of a compaction record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompactionRecord {
+    pub version: u32,
+    pub topic: String,
+    /// Directory relative to the topic directory.
+    pub dir: String,
+    pub seq: u64,
+    /// Id of the run that created it.
+    pub run: String,
+    pub created_ms: i64,
+    pub inputs: Vec<RecordInput>,
+    pub outputs: Vec<RecordOutput>,
+}
+
+/// A record key as listed: its sequence number and when it was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listed {
+    pub seq: u64,
+    pub modified_ms: i64,
+}
+
+/// The records of one topic, by directory, oldest first.
+pub type TopicRecords = BTreeMap<String, Vec<Listed>>;
+
+/// What a create attempt came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Created {
+    Won,
+    /// Another compactor created this sequence number first.
+    Lost,
+}
+
+/// Reads and writes the compaction records under one `topics.dir`.
+#[derive(Debug, Clone)]
+pub struct Journal {
+    store: Store,
+    layout: Layout,
+}
+
+impl Journal {
+    pub fn new(store: Store, layout: Layout) -> Self {
+        Journal { store, layout }
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Every record of a topic, in one listing.
+    pub async fn list(&self, topic: &str) -> Result<TopicRecords, CompactError> {
+        let root = self.layout.compactions_root();
+        let prefix = self.store.path(&format!("{root}/{topic}"));
+        let root_path = self.store.path(&root);
+        let metas = list_all(&self.store, &prefix, "list (compaction records)").await?;
+        let mut out = TopicRecords::new();
+        for m in metas {
+            let Some(rel) = relative(&root_path, &m.location) else {
+                continue;
+            };
+            if let Some((t, dir, seq)) = Layout::parse_compaction_record(&rel) {
+                if t == topic {
+                    out.entry(dir).or_default().push(Listed {
+                        seq,
+                        modified_ms: m.last_modified.timestamp_millis(),
+                    });
+                }
+            }
+        }
+        for seqs in out.values_mut() {
+            seqs.sort_by_key(|l| l.seq);
+        }
+        Ok(out)
+    }
+
+    pub async fn read(
+        &self,
+        topic: &str,
+        dir: &str,
+        seq: u64,
+    ) -> Result<CompactionRecord, CompactError> {
+        let path = self
+            .store
+            .path(&self.layout.compaction_record(topic, dir, seq));
+        let bytes = async { self.store.inner.get(&path).await?.bytes().await }
+            .await
+            .map_err(|e| store_err("get (compaction record)", &path, e))?;
+        let corrupt = |message: String| CompactError::CorruptRecord {
+            path: path.to_string(),
+            message,
+        };
+        let record: CompactionRecord =
+            serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        if record.version > RECORD_VERSION {
+            return Err(corrupt(format!(
+                "record version {} is newer than this StreamX understands ({RECORD_VERSION})",
+                record.version
+            )));
+        }
+        if (record.topic.as_str(), record.dir.as_str(), record.seq) != (topic, dir, seq) {
+            return Err(corrupt("it describes another directory or sequence".into()));
+        }
+        Ok(record)
+    }
+
+    /// The atomic point of a swap. `Lost` when another compactor created `record.seq` of this
+    /// directory first (a retried create of our own record counts as won).
+    pub async fn create(&self, record: &CompactionRecord) -> Result<Created, CompactError> {
+        let rel = self
+            .layout
+            .compaction_record(&record.topic, &record.dir, record.seq);
+        let path = self.store.path(&rel);
+        let body = serde_json::to_vec_pretty(record).expect("compaction record serialises");
+        match self.store.create(&path, body).await {
+            Ok(_) => Ok(Created::Won),
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                let existing = self.read(&record.topic, &record.dir, record.seq).await?;
+                Ok(if existing == *record {
+                    Created::Won
+                } else {
+                    Created::Lost
+                })
+            }
+            Err(e) => Err(store_err("put (create compaction record)", &path, e)),
+        }
+    }
+
+    /// Whether a record's swap has finished: inputs are deleted in order after every output is
+    /// published, so a missing last input means everything was done.
+    pub async fn is_complete(&self, record: &CompactionRecord) -> Result<bool, CompactError> {
+        let Some(last) = record.inputs.last() else {
+            return Ok(true);
+        };
+        Ok(!self.exists(&last.path).await?)
+    }
+
+    /// Publishes every output of a record (staging -> final, idempotent), then deletes its
+    /// inputs. Returns how many outputs moved and inputs went.
+    pub async fn complete(
+        &self,
+        record: &CompactionRecord,
+    ) -> Result<(usize, usize), CompactError> {
+        let record_key = self
+            .layout
+            .compaction_record(&record.topic, &record.dir, record.seq);
+        let mut published = 0;
+        for (i, out) in record.outputs.iter().enumerate() {
+            let from = self.store.path(&out.staging);
+            let to = self.store.path(&out.final_path);
+            match self.store.inner.rename(&from, &to).await {
+                Ok(()) => published += 1,
+                Err(object_store::Error::NotFound { .. }) => {
+                    if !self.exists(&out.final_path).await? {
+                        return Err(CompactError::MissingOutput {
+                            record: record_key,
+                            file: out.final_path.clone(),
+                        });
+                    }
+                }
+                Err(e) => return Err(store_err("rename (publish compacted)", &from, e)),
+            }
+            if i == 0 {
+                fault::point("compact.after_first_publish");
+            }
+        }
+        fault::point("compact.after_publish");
+        let mut deleted = 0;
+        for (i, input) in record.inputs.iter().enumerate() {
+            let path = self.store.path(&input.path);
+            match self.store.inner.delete(&path).await {
+                Ok(()) => deleted += 1,
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(store_err("delete (compacted input)", &path, e)),
+            }
+            if i == 0 {
+                fault::point("compact.after_first_delete");
+            }
+        }
+        Ok((published, deleted))
+    }
+
+    async fn exists(&self, rel: &str) -> Result<bool, CompactError> {
+        let path = self.store.path(rel);
+        match self.store.inner.head(&path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(store_err("head", &path, e)),
+        }
+    }
+
+    /// Deletes staged outputs that no swap will publish: those of directories' sequence numbers
+    /// up to their newest record (completed, or lost to another run), and any older than
+    /// `max_age_ms` (no run creates a record for a plan that old). `only` limits it to one
+    /// directory. Best effort; returns how many went.
+    pub async fn clean_staging(
+        &self,
+        topic: &str,
+        newest: &BTreeMap<String, u64>,
+        only: Option<&str>,
+        max_age_ms: i64,
+    ) -> Result<usize, CompactError> {
+        let root = self.layout.compaction_staging_root();
+        let root_path = self.store.path(&root);
+        let prefix = self.store.path(&format!("{root}/{topic}"));
+        let metas = list_all(&self.store, &prefix, "list (compaction staging)").await?;
+        let now = crate::clock::wall_ms();
+        let mut deleted = 0;
+        for m in metas {
+            let Some(rel) = relative(&root_path, &m.location) else {
+                continue;
+            };
+            let Some((t, dir, seq)) = Layout::parse_compaction_staging(&rel) else {
+                continue;
+            };
+            if t != topic || only.is_some_and(|o| o != dir) {
+                continue;
+            }
+            let settled = newest.get(&dir).is_some_and(|&n| seq <= n);
+            let stale = now - m.last_modified.timestamp_millis() > max_age_ms;
+            if !(settled || stale) {
+                continue;
+            }
+            match self.store.inner.delete(&m.location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => deleted += 1,
+                Err(e) => {
+                    tracing::warn!(path = %m.location, error = %e, "could not delete a staged compaction output")
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Best effort: deletes records older than `retention_ms`, never the newest of a directory.
+    pub async fn prune(&self, topic: &str, dir: &str, listed: &[Listed], retention_ms: i64) {
+        let now = crate::clock::wall_ms();
+        let Some((_, older)) = listed.split_last() else {
+            return;
+        };
+        for l in older.iter().filter(|l| now - l.modified_ms > retention_ms) {
+            let path = self
+                .store
+                .path(&self.layout.compaction_record(topic, dir, l.seq));
+            if let Err(e) = self.store.inner.delete(&path).await {
+                tracing::warn!(record = %path, error = %e, "could not prune a compaction record");
+            }
+        }
+    }
+
+    /// Best effort: deletes staged files of an attempt that will not be published.
+    pub async fn discard(&self, outputs: &[RecordOutput]) {
+        for o in outputs {
+            let path = self.store.path(&o.staging);
+            if let Err(e) = self.store.inner.delete(&path).await {
+                tracing::warn!(path = %path, error = %e, "could not delete a staged compaction output");
+            }
+        }
+    }
+}
+
+/// Every object below `prefix`, in one listing.
+pub(crate) async fn list_all(
+    store: &Store,
+    prefix: &Path,
+    op: &'static str,
+) -> Result<Vec<ObjectMeta>, CompactError> {
+    store
+        .inner
+        .list(Some(prefix))
+        .try_collect()
+        .await
+        .map_err(|e| store_err(op, prefix, e))
+}
+
+/// `location` relative to `root` (both store paths), when below it.
+pub(crate) fn relative(root: &Path, location: &Path) -> Option<String> {
+    let parts: Vec<String> = location
+        .prefix_match(root)?
+        .map(|p| p.as_ref().to_string())
+        .collect();
+    Some(parts.join("/"))
+}
