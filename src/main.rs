@@ -146,13 +146,15 @@ fn main() {
 }
 
 /// glibc's malloc keeps freed memory of many arenas and raises its mmap threshold after large
-/// frees, which together add tens of MiB of RSS that `memory.budget.bytes` cannot see. Two
-/// arenas and fixed thresholds hand freed file buffers back to the system.
+/// frees, which together add tens of MiB of RSS that `memory.budget.bytes` cannot see. One arena
+/// and fixed thresholds hand freed file buffers back to the system. (With the partition workers,
+/// a second arena measured +30 MiB peak RSS on `scripts/bench-memory.sh 400000 1000 268435456`:
+/// 413 MiB against 386 MiB with one.)
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters; called before any other thread starts.
     unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
         libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024);
     }

@@ -30,7 +30,7 @@ use crate::sink::SinkContext;
 use crate::source::{IngestContext, RebalanceEvent, SourceError};
 
 /// Records per chunk sent to a worker.
-pub const CHUNK_RECORDS: usize = 1024;
+pub const CHUNK_RECORDS: usize = 512;
 /// The longest a consumed record waits in a chunk before the chunk is sent.
 pub const CHUNK_LINGER: Duration = Duration::from_millis(20);
 

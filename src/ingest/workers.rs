@@ -38,7 +38,7 @@ use crate::sink::{Committed, PartitionWriter, SinkContext};
 use super::IngestError;
 
 /// Chunks a worker's command channel holds before the router waits.
-pub const COMMAND_QUEUE: usize = 8;
+pub const COMMAND_QUEUE: usize = 4;
 
 /// How often a worker ticks its writers (idle and schedule rotation, fenced backoff).
 const TICK: Duration = Duration::from_millis(100);
