@@ -223,6 +223,68 @@ fn print_compaction(
     Ok(())
 }
 
+/// `streamx check-config`: validates and prints the configuration (secrets redacted).
+fn check_config(file: Option<&std::path::Path>, set: &[String]) -> anyhow::Result<()> {
+    let user_err = |e: streamx::config::ConfigError| anyhow::anyhow!("[{}] {e}", e.origin());
+    let raw = RawConfig::layered(file, std::env::vars(), &parse_sets(set)?).map_err(user_err)?;
+    let config = Config::from_raw(&raw).map_err(user_err)?;
+    streamx::sink::pipeline::check_config(&config)
+        .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
+    for (key, value) in Config::redacted(&raw) {
+        println!("{key}={value}");
+    }
+    println!(
+        "# configuration is valid: {} (group {}) -> {}",
+        config.name, config.group_id, config.store_url
+    );
+    Ok(())
+}
+
+/// `streamx compact`: one run, then the plan or the summary.
+fn run_compact(
+    config: Config,
+    options: &streamx::compact::CompactOptions,
+    json: bool,
+) -> anyhow::Result<()> {
+    let report = streamx::compact::run(&config, options)
+        .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
+    print_compaction(&report, options.dry_run, json)
+}
+
+/// Where `streamx samples` loads its events.
+struct SampleTarget {
+    topic: String,
+    partitions: i32,
+    records: u64,
+    bootstrap_servers: Option<String>,
+    ready_file: Option<std::path::PathBuf>,
+}
+
+/// `streamx samples`: loads the events; with the embedded broker, keeps it running.
+fn run_samples(t: &SampleTarget) -> anyhow::Result<()> {
+    let (servers, cluster) = quickstart::load_samples(
+        t.bootstrap_servers.as_deref(),
+        &t.topic,
+        t.partitions,
+        t.records,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "loaded {} events into '{}' on {servers}",
+        t.records, t.topic
+    );
+    if let Some(f) = &t.ready_file {
+        std::fs::write(f, &servers).with_context(|| format!("writing {}", f.display()))?;
+    }
+    if cluster.is_some() {
+        println!("embedded broker running; stop with Ctrl-C");
+        loop {
+            std::thread::park();
+        }
+    }
+    Ok(())
+}
+
 fn run() -> anyhow::Result<()> {
     tune_allocator();
     tracing_subscriber::fmt()
@@ -239,22 +301,7 @@ fn run() -> anyhow::Result<()> {
             stop_at_end,
         } => run_ingest(load(config.as_deref(), &set)?, stop_at_end)?,
         Command::Worker { config } => run_worker(config.as_deref())?,
-        Command::CheckConfig { config, set } => {
-            let user_err =
-                |e: streamx::config::ConfigError| anyhow::anyhow!("[{}] {e}", e.origin());
-            let raw = RawConfig::layered(config.as_deref(), std::env::vars(), &parse_sets(&set)?)
-                .map_err(user_err)?;
-            let config = Config::from_raw(&raw).map_err(user_err)?;
-            streamx::sink::pipeline::check_config(&config)
-                .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
-            for (key, value) in Config::redacted(&raw) {
-                println!("{key}={value}");
-            }
-            println!(
-                "# configuration is valid: {} (group {}) -> {}",
-                config.name, config.group_id, config.store_url
-            );
-        }
+        Command::CheckConfig { config, set } => check_config(config.as_deref(), &set)?,
         Command::Schema { config, set } => {
             let config = load(config.as_deref(), &set)?;
             let shown = streamx::decode::schema_store::show(&config)
@@ -275,16 +322,13 @@ fn run() -> anyhow::Result<()> {
             dry_run,
             json,
         } => {
-            let config = load(config.as_deref(), &set)?;
             let options = streamx::compact::CompactOptions {
                 topics,
                 where_sql,
                 dry_run,
                 progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
             };
-            let report = streamx::compact::run(&config, &options)
-                .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
-            print_compaction(&report, dry_run, json)?;
+            run_compact(load(config.as_deref(), &set)?, &options, json)?
         }
         Command::Samples {
             topic,
@@ -298,19 +342,14 @@ fn run() -> anyhow::Result<()> {
                 println!("{}", streamx::decode::sample::clickstream_schema_ddl());
                 return Ok(());
             }
-            let (servers, cluster) =
-                quickstart::load_samples(bootstrap_servers.as_deref(), &topic, partitions, records)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("loaded {records} events into '{topic}' on {servers}");
-            if let Some(f) = ready_file {
-                std::fs::write(&f, &servers).with_context(|| format!("writing {}", f.display()))?;
-            }
-            if cluster.is_some() {
-                println!("embedded broker running; stop with Ctrl-C");
-                loop {
-                    std::thread::park();
-                }
-            }
+            let target = SampleTarget {
+                topic,
+                partitions,
+                records,
+                bootstrap_servers,
+                ready_file,
+            };
+            run_samples(&target)?
         }
         Command::Quickstart {
             records,
