@@ -346,9 +346,13 @@ fail_service() {
   die "$name did not start; stopped the services this run started (${LAUNCHED[*]})"
 }
 
+# Rewrites this script's lines of the env file and keeps the lines other scripts own
+# (scripts/hive-metastore.sh adds STREAMX_TEST_HIVE_URIS and STREAMX_TEST_PYSPARK_PYTHON).
 write_env() {
-  local env_file="$STATE_DIR/env"
-  cat >"$env_file.tmp" <<EOF
+  local env_file="$STATE_DIR/env" own='^STREAMX_TEST_(S3_ENDPOINT|AZURITE_ENDPOINT|KAFKA_BROKERS|TANSU_BIN|PYTHON)='
+  touch "$env_file"
+  grep -vE "$own" "$env_file" >"$env_file.tmp" || true
+  cat >>"$env_file.tmp" <<EOF
 STREAMX_TEST_S3_ENDPOINT=http://$HOST:$S3_PORT
 STREAMX_TEST_AZURITE_ENDPOINT=http://$HOST:$AZURITE_PORT/devstoreaccount1
 STREAMX_TEST_KAFKA_BROKERS=$HOST:$TANSU_PORT

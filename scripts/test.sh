@@ -21,6 +21,18 @@ fi
 # A target dir that survives between runs on a reused machine.
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/streamx/target}
 export CARGO_TERM_COLOR=never
+# A reused target dir grows with every dependency change; a full disk fails the build (it did
+# once, in CI). Under 12 GiB free, drop the incremental caches, and if that is not enough, the
+# debug build (a cold build takes ~25 min here; a failed one takes forever).
+free_gib() { mkdir -p "$CARGO_TARGET_DIR" && df -P -BG "$CARGO_TARGET_DIR" | awk 'NR == 2 { sub("G", "", $4); print $4 }'; }
+if [ "$(free_gib)" -lt 12 ]; then
+  echo "only $(free_gib) GiB free under $CARGO_TARGET_DIR: removing incremental caches"
+  rm -rf "$CARGO_TARGET_DIR"/*/incremental
+  if [ "$(free_gib)" -lt 12 ]; then
+    echo "still $(free_gib) GiB free: removing the debug build"
+    rm -rf "$CARGO_TARGET_DIR/debug"
+  fi
+fi
 
 scripts/services.sh up
 trap 'scripts/hive-metastore.sh down; scripts/services.sh down' EXIT

@@ -2,11 +2,13 @@
 sink (the peer) and `streamx ingest --stop-at-end` (local disk, then S3 on moto), `runs` times
 each, and prints one table of medians: wall seconds (process start to exit), records/s,
 records per CPU-second (user + sys of that process), peak RSS, and the ratios of StreamX to the
-peer and to the limit.
+peer and to the limit. For StreamX it also gives startup: the time from the first group join
+(recovery from the store included) to the first record consumed, from its own log line.
 
     compare.py BIN BOOTSTRAP TOPIC RECORDS WORKDIR [RUNS] [S3_ENDPOINT]
 """
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -19,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def measure(args, env=None):
-    """Runs `args`; returns (wall s, cpu s, peak RSS MiB) of that process alone."""
+    """Runs `args`; returns (wall s, cpu s, peak RSS MiB) of that process alone and its stderr."""
     t0 = time.monotonic()
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(p.pid, 0)
@@ -28,7 +30,13 @@ def measure(args, env=None):
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode != 0:
         sys.exit(f"{args[0]} failed ({p.returncode}):\n{out}\n{err[-3000:]}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    return (wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024), err
+
+
+def startup_ms(stderr):
+    """StreamX's `first record consumed after_join_ms=N` log line, or None."""
+    m = re.search(r"first record consumed.*after_join_ms=(\d+)", stderr)
+    return int(m.group(1)) if m else None
 
 
 def streamx_args(bin, servers, topic, store, extra):
@@ -58,7 +66,8 @@ def main():
     runs = int(sys.argv[6]) if len(sys.argv) > 6 else 3
     s3 = sys.argv[7] if len(sys.argv) > 7 else None
     py = sys.executable
-    env = dict(os.environ, STREAMX_LOG="warn")
+    # Warnings, and the router's info lines (startup).
+    env = dict(os.environ, STREAMX_LOG="warn,streamx::ingest::router=info")
 
     def out_dir(name):
         d = os.path.join(work, name)
@@ -78,11 +87,17 @@ def main():
             return streamx_args(bin, servers, topic, f"s3://{s3_bucket(s3)}/out", extra)
         variants["streamx s3 (moto)"] = s3_run
     results = {name: [] for name in variants}
+    startups = {name: [] for name in variants if name.startswith("streamx")}
     for i in range(runs):
         for name, make in variants.items():
-            results[name].append(measure(make(), env))
-            w, c, r = results[name][-1]
-            print(f"run {i + 1} {name}: wall {w:.2f} s, cpu {c:.2f} s, rss {r:.0f} MiB", flush=True)
+            figures, stderr = measure(make(), env)
+            results[name].append(figures)
+            w, c, r = figures
+            line = f"run {i + 1} {name}: wall {w:.2f} s, cpu {c:.2f} s, rss {r:.0f} MiB"
+            if name in startups:
+                startups[name].append(startup_ms(stderr))
+                line += f", first record {startups[name][-1]} ms after the group join"
+            print(line, flush=True)
     med = {n: tuple(statistics.median(x[k] for x in v) for k in range(3)) for n, v in results.items()}
     print(f"\nmedians of {runs} runs, {records:,} records")
     print(f"| {'variant':<22} | wall s | records/s | records/CPU-s | peak RSS MiB |")
@@ -94,6 +109,11 @@ def main():
           f"   (throughput {limit[0] / sx[0]:.0%} of the raw consume)")
     if s3:
         print(f"streamx s3 / local wall: {med['streamx s3 (moto)'][0] / sx[0]:.2f}x")
+    for name, values in startups.items():
+        known = [v for v in values if v is not None]
+        if known:
+            print(f"{name}: first record {statistics.median(known):.0f} ms after the group join "
+                  f"(median; max {max(known)} ms)")
 
 
 if __name__ == "__main__":

@@ -65,6 +65,16 @@ pub struct Router<'a> {
     unsent_since: Option<Instant>,
     /// This run's share of `partitions_assigned`.
     assigned_gauge: AssignedGauge,
+    /// Startup: when the group first handed this run partitions, until its first record.
+    startup: Startup,
+}
+
+/// Where startup stands: logged once, as the time from the first group join (recovery included)
+/// to the first record consumed, the figure `scripts/bench.sh` reports.
+enum Startup {
+    WaitingForJoin,
+    Joined(Instant),
+    Done,
 }
 
 /// This run's share of `partitions_assigned`, which every task of a worker job adds to (the
@@ -112,6 +122,7 @@ impl<'a> Router<'a> {
                 metrics: ctx.metrics.clone(),
                 owned: 0,
             },
+            startup: Startup::WaitingForJoin,
         }
     }
 
@@ -164,6 +175,13 @@ impl<'a> Router<'a> {
         else {
             return Ok(());
         };
+        if let Startup::Joined(joined) = self.startup {
+            tracing::info!(
+                after_join_ms = joined.elapsed().as_millis() as u64,
+                "first record consumed"
+            );
+            self.startup = Startup::Done;
+        }
         let payload = msg.payload();
         Metrics::add(&self.ctx.metrics.records_consumed, 1);
         Metrics::add(
@@ -255,8 +273,11 @@ impl<'a> Router<'a> {
         let mut assigned = false;
         for event in self.consumer.context().take_events() {
             match event {
-                RebalanceEvent::Assigned(list) => {
+                RebalanceEvent::Assigned(list, joined) => {
                     assigned |= !list.is_empty();
+                    if matches!(self.startup, Startup::WaitingForJoin) && !list.is_empty() {
+                        self.startup = Startup::Joined(joined);
+                    }
                     for (topic, partition, recovered) in list {
                         self.assign(Arc::from(topic), partition, recovered)?;
                     }

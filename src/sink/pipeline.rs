@@ -74,52 +74,12 @@ impl Pipeline {
             .as_deref()
             .map(|sql| Transform::compile(compiler, sql, input_schema))
             .transpose()?;
-        let (eval_schema, hidden, output) = match &transform {
-            None => {
-                let output: Vec<usize> = input_schema
-                    .fields()
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, f)| written(config, f.name(), &metadata_names))
-                    .map(|(i, _)| i)
-                    .collect();
-                (input_schema.clone(), Vec::new(), output)
-            }
-            Some(t) => {
-                let out = t.output_schema();
-                let present: HashSet<&String> = out.fields().iter().map(|f| f.name()).collect();
-                let hidden: Vec<usize> = input_schema
-                    .fields()
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, f)| {
-                        metadata_names.contains(f.name()) && !present.contains(f.name())
-                    })
-                    .map(|(i, _)| i)
-                    .collect();
-                let mut fields: Vec<_> = out.fields().iter().cloned().collect();
-                fields.extend(hidden.iter().map(|&i| input_schema.fields()[i].clone()));
-                // A bare metadata column (`SELECT *`, `_offset`) is written only with
-                // include.kafka.metadata; an aliased one (`_offset AS off`) always.
-                let output: Vec<usize> = (0..out.fields().len())
-                    .filter(|&i| written(config, out.field(i).name(), &metadata_names))
-                    .collect();
-                (Arc::new(Schema::new(fields)), hidden, output)
-            }
-        };
+        let (eval_schema, hidden, output) =
+            evaluated_columns(config, input_schema, transform.as_ref(), &metadata_names);
         let rule = CompiledRule::compile(compiler, &config.partition_rule, &eval_schema)?;
         let requires_timestamp = config.partition_rule.requires_timestamp();
         let timestamp = if need_time || requires_timestamp {
-            let key = "timestamp.extractor";
-            let exprs = compiler.compile_list(
-                key,
-                &format!(
-                    "arrow_cast({}, 'Timestamp(Millisecond, Some(\"UTC\"))') AS record_time",
-                    config.timestamp.sql
-                ),
-                &eval_schema,
-            )?;
-            exprs.into_iter().next().map(|e| e.expr)
+            Some(record_time_expr(compiler, config, &eval_schema)?)
         } else {
             None
         };
@@ -314,6 +274,65 @@ fn evaluate_error(key: &str, message: String) -> ExprError {
 
 /// Whether a column named `name` goes to the files: value columns always; metadata columns with
 /// `include.kafka.metadata`, `_key` with `store.kafka.keys`, `_headers` with `store.kafka.headers`.
+/// The schema the partition rule and the timestamp see (the transform's output, or the input,
+/// plus metadata columns the transform dropped, hidden), the hidden columns' input indexes, and
+/// the indexes of the columns written to files.
+fn evaluated_columns(
+    config: &Config,
+    input_schema: &SchemaRef,
+    transform: Option<&Transform>,
+    metadata_names: &HashSet<String>,
+) -> (SchemaRef, Vec<usize>, Vec<usize>) {
+    let Some(t) = transform else {
+        let output: Vec<usize> = input_schema
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| written(config, f.name(), metadata_names))
+            .map(|(i, _)| i)
+            .collect();
+        return (input_schema.clone(), Vec::new(), output);
+    };
+    let out = t.output_schema();
+    let present: HashSet<&String> = out.fields().iter().map(|f| f.name()).collect();
+    let hidden: Vec<usize> = input_schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| metadata_names.contains(f.name()) && !present.contains(f.name()))
+        .map(|(i, _)| i)
+        .collect();
+    let mut fields: Vec<_> = out.fields().iter().cloned().collect();
+    fields.extend(hidden.iter().map(|&i| input_schema.fields()[i].clone()));
+    // A bare metadata column (`SELECT *`, `_offset`) is written only with
+    // include.kafka.metadata; an aliased one (`_offset AS off`) always.
+    let output: Vec<usize> = (0..out.fields().len())
+        .filter(|&i| written(config, out.field(i).name(), metadata_names))
+        .collect();
+    (Arc::new(Schema::new(fields)), hidden, output)
+}
+
+/// `timestamp.extractor` compiled to a UTC millisecond timestamp named `record_time`.
+fn record_time_expr(
+    compiler: &SqlCompiler,
+    config: &Config,
+    eval_schema: &SchemaRef,
+) -> Result<Arc<dyn PhysicalExpr>, ExprError> {
+    let sql = format!(
+        "arrow_cast({}, 'Timestamp(Millisecond, Some(\"UTC\"))') AS record_time",
+        config.timestamp.sql
+    );
+    let exprs = compiler.compile_list("timestamp.extractor", &sql, eval_schema)?;
+    exprs
+        .into_iter()
+        .next()
+        .map(|e| e.expr)
+        .ok_or_else(|| ExprError::Compile {
+            key: "timestamp.extractor".into(),
+            message: "the timestamp extractor compiled to no expression".into(),
+        })
+}
+
 fn written(config: &Config, name: &str, metadata_names: &HashSet<String>) -> bool {
     !metadata_names.contains(name)
         || config.include_kafka_metadata

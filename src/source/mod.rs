@@ -13,7 +13,7 @@ pub mod dlq;
 pub mod embedded;
 
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaError;
@@ -57,8 +57,9 @@ impl SourceError {
 /// What a rebalance did, for the ingest loop.
 #[derive(Debug)]
 pub enum RebalanceEvent {
-    /// Partitions now owned, with where the store says each stands.
-    Assigned(Vec<(String, i32, Recovered)>),
+    /// Partitions now owned, with where the store says each stands, and when the group handed
+    /// them over (before their recovery from the store).
+    Assigned(Vec<(String, i32, Recovered)>, Instant),
     Revoked(Vec<(String, i32)>),
     Failed(SourceError),
 }
@@ -185,6 +186,7 @@ impl ConsumerContext for IngestContext {
         );
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let joined = Instant::now();
                 let mut assigned = Vec::new();
                 let mut to_assign = TopicPartitionList::new();
                 let parts: Vec<(String, i32)> = tpl
@@ -212,7 +214,12 @@ impl ConsumerContext for IngestContext {
                 if let Err(e) = result {
                     self.push(RebalanceEvent::Failed(SourceError::Consumer(e)));
                 }
-                self.push(RebalanceEvent::Assigned(assigned));
+                tracing::info!(
+                    partitions = assigned.len(),
+                    recovery_ms = joined.elapsed().as_millis() as u64,
+                    "partitions assigned and recovered from the store"
+                );
+                self.push(RebalanceEvent::Assigned(assigned, joined));
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 let revoked: Vec<(String, i32)> = tpl
