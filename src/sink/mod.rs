@@ -493,6 +493,7 @@ impl PartitionWriter {
         let Some(start) = a.range_start.filter(|&s| s <= end) else {
             return Ok(Committed::Nothing);
         };
+        let began = Instant::now();
         let (topic, partition) = (self.topic.clone(), self.partition);
         let commit_err = |source| SinkError::Commit {
             topic: topic.clone(),
@@ -532,6 +533,7 @@ impl PartitionWriter {
             CommitOutcome::Committed(record) => {
                 tracing::debug!(%topic, partition, seq = record.seq, start, end, ?reason, files = record.files.len(), "committed");
                 Metrics::add(&ctx.metrics.commits, 1);
+                ctx.metrics.observe_commit(began.elapsed());
                 Metrics::add(&ctx.metrics.files_committed, record.files.len() as u64);
                 Metrics::add(&ctx.metrics.records_written, rows_total);
                 Metrics::add(

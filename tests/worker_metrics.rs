@@ -1,0 +1,149 @@
+//! `GET /metrics` of `streamx worker` and of `streamx ingest` (`metrics.listen`), parsed by
+//! prometheus_client's strict OpenMetrics parser (PyPI, tests/prometheus_parse.py), against
+//! what was produced: records and bytes consumed and written, files, commits and the commit
+//! latency histogram (one observation per commit), consumer lag per partition (0 once
+//! everything is consumed), memory budget used and its size, Hive registrations pending.
+//!
+//! Real services only (tansu, moto); each test has its own topic, bucket, job and port.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::worker::*;
+use common::*;
+
+/// The job's samples once `ready` holds for them (polled with a deadline).
+fn scrape_until(url: &str, what: &str, ready: impl Fn(&[Sample]) -> bool) -> Vec<Sample> {
+    let mut last = Vec::new();
+    wait_until(what, LAND, || {
+        let Some((200, text)) = call_text(url) else {
+            return false;
+        };
+        last = parse_with_prometheus_client(&text);
+        ready(&last)
+    });
+    last
+}
+
+/// Checks what every job reports once `records` records of `bytes` bytes went into `commits`
+/// commits of `files` files over `partitions` partitions, all consumed.
+fn check_settled(
+    samples: &[Sample],
+    job: &str,
+    (records, bytes, commits, files): (f64, f64, f64, f64),
+) {
+    let j = [("job", job)];
+    let get = |name: &str| sample(samples, name, &j);
+    assert_eq!(get("streamx_records_consumed_total"), Some(records));
+    assert_eq!(get("streamx_bytes_consumed_total"), Some(bytes));
+    assert_eq!(get("streamx_records_written_total"), Some(records));
+    assert_eq!(get("streamx_files_committed_total"), Some(files));
+    assert_eq!(get("streamx_commits_total"), Some(commits));
+    assert_eq!(get("streamx_commits_fenced_total"), Some(0.0));
+    // One latency observation per commit, each a positive time.
+    assert_eq!(get("streamx_commit_latency_seconds_count"), Some(commits));
+    let inf = [("job", job), ("le", "+Inf")];
+    assert_eq!(
+        sample(samples, "streamx_commit_latency_seconds_bucket", &inf),
+        Some(commits)
+    );
+    assert!(get("streamx_commit_latency_seconds_sum").unwrap() > 0.0);
+    // Every file is committed: nothing open holds memory; the budget is the default's.
+    assert_eq!(get("streamx_memory_budget_used_bytes"), Some(0.0));
+    assert_eq!(get("streamx_memory_budget_bytes"), Some(536_870_912.0));
+    assert_eq!(get("streamx_hive_registrations_pending"), Some(0.0));
+}
+
+/// The consumer lag of `job` on each of `partitions` partitions of `topic`, when all known.
+fn lags(samples: &[Sample], job: &str, topic: &str, partitions: i32) -> Option<Vec<f64>> {
+    (0..partitions)
+        .map(|p| {
+            let labels = [
+                ("job", job),
+                ("topic", topic),
+                ("partition", &p.to_string()),
+            ];
+            sample(samples, "streamx_consumer_lag", &labels)
+        })
+        .collect()
+}
+
+#[test]
+fn worker_metrics_parse_and_match_what_was_ingested() {
+    let s = setup("metrics", 2);
+    s.produce(2, 0, 10);
+    let w = Worker::start(s.dir.path(), &s.props);
+    let name = s.post_seed_job(&w);
+    s.expect_exactly(2, 10);
+
+    // flush.size=2: 20 records are 10 commits of one file each. The lag comes with
+    // librdkafka's statistics (every second) and is 0 on both partitions once all is consumed.
+    let url = format!("{}/metrics", w.base);
+    let samples = scrape_until(&url, "20 rows written and no lag", |m| {
+        let written = sample(m, "streamx_records_written_total", &[("job", &name)]);
+        written == Some(20.0) && lags(m, &name, &s.topic, 2) == Some(vec![0.0, 0.0])
+    });
+    // Values "p<p>-<seq>": 4 bytes for seq < 10.
+    check_settled(&samples, &name, (20.0, 80.0, 10.0, 10.0));
+    let assigned = sample(&samples, "streamx_partitions_assigned", &[("job", &name)]);
+    assert_eq!(assigned, Some(2.0));
+
+    // More records: counted, and the lag is back to 0 once they are consumed.
+    s.produce(2, 10, 4);
+    s.expect_exactly(2, 14);
+    let samples = scrape_until(&url, "28 rows written and no lag", |m| {
+        let written = sample(m, "streamx_records_written_total", &[("job", &name)]);
+        written == Some(28.0) && lags(m, &name, &s.topic, 2) == Some(vec![0.0, 0.0])
+    });
+    // seq 10..14 are 5 bytes each.
+    check_settled(&samples, &name, (28.0, 120.0, 14.0, 14.0));
+
+    // A deleted job's series go with it.
+    let (code, _) = w.api("DELETE", &format!("/connectors/{name}"), None);
+    assert_eq!(code, 204);
+    scrape_until(&url, "the deleted job's series to go", |m| {
+        m.iter().all(|x| x.labels.get("job") != Some(&name))
+    });
+    w.stop();
+}
+
+/// `streamx ingest` with `metrics.listen` serves the same metrics (one job) while it runs.
+#[test]
+fn ingest_serves_metrics_with_metrics_listen() {
+    let s = setup("ingestmetrics", 1);
+    s.produce(1, 0, 10);
+    let port = free_port();
+    let out = s.dir.path().join("out");
+    let name = unique("metrics-job");
+    let pairs: Vec<(String, String)> = [
+        ("name", name.as_str()),
+        ("bootstrap.servers", s.servers.as_str()),
+        ("topics", s.topic.as_str()),
+        ("store.url", out.to_str().unwrap()),
+        ("input.format", "raw"),
+        ("format.class", "raw"),
+        ("flush.size", "5"),
+        ("consumer.session.timeout.ms", "8000"),
+        ("metrics.listen", &format!("127.0.0.1:{port}")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let mut child = Command::new(streamx_bin())
+        .arg("ingest")
+        .args(set_args(&pairs))
+        .env("STREAMX_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let samples = scrape_until(&url, "10 rows written and no lag", |m| {
+        let written = sample(m, "streamx_records_written_total", &[("job", &name)]);
+        written == Some(10.0) && lags(m, &name, &s.topic, 1) == Some(vec![0.0])
+    });
+    // flush.size=5: two commits of one file each; values "p0-<seq>" are 4 bytes.
+    check_settled(&samples, &name, (10.0, 40.0, 2.0, 2.0));
+    terminate(&mut child);
+}
