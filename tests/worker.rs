@@ -10,7 +10,8 @@
 //! - a bad config is a 400 naming every bad key, and nothing is stored;
 //! - /metrics parses as Prometheus text and counts what was ingested (every metric:
 //!   tests/worker_metrics.rs);
-//! - kafka-connect-py (PyPI) drives the whole API (tests/worker_client.py);
+//! - kafka-connect-py (PyPI) drives the whole API (tests/worker_client.py), pause included: no
+//!   new file while records keep coming, and they land after the resume;
 //! - two workers split a job's partitions, one takes over when the other is SIGKILLed, both
 //!   restarted (one configured by `CONNECT_*` variables only) run the job again, exactly once;
 //! - a job whose store is missing is FAILED with the error as `trace`; restart brings it back.
@@ -256,8 +257,9 @@ fn python_connect_client_drives_the_api() {
         String::from_utf8_lossy(&out.stderr),
         w.log()
     );
-    // The script waits for offset 6 before its lifecycle calls: all landed, exactly once.
-    s.expect_exactly(1, 6);
+    // The script waits for offset 6 before its lifecycle calls, produces 4 more while the job
+    // is paused and waits for offset 10 after the resume: all landed, exactly once.
+    s.expect_exactly(1, 10);
     w.stop();
 }
 
