@@ -227,7 +227,9 @@ async fn restart_task(
     Path((name, task)): Path<(String, usize)>,
 ) -> Result<StatusCode, ApiError> {
     w.task_status(&name, task)?;
-    w.restart(&name, false)?;
+    // Task numbers are per status call (this worker's tasks first): a task restart restarts
+    // the job's tasks on every worker.
+    blocking(move || w.restart(&name, false)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -262,7 +264,8 @@ async fn restart(
             .any(|(q, v)| q == k && v.eq_ignore_ascii_case("true"))
     };
     let (include_tasks, only_failed) = (flag("includeTasks"), flag("onlyFailed"));
-    w.restart(&name, only_failed)?;
+    let (w2, n2) = (w.clone(), name.clone());
+    blocking(move || w2.restart(&n2, only_failed)).await?;
     if include_tasks || only_failed {
         let mut status = w.status(&name)?;
         status["connector"]["state"] = json!("RESTARTING");
