@@ -16,7 +16,8 @@
 //!   restarted (one configured by `CONNECT_*` variables only) run the job again, exactly once;
 //! - a job whose store is missing is FAILED with the error as `trace`; restart brings it back.
 //!
-//! Cluster-wide restarts: tests/worker_cluster.rs; helpers: tests/common/worker.rs.
+//! Cluster-wide restarts: tests/worker_cluster.rs; the image's entrypoint and basic auth:
+//! tests/worker_entry.rs; helpers: tests/common/worker.rs.
 //!
 //! Each test has its own topic, bucket, config topic, consumer groups and REST port. The job
 //! name differs from the seed's `clickstream` only by a unique suffix: its consumer group

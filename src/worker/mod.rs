@@ -29,6 +29,7 @@
 //! - [`jobs`]: job lifecycle and statuses.
 //! - [`service`]: the API's operations and errors; [`rest`]: the HTTP routes.
 
+pub mod auth;
 pub mod config;
 pub mod jobs;
 pub mod rest;

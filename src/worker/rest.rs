@@ -33,7 +33,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn error(status: u16, message: &str) -> Response {
+/// A Connect-style error answer: `{"error_code": status, "message": ...}`.
+pub fn error(status: u16, message: &str) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = json!({"error_code": status, "message": message});
     (code, Json(body)).into_response()
@@ -74,10 +75,18 @@ pub fn router(worker: Arc<Worker>) -> Router {
         }
         router = router.route(path, method);
     }
-    router
+    let auth = worker.config.basic_auth.clone();
+    let router = router
         .fallback(|| async { error(404, "HTTP 404 Not Found") })
         .method_not_allowed_fallback(|| async { error(405, "HTTP 405 Method Not Allowed") })
-        .with_state(worker)
+        .with_state(worker);
+    match auth {
+        Some(auth) => router.layer(axum::middleware::from_fn_with_state(
+            Arc::new(auth),
+            super::auth::require,
+        )),
+        None => router,
+    }
 }
 
 /// Runs a blocking operation (a config topic write) off the async threads.
