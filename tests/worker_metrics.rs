@@ -4,11 +4,12 @@
 //! latency histogram (one observation per commit), consumer lag per partition (0 once
 //! everything is consumed), memory budget used and its size, Hive registrations pending.
 //!
-//! Real services only (tansu, moto); each test has its own topic, bucket, job and port.
+//! Real services only (tansu, moto, the Hive metastore); each test has its own topic, bucket,
+//! job, database and port.
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use common::worker::*;
 use common::*;
@@ -130,14 +131,7 @@ fn ingest_serves_metrics_with_metrics_listen() {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let mut child = Command::new(streamx_bin())
-        .arg("ingest")
-        .args(set_args(&pairs))
-        .env("STREAMX_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_ingest(&pairs);
     let url = format!("http://127.0.0.1:{port}/metrics");
     let samples = scrape_until(&url, "10 rows written and no lag", |m| {
         let written = sample(m, "streamx_records_written_total", &[("job", &name)]);
@@ -145,5 +139,70 @@ fn ingest_serves_metrics_with_metrics_listen() {
     });
     // flush.size=5: two commits of one file each; values "p0-<seq>" are 4 bytes.
     check_settled(&samples, &name, (10.0, 40.0, 2.0, 2.0));
+    terminate(&mut child);
+}
+
+/// `streamx ingest --set k=v ...`, its output dropped.
+fn spawn_ingest(pairs: &[(String, String)]) -> Child {
+    Command::new(streamx_bin())
+        .arg("ingest")
+        .args(set_args(pairs))
+        .env("STREAMX_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// `streamx_hive_registrations_pending` counts committed directories the metastore has not got:
+/// with the metastore unreachable, the one directory (`partition=0`) of 10 committed records
+/// stays pending; a run against the real metastore registers it (catch-up) and shows 0.
+#[test]
+fn hive_registrations_pending_counts_what_the_metastore_lacks() {
+    init_logs();
+    let servers = service_env("STREAMX_TEST_KAFKA_BROKERS");
+    let topic = unique("hivepending");
+    create_topic(&servers, &topic, 1);
+    produce(&servers, &topic, 1, 0, 10);
+    let db = common::hive::TestDb::new("pending");
+    let out = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let run = |uris: &str| {
+        spawn_ingest(&job(
+            &servers,
+            &topic,
+            out.path(),
+            &[
+                ("flush.size", "5"),
+                ("hive.integration", "true"),
+                ("hive.metastore.uris", uris),
+                ("hive.database", &db.name),
+                ("hive.retry.backoff.max.ms", "500"),
+                ("metrics.listen", &format!("127.0.0.1:{port}")),
+            ],
+        ))
+    };
+    let j = [("job", topic.as_str())];
+
+    // Nothing listens on this port: every registration stays pending.
+    let mut child = run(&format!("thrift://127.0.0.1:{}", free_port()));
+    scrape_until(&url, "10 rows committed, one directory pending", |m| {
+        sample(m, "streamx_records_written_total", &j) == Some(10.0)
+            && sample(m, "streamx_hive_registrations_pending", &j) == Some(1.0)
+    });
+    terminate(&mut child);
+
+    // The real metastore: the next run's catch-up registers the directory; nothing is pending.
+    let uris = common::hive::uris();
+    let mut child = run(&uris);
+    let table = topic.replace('-', "_");
+    wait_until("the partition to be registered", LAND, || {
+        let names = common::hive::client_for(&uris).get_partition_names(&db.name, &table, -1);
+        names.is_ok_and(|n| n == ["partition=0"])
+    });
+    scrape_until(&url, "nothing pending", |m| {
+        sample(m, "streamx_hive_registrations_pending", &j) == Some(0.0)
+    });
     terminate(&mut child);
 }
