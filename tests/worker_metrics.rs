@@ -114,25 +114,10 @@ fn worker_metrics_parse_and_match_what_was_ingested() {
 fn ingest_serves_metrics_with_metrics_listen() {
     let s = setup("ingestmetrics", 1);
     s.produce(1, 0, 10);
-    let port = free_port();
-    let out = s.dir.path().join("out");
     let name = unique("metrics-job");
-    let pairs: Vec<(String, String)> = [
-        ("name", name.as_str()),
-        ("bootstrap.servers", s.servers.as_str()),
-        ("topics", s.topic.as_str()),
-        ("store.url", out.to_str().unwrap()),
-        ("input.format", "raw"),
-        ("format.class", "raw"),
-        ("flush.size", "5"),
-        ("consumer.session.timeout.ms", "8000"),
-        ("metrics.listen", &format!("127.0.0.1:{port}")),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    let (pairs, listen) = raw_ingest(&s, &name, &[("flush.size", "5")]);
     let mut child = spawn_ingest(&pairs);
-    let url = format!("http://127.0.0.1:{port}/metrics");
+    let url = format!("http://{listen}/metrics");
     let samples = scrape_until(&url, "10 rows written and no lag", |m| {
         let written = sample(m, "streamx_records_written_total", &[("job", &name)]);
         written == Some(10.0) && lags(m, &name, &s.topic, 1) == Some(vec![0.0])
@@ -140,6 +125,29 @@ fn ingest_serves_metrics_with_metrics_listen() {
     // flush.size=5: two commits of one file each; values "p0-<seq>" are 4 bytes.
     check_settled(&samples, &name, (10.0, 40.0, 2.0, 2.0));
     terminate(&mut child);
+}
+
+/// A raw -> raw `streamx ingest` job `name` of the setup's topic into a local directory, with
+/// `extra` keys and `metrics.listen` on a free port; returns the keys and that address.
+fn raw_ingest(s: &Setup, name: &str, extra: &[(&str, &str)]) -> (Vec<(String, String)>, String) {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let out = s.dir.path().join("out");
+    let base = [
+        ("name", name),
+        ("bootstrap.servers", s.servers.as_str()),
+        ("topics", s.topic.as_str()),
+        ("store.url", out.to_str().unwrap()),
+        ("input.format", "raw"),
+        ("format.class", "raw"),
+        ("consumer.session.timeout.ms", "8000"),
+        ("metrics.listen", listen.as_str()),
+    ];
+    let pairs = base
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    (pairs, listen)
 }
 
 /// `streamx ingest --set k=v ...`, its output dropped.
@@ -204,5 +212,34 @@ fn hive_registrations_pending_counts_what_the_metastore_lacks() {
     scrape_until(&url, "nothing pending", |m| {
         sample(m, "streamx_hive_registrations_pending", &j) == Some(0.0)
     });
+    terminate(&mut child);
+}
+
+/// Records encoded into a file still open hold memory: `streamx_memory_budget_used_bytes` is
+/// above 0 while nothing is committed (flush.size not reached), and there is no commit latency
+/// yet. (Records wait in a decode buffer of `decode.batch.records` before they are encoded into
+/// the open file; the budget counts open files, so the test encodes every 5 records.)
+#[test]
+fn open_files_show_in_the_memory_budget_used() {
+    let s = setup("openmemory", 1);
+    s.produce(1, 0, 10);
+    let name = unique("memory-job");
+    let extra = [("flush.size", "1000"), ("decode.batch.records", "5")];
+    let (pairs, listen) = raw_ingest(&s, &name, &extra);
+    let mut child = spawn_ingest(&pairs);
+    let j = [("job", name.as_str())];
+    let samples = scrape_until(
+        &format!("http://{listen}/metrics"),
+        "10 records consumed, no lag",
+        |m| {
+            sample(m, "streamx_records_consumed_total", &j) == Some(10.0)
+                && lags(m, &name, &s.topic, 1) == Some(vec![0.0])
+        },
+    );
+    let used = sample(&samples, "streamx_memory_budget_used_bytes", &j).unwrap();
+    assert!(used > 0.0 && used < 536_870_912.0, "{used}");
+    assert_eq!(sample(&samples, "streamx_commits_total", &j), Some(0.0));
+    let count = sample(&samples, "streamx_commit_latency_seconds_count", &j);
+    assert_eq!(count, Some(0.0));
     terminate(&mut child);
 }
