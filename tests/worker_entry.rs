@@ -56,6 +56,7 @@ fn the_image_entrypoint_runs_from_connect_variables_only() {
     assert_eq!(image.entrypoint, ["streamx", "worker"]);
     let port = free_port();
     let cfg = unique("streamx-configs");
+    let log = s.dir.path().join("entry.log");
     let mut cmd = Command::new(streamx_bin());
     cmd.args(&image.entrypoint[1..])
         .env_clear()
@@ -63,7 +64,7 @@ fn the_image_entrypoint_runs_from_connect_variables_only() {
         .env("HOME", s.dir.path())
         .env("STREAMX_LOG", "info,librdkafka=warn")
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(s.dir.path().join("entry.log")).unwrap());
+        .stderr(std::fs::File::create(&log).unwrap());
     for (k, v) in &image.env {
         cmd.env(k, v.replace(":8083", &format!(":{port}")));
     }
@@ -84,8 +85,13 @@ fn the_image_entrypoint_runs_from_connect_variables_only() {
     ] {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    // A Worker: stopped when dropped, also when the test fails.
+    let w = Worker {
+        child: cmd.spawn().unwrap(),
+        base: format!("http://127.0.0.1:{port}"),
+        log,
+    };
+    let base = w.base.clone();
     wait_until("the healthcheck to answer 200", START, || {
         call("GET", &format!("{base}{}", image.health_path), None).0 == 200
     });
@@ -104,7 +110,7 @@ fn the_image_entrypoint_runs_from_connect_variables_only() {
     assert_eq!(status["tasks"][0]["worker_id"], format!("streamx:{port}"));
     let (code, _) = call("DELETE", &format!("{base}/connectors/{name}"), None);
     assert_eq!(code, 204);
-    terminate(&mut child);
+    w.stop();
 }
 
 /// With `rest.basic.auth.user` / `rest.basic.auth.password` (here the password comes from a

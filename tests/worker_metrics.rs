@@ -116,7 +116,7 @@ fn ingest_serves_metrics_with_metrics_listen() {
     s.produce(1, 0, 10);
     let name = unique("metrics-job");
     let (pairs, listen) = raw_ingest(&s, &name, &[("flush.size", "5")]);
-    let mut child = spawn_ingest(&pairs);
+    let child = spawn_ingest(&pairs);
     let url = format!("http://{listen}/metrics");
     let samples = scrape_until(&url, "10 rows written and no lag", |m| {
         let written = sample(m, "streamx_records_written_total", &[("job", &name)]);
@@ -124,7 +124,7 @@ fn ingest_serves_metrics_with_metrics_listen() {
     });
     // flush.size=5: two commits of one file each; values "p0-<seq>" are 4 bytes.
     check_settled(&samples, &name, (10.0, 40.0, 2.0, 2.0));
-    terminate(&mut child);
+    drop(child);
 }
 
 /// A raw -> raw `streamx ingest` job `name` of the setup's topic into a local directory, with
@@ -150,16 +150,27 @@ fn raw_ingest(s: &Setup, name: &str, extra: &[(&str, &str)]) -> (Vec<(String, St
     (pairs, listen)
 }
 
+/// A running `streamx ingest`; stopped (SIGTERM, then SIGKILL) when dropped, also when the
+/// test fails.
+struct Ingest(Child);
+
+impl Drop for Ingest {
+    fn drop(&mut self) {
+        terminate(&mut self.0);
+    }
+}
+
 /// `streamx ingest --set k=v ...`, its output dropped.
-fn spawn_ingest(pairs: &[(String, String)]) -> Child {
-    Command::new(streamx_bin())
+fn spawn_ingest(pairs: &[(String, String)]) -> Ingest {
+    let child = Command::new(streamx_bin())
         .arg("ingest")
         .args(set_args(pairs))
         .env("STREAMX_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap()
+        .unwrap();
+    Ingest(child)
 }
 
 /// `streamx_hive_registrations_pending` counts committed directories the metastore has not got:
@@ -194,16 +205,16 @@ fn hive_registrations_pending_counts_what_the_metastore_lacks() {
     let j = [("job", topic.as_str())];
 
     // Nothing listens on this port: every registration stays pending.
-    let mut child = run(&format!("thrift://127.0.0.1:{}", free_port()));
+    let child = run(&format!("thrift://127.0.0.1:{}", free_port()));
     scrape_until(&url, "10 rows committed, one directory pending", |m| {
         sample(m, "streamx_records_written_total", &j) == Some(10.0)
             && sample(m, "streamx_hive_registrations_pending", &j) == Some(1.0)
     });
-    terminate(&mut child);
+    drop(child);
 
     // The real metastore: the next run's catch-up registers the directory; nothing is pending.
     let uris = common::hive::uris();
-    let mut child = run(&uris);
+    let child = run(&uris);
     let table = topic.replace('-', "_");
     wait_until("the partition to be registered", LAND, || {
         let names = common::hive::client_for(&uris).get_partition_names(&db.name, &table, -1);
@@ -212,7 +223,7 @@ fn hive_registrations_pending_counts_what_the_metastore_lacks() {
     scrape_until(&url, "nothing pending", |m| {
         sample(m, "streamx_hive_registrations_pending", &j) == Some(0.0)
     });
-    terminate(&mut child);
+    drop(child);
 }
 
 /// Records encoded into a file still open hold memory: `streamx_memory_budget_used_bytes` is
@@ -226,7 +237,7 @@ fn open_files_show_in_the_memory_budget_used() {
     let name = unique("memory-job");
     let extra = [("flush.size", "1000"), ("decode.batch.records", "5")];
     let (pairs, listen) = raw_ingest(&s, &name, &extra);
-    let mut child = spawn_ingest(&pairs);
+    let child = spawn_ingest(&pairs);
     let j = [("job", name.as_str())];
     let samples = scrape_until(
         &format!("http://{listen}/metrics"),
@@ -241,5 +252,5 @@ fn open_files_show_in_the_memory_budget_used() {
     assert_eq!(sample(&samples, "streamx_commits_total", &j), Some(0.0));
     let count = sample(&samples, "streamx_commit_latency_seconds_count", &j);
     assert_eq!(count, Some(0.0));
-    terminate(&mut child);
+    drop(child);
 }
