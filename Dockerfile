@@ -1,8 +1,9 @@
 # streamx worker: a Kafka-Connect-compatible REST API on port 8083, configured by CONNECT_*
 # environment variables (cp-kafka-connect's mapping) or `--config worker.properties`.
 # Not built on the project's machines (no container engine there); the entrypoint command,
-# `streamx worker` configured by CONNECT_* variables only, is tested outside a container by
-# tests/worker.rs (two_workers_share_a_job_and_one_takes_over_when_the_other_is_killed).
+# `streamx worker` configured by CONNECT_* variables only, with this file's ENV, ENTRYPOINT and
+# HEALTHCHECK path, is run outside a container by tests/worker_entry.rs
+# (the_image_entrypoint_runs_from_connect_variables_only), which reads them from this file.
 
 FROM rust:1-slim-bookworm AS build
 # librdkafka is built from source by the rdkafka crate: a C toolchain and zlib.
@@ -25,7 +26,8 @@ WORKDIR /var/lib/streamx
 # Inside a container the API must listen on every interface (the default is 127.0.0.1).
 ENV CONNECT_LISTENERS=http://0.0.0.0:8083
 EXPOSE 8083
-# cp-kafka-connect's healthcheck: GET /connectors answers 200.
+# GET /health answers 200 once the worker has read its config topic (cp-kafka-connect's check,
+# GET /connectors, would need credentials when rest.basic.auth.* is set; /health never does).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
-  CMD curl -fsS http://127.0.0.1:8083/connectors >/dev/null || exit 1
+  CMD curl -fsS http://127.0.0.1:8083/health >/dev/null || exit 1
 ENTRYPOINT ["streamx", "worker"]

@@ -8,11 +8,16 @@
 //! - pause (no new files while paused), resume, and a worker restart that brings the job back
 //!   in its stored state (paused stays paused);
 //! - a bad config is a 400 naming every bad key, and nothing is stored;
-//! - /metrics parses as Prometheus text and counts what was ingested;
-//! - kafka-connect-py (PyPI) drives the whole API (tests/worker_client.py);
+//! - /metrics parses as Prometheus text and counts what was ingested (every metric:
+//!   tests/worker_metrics.rs);
+//! - kafka-connect-py (PyPI) drives the whole API (tests/worker_client.py), pause included: no
+//!   new file while records keep coming, and they land after the resume;
 //! - two workers split a job's partitions, one takes over when the other is SIGKILLed, both
 //!   restarted (one configured by `CONNECT_*` variables only) run the job again, exactly once;
 //! - a job whose store is missing is FAILED with the error as `trace`; restart brings it back.
+//!
+//! Cluster-wide restarts: tests/worker_cluster.rs; the image's entrypoint and basic auth:
+//! tests/worker_entry.rs; helpers: tests/common/worker.rs.
 //!
 //! Each test has its own topic, bucket, config topic, consumer groups and REST port. The job
 //! name differs from the seed's `clickstream` only by a unique suffix: its consumer group
@@ -20,313 +25,14 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::collections::BTreeSet;
+use std::process::Command;
 use std::time::Duration;
 
-use common::crash::{signal, wait_exit, StoreView};
+use common::crash::{signal, StoreView};
+use common::worker::*;
 use common::*;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::ClientConfig;
-use serde_json::{json, Value};
-
-const START: Duration = Duration::from_secs(60);
-const LAND: Duration = Duration::from_secs(120);
-
-/// A running `streamx worker`; SIGTERM (then SIGKILL) on drop.
-struct Worker {
-    child: Child,
-    base: String,
-    log: PathBuf,
-}
-
-impl Worker {
-    fn start(dir: &Path, props: &str) -> Worker {
-        Worker::start_with(dir, props, false)
-    }
-
-    /// With `env`, the worker gets no file: every key comes as a `CONNECT_*` variable
-    /// (cp-kafka-connect's mapping).
-    fn start_with(dir: &Path, props: &str, env: bool) -> Worker {
-        let port = free_port();
-        let props = format!("{props}\nlisteners=http://127.0.0.1:{port}\n");
-        let log = dir.join(format!("worker-{port}.log"));
-        let mut cmd = Command::new(streamx_bin());
-        cmd.arg("worker")
-            .env("STREAMX_LOG", "info,librdkafka=warn")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        if env {
-            for line in props.lines().filter(|l| l.contains('=')) {
-                let (k, v) = line.split_once('=').unwrap();
-                let var = k.replace('_', "__").replace('.', "_").to_uppercase();
-                cmd.env(format!("CONNECT_{var}"), v);
-            }
-        } else {
-            let file = dir.join(format!("worker-{port}.properties"));
-            std::fs::write(&file, props).unwrap();
-            cmd.args(["--config", file.to_str().unwrap()]);
-        }
-        let w = Worker {
-            child: cmd.spawn().unwrap(),
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-        };
-        wait_until("the worker to answer GET /", START, || {
-            call("GET", &format!("{}/", w.base), None).0 == 200
-        });
-        w
-    }
-
-    /// The `worker_id` statuses show for this worker.
-    fn id(&self) -> String {
-        self.base.trim_start_matches("http://").to_string()
-    }
-
-    fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        call(method, &format!("{}{path}", self.base), body)
-    }
-
-    /// Stops the worker with SIGTERM and waits for it to exit.
-    fn stop(mut self) {
-        terminate(&mut self.child);
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        terminate(&mut self.child);
-    }
-}
-
-fn terminate(child: &mut Child) {
-    if child.try_wait().ok().flatten().is_some() {
-        return;
-    }
-    signal(child, libc::SIGTERM);
-    if wait_exit(child, Duration::from_secs(60)).is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// One HTTP call: `(status, JSON body or Null)`.
-fn call(method: &str, url: &str, body: Option<Value>) -> (u16, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .new_agent();
-    let result = match (method, body) {
-        ("GET", _) => agent.get(url).call(),
-        ("DELETE", _) => agent.delete(url).call(),
-        ("POST", Some(b)) => agent
-            .post(url)
-            .header("Content-Type", "application/json")
-            .send(b.to_string()),
-        ("POST", None) => agent.post(url).send_empty(),
-        ("PUT", Some(b)) => agent
-            .put(url)
-            .header("Content-Type", "application/json")
-            .send(b.to_string()),
-        ("PUT", None) => agent.put(url).send_empty(),
-        ("PATCH", Some(b)) => agent
-            .patch(url)
-            .header("Content-Type", "application/json")
-            .send(b.to_string()),
-        (m, _) => panic!("unsupported method {m}"),
-    };
-    match result {
-        Ok(mut resp) => {
-            let status = resp.status().as_u16();
-            let text = resp.body_mut().read_to_string().unwrap_or_default();
-            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-        }
-        // Not listening yet (or any more).
-        Err(_) => (0, Value::Null),
-    }
-}
-
-fn create_topic(servers: &str, topic: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", servers)
-        .create()
-        .unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let created = rt
-        .block_on(admin.create_topics(
-            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        ))
-        .unwrap();
-    assert!(created.iter().all(|r| r.is_ok()), "{created:?}");
-}
-
-/// Everything one test uses: broker, moto bucket, a Hadoop conf dir pointing at moto, the
-/// worker properties.
-struct Setup {
-    servers: String,
-    topic: String,
-    bucket: String,
-    /// The `store.*` options that reach moto.
-    options: BTreeMap<String, String>,
-    view: StoreView,
-    dir: tempfile::TempDir,
-    props: String,
-}
-
-fn setup(prefix: &str, partitions: i32) -> Setup {
-    init_logs();
-    let servers = service_env("STREAMX_TEST_KAFKA_BROKERS");
-    let endpoint = service_env("STREAMX_TEST_S3_ENDPOINT");
-    let topic = unique(prefix);
-    create_topic(&servers, &topic, partitions);
-    let (bucket, opts) = s3_bucket(&endpoint, prefix);
-    let options: BTreeMap<String, String> = opts
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect();
-    let view = StoreView::new(&format!("s3://{bucket}/demo"), &options);
-    let dir = tempfile::tempdir().unwrap();
-    let hostport = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    std::fs::create_dir(dir.path().join("hadoop-conf")).unwrap();
-    std::fs::write(
-        dir.path().join("hadoop-conf/core-site.xml"),
-        format!(
-            r#"<?xml version="1.0"?>
-<configuration>
-  <property><name>fs.s3a.access.key</name><value>test</value></property>
-  <property><name>fs.s3a.secret.key</name><value>test</value></property>
-  <property><name>fs.s3a.endpoint</name><value>{hostport}</value></property>
-  <property><name>fs.s3a.connection.ssl.enabled</name><value>false</value></property>
-  <property><name>fs.s3a.path.style.access</name><value>true</value></property>
-</configuration>
-"#
-        ),
-    )
-    .unwrap();
-    let props = format!(
-        "bootstrap.servers={servers}
-group.id={group}
-config.storage.topic={cfg}
-offset.storage.topic={cfg}-offsets
-status.storage.topic={cfg}-status
-key.converter=org.apache.kafka.connect.converters.ByteArrayConverter
-value.converter=org.apache.kafka.connect.converters.ByteArrayConverter
-plugin.path=/usr/share/java
-consumer.session.timeout.ms=8000
-consumer.heartbeat.interval.ms=1000
-",
-        group = unique("worker-group"),
-        cfg = unique("streamx-configs"),
-    );
-    Setup {
-        servers,
-        topic,
-        bucket,
-        options,
-        view,
-        dir,
-        props,
-    }
-}
-
-impl Setup {
-    /// The seed README's job, on this test's topic, bucket and Hadoop conf dir.
-    fn seed_job(&self, name: &str) -> Value {
-        json!({"name": name,
-         "config": {
-            "name": name,
-            "connector.class": "com.qubole.streamx.s3.S3SinkConnector",
-            "format.class": "com.qubole.streamx.SourceFormat",
-            "tasks.max": "1",
-            "topics": self.topic,
-            "flush.size": "2",
-            "s3.url": format!("s3://{}/demo", self.bucket),
-            "hadoop.conf.dir": self.dir.path().join("hadoop-conf").to_str().unwrap(),
-        }})
-    }
-
-    /// Produces values `p<p>-<seq>` for seq in `from..from+n` into every partition.
-    fn produce(&self, partitions: i32, from: u64, n: u64) {
-        produce_with(&self.servers, &self.topic, partitions, from, n, |p, seq| {
-            format!("p{p}-{seq}")
-        });
-    }
-
-    /// The committed `.raw` files of the topic (keys relative to the store root).
-    fn raw_files(&self) -> Vec<String> {
-        let mut files = self.view.list(&format!("topics/{}", self.topic));
-        files.retain(|f| f.ends_with(".raw"));
-        files
-    }
-
-    /// Every line of every committed `.raw` file of the topic: value -> count.
-    fn landed(&self) -> BTreeMap<String, u32> {
-        let mut seen = BTreeMap::new();
-        for file in self.raw_files() {
-            let bytes = self.view.get(&file);
-            for line in String::from_utf8_lossy(&bytes).lines() {
-                *seen.entry(line.to_string()).or_insert(0) += 1;
-            }
-        }
-        seen
-    }
-
-    fn files(&self) -> usize {
-        self.raw_files().len()
-    }
-
-    fn expect_exactly(&self, partitions: i32, upto: u64) {
-        let want: BTreeSet<String> = (0..partitions)
-            .flat_map(|p| (0..upto).map(move |s| format!("p{p}-{s}")))
-            .collect();
-        wait_until("every record to land", LAND, || {
-            self.landed().keys().cloned().collect::<BTreeSet<_>>() == want
-        });
-        let landed = self.landed();
-        let dup: Vec<_> = landed.iter().filter(|(_, n)| **n != 1).collect();
-        assert!(dup.is_empty(), "records landed more than once: {dup:?}");
-    }
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        delete_all(&self.view.store);
-    }
-}
-
-fn wait_state(w: &Worker, name: &str, connector: &str, task: Option<&str>) -> Value {
-    let mut last = Value::Null;
-    wait_until(&format!("{name} to be {connector}/{task:?}"), START, || {
-        let (code, status) = w.api("GET", &format!("/connectors/{name}/status"), None);
-        last = status.clone();
-        code == 200
-            && status["connector"]["state"] == connector
-            && match task {
-                Some(t) => {
-                    let tasks = status["tasks"].as_array().cloned().unwrap_or_default();
-                    !tasks.is_empty() && tasks.iter().all(|x| x["state"] == t)
-                }
-                None => status["tasks"].as_array().is_some_and(Vec::is_empty),
-            }
-    });
-    last
-}
+use serde_json::json;
 
 #[test]
 fn seed_curl_flow_lands_exactly_once() {
@@ -409,38 +115,12 @@ fn seed_curl_flow_lands_exactly_once() {
     w.stop();
 }
 
-/// Parses the Prometheus / OpenMetrics text format into `name{labels}` -> value, checking each
-/// sample line's shape and that every family has a TYPE line.
-fn parse_prometheus(text: &str) -> BTreeMap<String, f64> {
-    let mut typed = BTreeSet::new();
-    let mut out = BTreeMap::new();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            typed.insert(rest.split_whitespace().next().unwrap().to_string());
-            continue;
-        }
-        if line.starts_with('#') || line.is_empty() {
-            continue;
-        }
-        let (series, value) = line.rsplit_once(' ').expect("sample line: name value");
-        let family = series.split('{').next().unwrap();
-        assert!(
-            typed.iter().any(|t| family.starts_with(t.as_str())),
-            "{family} has a TYPE line"
-        );
-        out.insert(series.to_string(), value.parse().expect("numeric value"));
-    }
-    out
-}
-
 #[test]
 fn pause_resume_and_worker_restart_keep_the_stored_state() {
     let s = setup("pause", 1);
     s.produce(1, 0, 4);
     let w = Worker::start(s.dir.path(), &s.props);
-    let name = unique("clickstream");
-    let (code, body) = w.api("POST", "/connectors", Some(s.seed_job(&name)));
-    assert_eq!(code, 201, "{body}");
+    let name = s.post_seed_job(&w);
     s.expect_exactly(1, 4);
 
     let (code, _) = w.api("PUT", &format!("/connectors/{name}/pause"), None);
@@ -578,17 +258,10 @@ fn python_connect_client_drives_the_api() {
         String::from_utf8_lossy(&out.stderr),
         w.log()
     );
-    // The script waits for offset 6 before its lifecycle calls: all landed, exactly once.
-    s.expect_exactly(1, 6);
+    // The script waits for offset 6 before its lifecycle calls, produces 4 more while the job
+    // is paused and waits for offset 10 after the resume: all landed, exactly once.
+    s.expect_exactly(1, 10);
     w.stop();
-}
-
-/// `streamx_partitions_assigned{job="<name>"}` of one worker.
-fn assigned(w: &Worker, name: &str) -> f64 {
-    let (code, text) = call_text(&format!("{}/metrics", w.base)).expect("GET /metrics");
-    assert_eq!(code, 200);
-    let key = format!("streamx_partitions_assigned{{job=\"{name}\"}}");
-    parse_prometheus(&text).get(&key).copied().unwrap_or(0.0)
 }
 
 #[test]
@@ -681,52 +354,4 @@ fn a_failed_job_reports_its_trace_and_restart_brings_it_back() {
     assert_eq!(code, 204);
     w.stop();
     delete_all(&StoreView::new(&format!("s3://{missing}/demo"), &s.options).store);
-}
-
-/// `streamx ingest` with `metrics.listen` serves the same counters (one job) while it runs.
-#[test]
-fn ingest_serves_metrics_with_metrics_listen() {
-    let s = setup("ingestmetrics", 1);
-    s.produce(1, 0, 5);
-    let port = free_port();
-    let out = s.dir.path().join("out");
-    let name = unique("metrics-job");
-    let pairs: Vec<(String, String)> = [
-        ("name", name.as_str()),
-        ("bootstrap.servers", s.servers.as_str()),
-        ("topics", s.topic.as_str()),
-        ("store.url", out.to_str().unwrap()),
-        ("input.format", "raw"),
-        ("format.class", "raw"),
-        ("flush.size", "5"),
-        ("consumer.session.timeout.ms", "8000"),
-        ("metrics.listen", &format!("127.0.0.1:{port}")),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let mut child = Command::new(streamx_bin())
-        .arg("ingest")
-        .args(set_args(&pairs))
-        .env("STREAMX_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let key = format!("streamx_records_written_total{{job=\"{name}\"}}");
-    wait_until("ingest's /metrics to count 5 rows written", LAND, || {
-        let (code, text) = match call_text(&format!("http://127.0.0.1:{port}/metrics")) {
-            Some(r) => r,
-            None => return false,
-        };
-        code == 200 && parse_prometheus(&text).get(&key) == Some(&5.0)
-    });
-    terminate(&mut child);
-}
-
-/// A GET returning the body as text; `None` while nothing listens.
-fn call_text(url: &str) -> Option<(u16, String)> {
-    let mut resp = ureq::get(url).call().ok()?;
-    let status = resp.status().as_u16();
-    Some((status, resp.body_mut().read_to_string().ok()?))
 }

@@ -1,22 +1,33 @@
 """Drives `streamx worker` with kafka-connect-py (a Kafka Connect client from PyPI), as a user's
-scripts would: create, list, expand, status, pause, resume, restart, update config, delete.
-Checks the status codes the client relies on and the shapes Kafka Connect answers with.
+scripts would: create, list, expand, status, pause (no new files while records keep coming),
+resume (they land), restart, update config, delete. Checks the status codes the client relies
+on and the shapes Kafka Connect answers with.
 
-Run by tests/worker.rs (`python_connect_client_drives_the_api`):
+Run by tests/worker.rs (`python_connect_client_drives_the_api`), with the test services'
+variables set (STREAMX_TEST_KAFKA_BROKERS, STREAMX_TEST_S3_ENDPOINT):
     python tests/worker_client.py <base url> <job json> <records in partition 0>
-Exits non-zero with a message on the first mismatch.
+Produces PAUSED_RECORDS more records into partition 0 (values `p0-<seq>`, like the Rust side's)
+while the job is paused. Exits non-zero with a message on the first mismatch.
 """
 
 import json
+import os
 import sys
 import time
+from urllib.parse import urlparse
 
+import boto3
 import requests
+from confluent_kafka import Producer
 from kafka_connect import KafkaConnect
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from requests.exceptions import HTTPError
 
 DEADLINE_S = 60
+# Records produced while the job is paused.
+PAUSED_RECORDS = 4
+# How long "no new file while paused" is watched (see check_paused).
+PAUSED_WATCH_S = 5
 
 
 def wait_for(what, check):
@@ -37,6 +48,45 @@ def wait_for(what, check):
 def expect(cond, message):
     if not cond:
         raise AssertionError(message)
+
+
+def raw_files(job):
+    """The committed `.raw` files of the job's topic in its bucket (moto)."""
+    url = urlparse(job["config"]["s3.url"])
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=os.environ["STREAMX_TEST_S3_ENDPOINT"],
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        region_name="us-east-1",
+    )
+    prefix = f"{url.path.strip('/')}/topics/{job['config']['topics']}/"
+    keys = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=url.netloc, Prefix=prefix):
+        keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(".raw")]
+    return sorted(keys)
+
+
+def produce(job, start, count):
+    """Values `p0-<seq>` for seq in start..start+count into partition 0, acknowledged."""
+    producer = Producer({"bootstrap.servers": os.environ["STREAMX_TEST_KAFKA_BROKERS"]})
+    for seq in range(start, start + count):
+        producer.produce(job["config"]["topics"], value=f"p0-{seq}".encode(), partition=0)
+    left = producer.flush(30)
+    expect(left == 0, f"{left} records not acknowledged")
+
+
+def check_paused(job):
+    """Records produced while paused write no file: an absence, which no event announces, so
+    it is watched for a bounded window (PAUSED_WATCH_S) rather than waited for."""
+    before = raw_files(job)
+    expect(before, "files committed before the pause")
+    end = time.monotonic() + PAUSED_WATCH_S
+    while time.monotonic() < end:
+        now = raw_files(job)
+        expect(now == before, f"files written while paused: {sorted(set(now) - set(before))}")
+        time.sleep(0.25)
+    return before
 
 
 def main():
@@ -74,9 +124,11 @@ def main():
     # Every record committed before the lifecycle calls below (the client has no offsets call).
     # They restart the job's consumer many times within seconds; on tansu a member that leaves
     # during its join can leave the group unassigned for long, so no data is expected after them.
+    records = int(sys.argv[3])
+
     def committed():
         offsets = requests.get(f"{base}/connectors/{name}/offsets").json()["offsets"]
-        return [o["offset"]["kafka_offset"] for o in offsets] == [int(sys.argv[3])]
+        return [o["offset"]["kafka_offset"] for o in offsets] == [records]
 
     wait_for("every record committed", committed)
 
@@ -91,7 +143,6 @@ def main():
         }
 
     got = samples()
-    records = int(sys.argv[3])
     expect(got["streamx_records_written_total"] == records, f"metrics {got}")
     expect(got["streamx_records_consumed_total"] == records, f"metrics {got}")
     expect(got["streamx_files_committed_total"] >= 1, f"metrics {got}")
@@ -103,8 +154,13 @@ def main():
 
     kc.pause_connector(name)
     wait_for("PAUSED", lambda: state_is("PAUSED", "PAUSED"))
+    produce(job, records, PAUSED_RECORDS)
+    before = check_paused(job)
     kc.resume_connector(name)
     wait_for("RUNNING after resume", lambda: state_is("RUNNING", "RUNNING"))
+    records += PAUSED_RECORDS
+    wait_for("the records produced while paused to be committed", committed)
+    expect(len(raw_files(job)) > len(before), "new files after resume")
 
     expect(kc.restart_connector(name) is None, "restart answers 204")
     accepted = kc.restart_connector(name, include_tasks=True, only_failed=True)

@@ -234,6 +234,12 @@ impl CommitListener for Registrar {
     }
 }
 
+impl crate::metrics::Level for Registrar {
+    fn level(&self) -> u64 {
+        self.pending_dirs() as u64
+    }
+}
+
 impl Registrar {
     /// Starts the background thread, which first registers what the store already holds for
     /// the configured topics (catch-up), then every commit it is told about.

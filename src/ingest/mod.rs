@@ -31,6 +31,7 @@
 //! With `hive.integration=true` a [`Registrar`] thread registers every commit (and, at start,
 //! the partitions already in the store) in the Hive Metastore; nothing waits for it.
 
+pub mod lag;
 pub mod router;
 pub mod workers;
 
@@ -169,6 +170,10 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
     };
     runtime.block_on(sweep_once(&commit_log, cleanup));
     runtime.spawn(sweep_now_and_then(commit_log.clone(), cleanup));
+    if let Some(r) = &registrar {
+        let r: Arc<dyn crate::metrics::Level> = r.clone();
+        options.metrics.hive_pending.watch(Arc::downgrade(&r));
+    }
     let listener = registrar
         .clone()
         .map(|r| r as Arc<dyn crate::sink::CommitListener>);
@@ -198,6 +203,9 @@ fn sink_context(
         Some(t) => Some(Arc::new(DeadLetterQueue::new(config, t)?)),
         None => None,
     };
+    let memory = MemoryBudget::new(config.memory_budget_bytes);
+    let level: Arc<dyn crate::metrics::Level> = memory.clone();
+    options.metrics.memory_used.watch(Arc::downgrade(&level));
     Ok(SinkContext {
         config: config.clone(),
         commit_log: commit_log.clone(),
@@ -209,7 +217,7 @@ fn sink_context(
             config: config.rotation.clone(),
         },
         compiler: crate::expr::SqlCompiler::new(),
-        memory: MemoryBudget::new(config.memory_budget_bytes),
+        memory,
         listener,
         registry: crate::decode::registry_for(config)?,
     })

@@ -19,6 +19,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
+use super::lag::LagGauge;
 use super::workers::{Command, Event, TopicPartition};
 use super::{IngestError, IngestOptions};
 use crate::commit::Recovered;
@@ -65,6 +66,8 @@ pub struct Router<'a> {
     unsent_since: Option<Instant>,
     /// This run's share of `partitions_assigned`.
     assigned_gauge: AssignedGauge,
+    /// The consumer lag of this run's partitions.
+    lag_gauge: LagGauge,
     /// Startup: when the group first handed this run partitions, until its first record.
     startup: Startup,
 }
@@ -122,6 +125,7 @@ impl<'a> Router<'a> {
                 metrics: ctx.metrics.clone(),
                 owned: 0,
             },
+            lag_gauge: LagGauge::new(ctx.metrics.clone()),
             startup: Startup::WaitingForJoin,
         }
     }
@@ -157,6 +161,7 @@ impl<'a> Router<'a> {
                 self.send_all_chunks()?;
             }
             self.apply_worker_events()?;
+            self.update_lag();
             if options.stop_at_end && assigned_once && last_check.elapsed() >= END_CHECK {
                 last_check = Instant::now();
                 if self.caught_up() {
@@ -244,6 +249,20 @@ impl<'a> Router<'a> {
             .unwrap_or_else(|_| RecordBuffer::new(self.ctx.keep_keys(), self.ctx.keep_headers()))
     }
 
+    /// Sets the consumer lag of the owned partitions when new statistics came.
+    fn update_lag(&mut self) {
+        let Some(offsets) = self.consumer.context().take_offsets() else {
+            return;
+        };
+        let owned = self
+            .owned
+            .values()
+            .flat_map(|m| m.values())
+            .map(|o| (&*o.tp.0, o.tp.1, o.expected, o.fenced));
+        self.lag_gauge
+            .update(&offsets, owned, self.ctx.config.start_from);
+    }
+
     /// Sends to a worker, waiting while its queue is full. A worker that is gone has failed:
     /// its event says why.
     fn send(&mut self, worker: usize, command: Command) -> Result<(), IngestError> {
@@ -291,6 +310,7 @@ impl<'a> Router<'a> {
                         else {
                             continue;
                         };
+                        self.lag_gauge.forget(&(topic, partition));
                         self.send(o.worker, Command::Revoke(o.tp))?;
                     }
                 }

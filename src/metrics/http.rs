@@ -14,10 +14,9 @@ use super::{encode_prometheus, Metrics, PROMETHEUS_CONTENT_TYPE};
 
 /// The `/metrics` answer for these jobs' counters.
 pub fn response(jobs: &[(String, Arc<Metrics>)]) -> Response {
-    let refs: Vec<(String, &Metrics)> = jobs.iter().map(|(n, m)| (n.clone(), m.as_ref())).collect();
     (
         [(header::CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)],
-        encode_prometheus(&refs),
+        encode_prometheus(jobs),
     )
         .into_response()
 }

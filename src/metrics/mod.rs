@@ -1,12 +1,31 @@
-//! Counters of one ingest job, shared by the source, the sink and the summary printed at exit,
-//! and their Prometheus / OpenMetrics text encoding ([`encode_prometheus`]); [`http`] serves it.
+//! Counters and gauges of one ingest job, shared by the source, the sink and the summary printed
+//! at exit, and their Prometheus / OpenMetrics text encoding ([`encode_prometheus`], in
+//! [`encode`]); [`http`] serves it.
+//!
+//! Counters only grow. Gauges are either kept here by their owner (`partitions_assigned`,
+//! `consumer_lag`, set by the consumer thread) or read at scrape time from the parts that hold
+//! them ([`Levels`]: the memory budget, the Hive registrar), so the hot path pays nothing for
+//! them.
 
+mod encode;
 pub mod http;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
 
-/// Counters (every field but `partitions_assigned`, a gauge, only grows).
-#[derive(Debug, Default)]
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+
+pub use encode::{encode_prometheus, PROMETHEUS_CONTENT_TYPE};
+
+/// The upper bounds (seconds) of the commit latency histogram's buckets: 5 ms to about 80 s.
+fn commit_latency_buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(0.005, 2.0, 15)
+}
+
+/// Counters (every field but the gauges only grows).
+#[derive(Debug)]
 pub struct Metrics {
     /// Kafka partitions owned now (by every run sharing these metrics; 0 once they end).
     pub partitions_assigned: AtomicU64,
@@ -21,6 +40,91 @@ pub struct Metrics {
     pub bytes_committed: AtomicU64,
     pub commits: AtomicU64,
     pub commits_fenced: AtomicU64,
+    /// Seconds from the start of a commit (staging its open files) to its commit record,
+    /// observed once per successful commit.
+    pub commit_latency: Histogram,
+    /// Records behind the end of each owned partition (its last stable offset): the consumer
+    /// thread sets them, and removes them when the partition goes.
+    pub consumer_lag: Mutex<BTreeMap<(String, i32), u64>>,
+    /// Bytes the open files hold against `memory.budget.bytes`, over every run.
+    pub memory_used: Levels,
+    /// Directories committed and not yet registered in the Hive Metastore.
+    pub hive_pending: Levels,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            partitions_assigned: AtomicU64::default(),
+            records_consumed: AtomicU64::default(),
+            bytes_consumed: AtomicU64::default(),
+            records_written: AtomicU64::default(),
+            records_skipped: AtomicU64::default(),
+            records_dead_lettered: AtomicU64::default(),
+            files_committed: AtomicU64::default(),
+            files_spilled: AtomicU64::default(),
+            bytes_committed: AtomicU64::default(),
+            commits: AtomicU64::default(),
+            commits_fenced: AtomicU64::default(),
+            commit_latency: Histogram::new(commit_latency_buckets()),
+            consumer_lag: Mutex::default(),
+            memory_used: Levels::default(),
+            hive_pending: Levels::default(),
+        }
+    }
+}
+
+/// Something that has a level now (bytes held, directories pending), maybe out of a capacity.
+pub trait Level: Send + Sync {
+    fn level(&self) -> u64;
+
+    /// The most it should hold (0: no set limit).
+    fn capacity(&self) -> u64 {
+        0
+    }
+}
+
+/// A gauge read at scrape time: the sum of the levels of the sources still alive. A source
+/// that is dropped (its run ended) stops counting.
+#[derive(Default)]
+pub struct Levels(Mutex<Vec<Weak<dyn Level>>>);
+
+impl Levels {
+    /// Counts `source` in this gauge while it lives.
+    pub fn watch(&self, source: Weak<dyn Level>) {
+        let mut sources = lock(&self.0);
+        sources.retain(|s| s.strong_count() > 0);
+        sources.push(source);
+    }
+
+    /// The levels of the sources alive, summed.
+    pub fn sum(&self) -> u64 {
+        self.sum_of(|s| s.level())
+    }
+
+    /// The capacities of the sources alive, summed.
+    pub fn capacity(&self) -> u64 {
+        self.sum_of(|s| s.capacity())
+    }
+
+    fn sum_of(&self, get: impl Fn(&dyn Level) -> u64) -> u64 {
+        lock(&self.0)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .map(|s| get(s.as_ref()))
+            .sum()
+    }
+}
+
+impl std::fmt::Debug for Levels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Levels({})", self.sum())
+    }
+}
+
+/// Locks a mutex of plain values (a panic elsewhere cannot leave one half-updated).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A copy of the counters at one moment.
@@ -81,115 +185,64 @@ impl std::fmt::Display for Snapshot {
     }
 }
 
-/// Counters of several jobs in the Prometheus / OpenMetrics text format (the content type is
-/// [`PROMETHEUS_CONTENT_TYPE`]), one series per job labelled `job="<name>"`, encoded by the
-/// `prometheus-client` crate. Counter names end in `_total`.
-pub fn encode_prometheus(jobs: &[(String, &Metrics)]) -> String {
-    use prometheus_client::metrics::counter::Counter;
-    use prometheus_client::metrics::family::Family;
-    use prometheus_client::metrics::gauge::Gauge;
-    use prometheus_client::registry::Registry;
-    type Labels = Vec<(String, String)>;
+impl Metrics {
+    /// One successful commit took `took`.
+    pub fn observe_commit(&self, took: Duration) {
+        self.commit_latency.observe(took.as_secs_f64());
+    }
 
-    let mut registry = Registry::with_prefix("streamx");
-    type Counted = (&'static str, &'static str, fn(&Snapshot) -> u64);
-    let counters: [Counted; 10] = [
-        ("records_consumed", "Records read from Kafka", |s| {
-            s.records_consumed
-        }),
-        (
-            "bytes_consumed",
-            "Bytes of record values read from Kafka",
-            |s| s.bytes_consumed,
-        ),
-        (
-            "records_written",
-            "Rows written into committed files",
-            |s| s.records_written,
-        ),
-        (
-            "records_skipped",
-            "Bad records skipped (errors.tolerance=all)",
-            |s| s.records_skipped,
-        ),
-        (
-            "records_dead_lettered",
-            "Records sent to the dead letter queue",
-            |s| s.records_dead_lettered,
-        ),
-        ("files_committed", "Files committed to the store", |s| {
-            s.files_committed
-        }),
-        (
-            "files_spilled",
-            "Files staged early because the memory budget was reached",
-            |s| s.files_spilled,
-        ),
-        ("bytes_committed", "Bytes of committed files", |s| {
-            s.bytes_committed
-        }),
-        (
-            "commits",
-            "Commits (one per Kafka partition and rotation)",
-            |s| s.commits,
-        ),
-        (
-            "commits_fenced",
-            "Commits lost to another writer of the same partition",
-            |s| s.commits_fenced,
-        ),
-    ];
-    let labels = |job: &str| -> Labels { vec![("job".to_string(), job.to_string())] };
-    for (name, help, get) in counters {
-        let family = Family::<Labels, Counter>::default();
-        for (job, m) in jobs {
-            family
-                .get_or_create(&labels(job))
-                .inc_by(get(&m.snapshot()));
+    /// Sets the lag of partitions this run owns.
+    pub fn set_lag(&self, lags: impl IntoIterator<Item = ((String, i32), u64)>) {
+        lock(&self.consumer_lag).extend(lags);
+    }
+
+    /// Forgets the lag of partitions no longer owned.
+    pub fn remove_lag<'a>(&self, partitions: impl IntoIterator<Item = &'a (String, i32)>) {
+        let mut lag = lock(&self.consumer_lag);
+        for p in partitions {
+            lag.remove(p);
         }
-        registry.register(name, help, family);
     }
-    let assigned = Family::<Labels, Gauge>::default();
-    for (job, m) in jobs {
-        let n = m.partitions_assigned.load(Ordering::Relaxed);
-        assigned
-            .get_or_create(&labels(job))
-            .set(i64::try_from(n).unwrap_or(i64::MAX));
-    }
-    registry.register(
-        "partitions_assigned",
-        "Kafka partitions this process owns now",
-        assigned,
-    );
-    let mut out = String::new();
-    // Writing into a String cannot fail.
-    let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
-    out
-}
 
-/// The content type of [`encode_prometheus`]'s output.
-pub const PROMETHEUS_CONTENT_TYPE: &str =
-    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    /// The lag of every owned partition now.
+    pub fn lags(&self) -> BTreeMap<(String, i32), u64> {
+        lock(&self.consumer_lag).clone()
+    }
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    struct Fixed(u64);
+    impl Level for Fixed {
+        fn level(&self) -> u64 {
+            self.0
+        }
+    }
 
     #[test]
-    fn prometheus_text_has_every_counter_per_job() {
-        let a = Metrics::default();
-        Metrics::add(&a.records_consumed, 7);
-        Metrics::add(&a.files_committed, 2);
-        a.partitions_assigned.store(3, Ordering::Relaxed);
-        let b = Metrics::default();
-        let text = encode_prometheus(&[("a".into(), &a), ("b".into(), &b)]);
-        assert!(
-            text.contains("streamx_records_consumed_total{job=\"a\"} 7"),
-            "{text}"
+    fn levels_sum_the_sources_alive() {
+        let levels = Levels::default();
+        let a: Arc<dyn Level> = Arc::new(Fixed(3));
+        let b: Arc<dyn Level> = Arc::new(Fixed(4));
+        levels.watch(Arc::downgrade(&a));
+        levels.watch(Arc::downgrade(&b));
+        assert_eq!(levels.sum(), 7);
+        drop(b);
+        assert_eq!(levels.sum(), 3);
+    }
+
+    #[test]
+    fn lag_is_set_and_removed_per_partition() {
+        let m = Metrics::default();
+        m.set_lag([(("t".to_string(), 0), 5), (("t".to_string(), 1), 0)]);
+        m.set_lag([(("t".to_string(), 0), 2)]);
+        m.remove_lag([&("t".to_string(), 1)]);
+        assert_eq!(
+            m.lags().into_iter().collect::<Vec<_>>(),
+            [(("t".to_string(), 0), 2)]
         );
-        assert!(text.contains("streamx_files_committed_total{job=\"a\"} 2"));
-        assert!(text.contains("streamx_records_consumed_total{job=\"b\"} 0"));
-        assert!(text.contains("streamx_partitions_assigned{job=\"a\"} 3"));
-        assert!(text.ends_with("# EOF\n"));
     }
 }

@@ -44,6 +44,16 @@ impl MemoryBudget {
     }
 }
 
+impl crate::metrics::Level for MemoryBudget {
+    fn level(&self) -> u64 {
+        self.used()
+    }
+
+    fn capacity(&self) -> u64 {
+        self.limit
+    }
+}
+
 /// The share of the budget one open file holds; released when dropped.
 #[derive(Debug)]
 pub struct Accounted {

@@ -493,6 +493,7 @@ impl PartitionWriter {
         let Some(start) = a.range_start.filter(|&s| s <= end) else {
             return Ok(Committed::Nothing);
         };
+        let began = Instant::now();
         let (topic, partition) = (self.topic.clone(), self.partition);
         let commit_err = |source| SinkError::Commit {
             topic: topic.clone(),
@@ -531,13 +532,7 @@ impl PartitionWriter {
         match outcome {
             CommitOutcome::Committed(record) => {
                 tracing::debug!(%topic, partition, seq = record.seq, start, end, ?reason, files = record.files.len(), "committed");
-                Metrics::add(&ctx.metrics.commits, 1);
-                Metrics::add(&ctx.metrics.files_committed, record.files.len() as u64);
-                Metrics::add(&ctx.metrics.records_written, rows_total);
-                Metrics::add(
-                    &ctx.metrics.bytes_committed,
-                    record.files.iter().map(|f| f.bytes).sum(),
-                );
+                count_commit(&ctx.metrics, &record, rows_total, began.elapsed());
                 if let Some(listener) = &ctx.listener {
                     listener.committed(commit_info(ctx, &topic, partition, &record, a));
                 }
@@ -575,6 +570,21 @@ impl PartitionWriter {
         };
         Committed::Fenced
     }
+}
+
+/// Counts one successful commit of `rows` rows that took `took`.
+fn count_commit(
+    metrics: &Metrics,
+    record: &crate::commit::CommitRecord,
+    rows: u64,
+    took: std::time::Duration,
+) {
+    Metrics::add(&metrics.commits, 1);
+    metrics.observe_commit(took);
+    Metrics::add(&metrics.files_committed, record.files.len() as u64);
+    Metrics::add(&metrics.records_written, rows);
+    let bytes = record.files.iter().map(|f| f.bytes).sum();
+    Metrics::add(&metrics.bytes_committed, bytes);
 }
 
 /// A record below the offset the writer expects. Inside the open commit it is a redelivery

@@ -11,7 +11,9 @@
 
 pub mod dlq;
 pub mod embedded;
+pub mod stats;
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -70,7 +72,12 @@ pub struct IngestContext {
     runtime: tokio::runtime::Handle,
     start_from: StartFrom,
     events: Mutex<Vec<RebalanceEvent>>,
+    /// The newest statistics not yet taken (see [`IngestContext::take_offsets`]).
+    offsets: Mutex<Option<Offsets>>,
 }
+
+/// The fetched partitions' offsets, from librdkafka's statistics.
+pub type Offsets = HashMap<(String, i32), stats::PartitionOffsets>;
 
 impl IngestContext {
     pub fn new(
@@ -83,7 +90,14 @@ impl IngestContext {
             runtime,
             start_from,
             events: Mutex::new(Vec::new()),
+            offsets: Mutex::new(None),
         }
+    }
+
+    /// The fetched partitions' offsets from the statistics emitted since the last call (every
+    /// `statistics.interval.ms`), if any were.
+    pub fn take_offsets(&self) -> Option<Offsets> {
+        self.offsets.lock().ok().and_then(|mut o| o.take())
     }
 
     /// Events since the last call, oldest first.
@@ -158,6 +172,17 @@ impl ClientContext for IngestContext {
             Warning => tracing::warn!(target: "librdkafka", fac, "{log_message}"),
             Notice | Info => tracing::info!(target: "librdkafka", fac, "{log_message}"),
             Debug => tracing::debug!(target: "librdkafka", fac, "{log_message}"),
+        }
+    }
+
+    fn stats_raw(&self, json: &[u8]) {
+        match stats::fetched_partitions(json) {
+            Some(offsets) => {
+                if let Ok(mut o) = self.offsets.lock() {
+                    *o = Some(offsets);
+                }
+            }
+            None => tracing::debug!("librdkafka statistics unreadable; consumer lag not updated"),
         }
     }
 
@@ -272,6 +297,8 @@ pub fn client_config(config: &Config) -> ClientConfig {
         // defaults to 64 MiB) and 8 MiB per fetch response keep a 2-core ingest fed.
         .set("queued.max.messages.kbytes", "8192")
         .set("fetch.max.bytes", "8388608")
+        // Statistics every second give the consumer lag metric (no extra broker request).
+        .set("statistics.interval.ms", "1000")
         .set(
             "auto.offset.reset",
             match config.start_from {

@@ -17,6 +17,7 @@
 //! | `consumer.*` | defaults for every job's consumer |
 //! | `security.protocol`, `sasl.*`, `ssl.*` | the worker's Kafka clients and every job's consumer |
 //! | `config.providers`, `config.providers.*` | accepted; `${env:..}` and `${file:..}` always resolve |
+//! | `rest.basic.auth.user`, `rest.basic.auth.password` | optional basic auth of the REST API ([`super::auth`]) |
 //!
 //! Every other key a Connect worker accepts (images set many) is logged once and ignored; a value
 //! that cannot be right (`rest.port=abc`, a listener that is not `http://host:port`) is an error.
@@ -63,6 +64,8 @@ pub struct WorkerConfig {
     pub job_defaults: BTreeMap<String, String>,
     /// librdkafka settings of the worker's own clients (security).
     pub client: BTreeMap<String, String>,
+    /// The REST API's basic auth credentials, when set.
+    pub basic_auth: Option<super::auth::BasicAuth>,
 }
 
 /// Worker keys that are used; everything else is logged once and ignored.
@@ -76,6 +79,8 @@ const USED: &[&str] = &[
     "rest.port",
     "rest.advertised.host.name",
     "rest.advertised.port",
+    super::auth::USER,
+    super::auth::PASSWORD,
 ];
 
 /// True for client security keys, shared by the worker's clients and every job's consumer.
@@ -161,6 +166,7 @@ impl WorkerConfig {
             advertised: format!("{advertised_host}:{advertised_port}"),
             job_defaults,
             client,
+            basic_auth: super::auth::BasicAuth::from_keys(|k| get(k).map(str::to_string))?,
         })
     }
 }

@@ -29,6 +29,7 @@
 //! - [`jobs`]: job lifecycle and statuses.
 //! - [`service`]: the API's operations and errors; [`rest`]: the HTTP routes.
 
+pub mod auth;
 pub mod config;
 pub mod jobs;
 pub mod rest;
@@ -45,7 +46,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 pub use config::{WorkerConfig, WorkerConfigError};
 use jobs::Jobs;
 use service::Worker;
-use store::{ConfigStore, Registry, StoreError};
+use store::{Change, ConfigStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -72,24 +73,16 @@ pub fn run(config: WorkerConfig, shutdown: Arc<AtomicBool>) -> Result<(), Worker
         .entry("bootstrap.servers".into())
         .or_insert_with(|| config.bootstrap_servers.clone());
     let jobs = Arc::new(Jobs::new(defaults));
-    let (tx, rx) = mpsc::channel::<Registry>();
+    let (tx, rx) = mpsc::channel::<Change>();
     let reconciler = {
         let jobs = jobs.clone();
         std::thread::Builder::new()
             .name("streamx-reconcile".into())
-            .spawn(move || {
-                while let Ok(mut registry) = rx.recv() {
-                    // Only the newest registry matters.
-                    while let Ok(newer) = rx.try_recv() {
-                        registry = newer;
-                    }
-                    jobs.reconcile(&registry);
-                }
-            })
+            .spawn(move || reconcile(&jobs, &rx))
             .map_err(WorkerError::Runtime)?
     };
-    let store = ConfigStore::open(&config, move |r| {
-        let _ = tx.send(r.clone());
+    let store = ConfigStore::open(&config, move |change| {
+        let _ = tx.send(change);
     })?;
     let worker = Arc::new(Worker {
         cluster_id: cluster_id(&config),
@@ -115,6 +108,28 @@ pub fn run(config: WorkerConfig, shutdown: Arc<AtomicBool>) -> Result<(), Worker
     let _ = reconciler.join();
     jobs.shutdown();
     result
+}
+
+/// The reconciler thread: applies the follower's changes in order until the store closes the
+/// channel. Of several registries queued together only the newest matters.
+fn reconcile(jobs: &Jobs, changes: &mpsc::Receiver<Change>) {
+    while let Ok(first) = changes.recv() {
+        let mut queued = vec![first];
+        queued.extend(changes.try_iter());
+        let newest = queued
+            .iter()
+            .rposition(|c| matches!(c, Change::Registry(_)));
+        for (i, change) in queued.into_iter().enumerate() {
+            match change {
+                Change::Registry(r) if Some(i) == newest => jobs.reconcile(&r),
+                Change::Registry(_) => {}
+                Change::Restart { name, only_failed } => {
+                    tracing::info!(job = %name, only_failed, "restart asked (config topic)");
+                    jobs.restart(&name, only_failed);
+                }
+            }
+        }
+    }
 }
 
 /// How often a worker publishes its task states to `status.storage.topic`.

@@ -33,7 +33,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn error(status: u16, message: &str) -> Response {
+/// A Connect-style error answer: `{"error_code": status, "message": ...}`.
+pub fn error(status: u16, message: &str) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = json!({"error_code": status, "message": message});
     (code, Json(body)).into_response()
@@ -74,10 +75,18 @@ pub fn router(worker: Arc<Worker>) -> Router {
         }
         router = router.route(path, method);
     }
-    router
+    let auth = worker.config.basic_auth.clone();
+    let router = router
         .fallback(|| async { error(404, "HTTP 404 Not Found") })
         .method_not_allowed_fallback(|| async { error(405, "HTTP 405 Method Not Allowed") })
-        .with_state(worker)
+        .with_state(worker);
+    match auth {
+        Some(auth) => router.layer(axum::middleware::from_fn_with_state(
+            Arc::new(auth),
+            super::auth::require,
+        )),
+        None => router,
+    }
 }
 
 /// Runs a blocking operation (a config topic write) off the async threads.
@@ -227,7 +236,9 @@ async fn restart_task(
     Path((name, task)): Path<(String, usize)>,
 ) -> Result<StatusCode, ApiError> {
     w.task_status(&name, task)?;
-    w.restart(&name, false)?;
+    // Task numbers are per status call (this worker's tasks first): a task restart restarts
+    // the job's tasks on every worker.
+    blocking(move || w.restart(&name, false)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -262,7 +273,8 @@ async fn restart(
             .any(|(q, v)| q == k && v.eq_ignore_ascii_case("true"))
     };
     let (include_tasks, only_failed) = (flag("includeTasks"), flag("onlyFailed"));
-    w.restart(&name, only_failed)?;
+    let (w2, n2) = (w.clone(), name.clone());
+    blocking(move || w2.restart(&n2, only_failed)).await?;
     if include_tasks || only_failed {
         let mut status = w.status(&name)?;
         status["connector"]["state"] = json!("RESTARTING");

@@ -174,14 +174,12 @@ impl Worker {
         Ok(self.store.delete(name)?)
     }
 
-    /// Restarts the job's tasks on this worker.
+    /// Restarts the job's tasks on every worker: a restart record in the config topic, which
+    /// every worker's follower reads (this one's included). Stopping commits open files; the
+    /// answer does not wait for it.
     pub fn restart(&self, name: &str, only_failed: bool) -> Result<(), ApiError> {
         self.stored(name)?;
-        let jobs = self.jobs.clone();
-        let name = name.to_string();
-        // Stopping commits open files; the answer does not wait for it.
-        std::thread::spawn(move || jobs.restart(&name, only_failed));
-        Ok(())
+        Ok(self.store.put_restart(name, only_failed)?)
     }
 
     /// ConnectorStateInfo: `{name, connector: {state, worker_id, trace?}, tasks, type}`. The

@@ -5,7 +5,13 @@
 //! |---|---|
 //! | `connector-<name>` | `{"properties": {...}}`, or a tombstone (deleted) |
 //! | `target-state-<name>` | `{"state": "STARTED"|"PAUSED", "state.v2": "STARTED"|"PAUSED"|"STOPPED"}` |
+//! | `restart-connector-<name>` | `{"include-tasks": true, "only-failed": bool}`: restart the job's tasks |
 //! | `streamx-barrier-<uuid>` | a tombstone: the read-your-write barrier below |
+//!
+//! A restart record is an event, not state: every worker that reads it once it is caught up
+//! (past the barrier it wrote when it opened the topic) restarts the job's tasks it runs, so a
+//! restart asked of any worker restarts the job on all of them, as in Kafka Connect. Restart
+//! records read while catching up are history: a starting worker starts every job anyway.
 //!
 //! With `status.storage.topic`, every worker publishes `status-worker-<worker id>` there: its
 //! tasks' states per job and the wall time of publication (a tombstone when it stops); the
@@ -13,7 +19,8 @@
 //!
 //! One follower thread consumes the topic from the beginning, for as long as the worker runs,
 //! folding records into a [`Registry`] (latest value per key wins, so the topic works as a plain
-//! log on a broker that does not compact) and calling `on_change` after each batch.
+//! log on a broker that does not compact) and calling `on_change` after each batch that changed
+//! it, and for each restart record ([`Change`]).
 //!
 //! A write produces its records, waits for the broker's acknowledgement, then produces a barrier
 //! record with a fresh id and waits until the follower has read it back: everything before the
@@ -41,6 +48,7 @@ use super::config::WorkerConfig;
 const CONNECTOR: &str = "connector-";
 const TARGET: &str = "target-state-";
 const BARRIER: &str = "streamx-barrier-";
+const RESTART: &str = "restart-connector-";
 const STATUS: &str = "status-worker-";
 /// How long a write may take, barrier included.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -88,6 +96,15 @@ impl TargetState {
             _ => TargetState::Running,
         }
     }
+}
+
+/// What the follower tells the worker.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// The registry after a batch that changed it.
+    Registry(Registry),
+    /// Restart job `name`'s tasks (only the failed ones with `only_failed`).
+    Restart { name: String, only_failed: bool },
 }
 
 /// Every job as the topic holds it.
@@ -144,6 +161,10 @@ struct Shared {
     statuses: BTreeMap<String, Value>,
     barriers_seen: Vec<String>,
     failed: Option<String>,
+    /// The barrier this worker wrote when it opened the topic; restart records after it are
+    /// acted on (`live`).
+    live_after: Option<String>,
+    live: bool,
 }
 
 /// The config topic: writes with read-your-write, and the registry read from it.
@@ -167,10 +188,11 @@ fn client(worker: &WorkerConfig) -> ClientConfig {
 
 impl ConfigStore {
     /// Creates the topic if missing, starts the follower and reads the topic to its end.
-    /// `on_change` runs on the follower thread after every batch that changed the registry.
+    /// `on_change` runs on the follower thread after every batch that changed the registry and
+    /// for every restart record read once caught up.
     pub fn open(
         worker: &WorkerConfig,
-        on_change: impl Fn(&Registry) + Send + 'static,
+        on_change: impl Fn(Change) + Send + 'static,
     ) -> Result<ConfigStore, StoreError> {
         create_topic(worker, &worker.config_topic)?;
         let producer: BaseProducer = client(worker)
@@ -208,7 +230,9 @@ impl ConfigStore {
             .spawn(move || follow(consumer, shared, stop, on_change))
             .map_err(StoreError::Runtime)?;
         *store.follower.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
-        store.barrier()?;
+        let opened = uuid::Uuid::new_v4().simple().to_string();
+        store.lock().live_after = Some(opened.clone());
+        store.barrier_on(opened)?;
         Ok(store)
     }
 
@@ -243,6 +267,13 @@ impl ConfigStore {
             (format!("{CONNECTOR}{name}"), None),
             (format!("{TARGET}{name}"), None),
         ])
+    }
+
+    /// Asks every worker (this one included) to restart job `name`'s tasks (read back before
+    /// returning).
+    pub fn put_restart(&self, name: &str, only_failed: bool) -> Result<(), StoreError> {
+        let value = json!({"include-tasks": true, "only-failed": only_failed}).to_string();
+        self.write(&[(format!("{RESTART}{name}"), Some(value))])
     }
 
     fn write(&self, records: &[(String, Option<String>)]) -> Result<(), StoreError> {
@@ -286,7 +317,11 @@ impl ConfigStore {
     /// Produces a marker and waits until the follower has read it: everything written before
     /// is then in the registry.
     fn barrier(&self) -> Result<(), StoreError> {
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        self.barrier_on(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    /// [`ConfigStore::barrier`] with the marker `id`.
+    fn barrier_on(&self, id: String) -> Result<(), StoreError> {
         self.produce(&format!("{BARRIER}{id}"), None)?;
         let deadline = Instant::now() + WRITE_TIMEOUT;
         let (lock, cond) = &*self.shared;
@@ -330,7 +365,7 @@ fn follow(
     consumer: BaseConsumer,
     shared: Arc<(Mutex<Shared>, Condvar)>,
     stop: Arc<AtomicBool>,
-    on_change: impl Fn(&Registry),
+    on_change: impl Fn(Change),
 ) {
     let (lock, cond) = &*shared;
     while !stop.load(Ordering::Relaxed) {
@@ -349,31 +384,52 @@ fn follow(
         if batch.is_empty() {
             continue;
         }
-        let changed = {
+        let (changed, restarts) = {
             let mut s = lock.lock().unwrap_or_else(|e| e.into_inner());
             let before = s.registry.clone();
-            for (key, value) in &batch {
-                if let Some(worker) = key.strip_prefix(STATUS) {
-                    let parsed = value
-                        .as_deref()
-                        .and_then(|v| serde_json::from_slice(v).ok());
-                    match parsed {
-                        Some(v) => s.statuses.insert(worker.to_string(), v),
-                        None => s.statuses.remove(worker),
-                    };
-                } else if let Some(id) = s.registry.apply(key, value.as_deref()) {
-                    s.barriers_seen.push(id);
-                }
-            }
+            let restarts: Vec<Change> = batch
+                .iter()
+                .filter_map(|(key, value)| s.fold(key, value.as_deref()))
+                .collect();
             // Barriers of other workers are never claimed: keep only the newest few.
             let excess = s.barriers_seen.len().saturating_sub(1024);
             s.barriers_seen.drain(..excess);
-            (s.registry != before).then(|| s.registry.clone())
+            let changed = (s.registry != before).then(|| s.registry.clone());
+            (changed, restarts)
         };
-        if let Some(registry) = changed {
-            on_change(&registry);
-        }
+        // The registry first: a restart of a job created in the same batch finds it.
+        changed
+            .into_iter()
+            .map(Change::Registry)
+            .for_each(&on_change);
+        restarts.into_iter().for_each(&on_change);
         cond.notify_all();
+    }
+}
+
+impl Shared {
+    /// Folds one record of the config or status topic in; a restart record read once caught
+    /// up is returned.
+    fn fold(&mut self, key: &str, value: Option<&[u8]>) -> Option<Change> {
+        if let Some(worker) = key.strip_prefix(STATUS) {
+            match value.and_then(|v| serde_json::from_slice(v).ok()) {
+                Some(v) => self.statuses.insert(worker.to_string(), v),
+                None => self.statuses.remove(worker),
+            };
+        } else if let Some(name) = key.strip_prefix(RESTART) {
+            let parsed = value.and_then(|v| serde_json::from_slice::<Value>(v).ok())?;
+            let only_failed = parsed["only-failed"].as_bool().unwrap_or(false);
+            return self.live.then(|| Change::Restart {
+                name: name.to_string(),
+                only_failed,
+            });
+        } else if let Some(id) = self.registry.apply(key, value) {
+            if self.live_after.as_deref() == Some(id.as_str()) {
+                self.live = true;
+            }
+            self.barriers_seen.push(id);
+        }
+        None
     }
 }
 
@@ -428,6 +484,32 @@ mod tests {
         r.apply("connector-a", None);
         r.apply("target-state-a", None);
         assert_eq!(r, Registry::default());
+    }
+
+    #[test]
+    fn restart_records_count_once_caught_up() {
+        let mut s = Shared {
+            live_after: Some("me".into()),
+            ..Shared::default()
+        };
+        let restart = br#"{"include-tasks":true,"only-failed":true}"#;
+        assert_eq!(
+            s.fold("restart-connector-a", Some(restart)),
+            None,
+            "history"
+        );
+        assert_eq!(s.fold("streamx-barrier-other", None), None);
+        assert!(!s.live);
+        s.fold("streamx-barrier-me", None);
+        assert!(s.live);
+        let got = s.fold("restart-connector-a", Some(restart));
+        let want = Change::Restart {
+            name: "a".into(),
+            only_failed: true,
+        };
+        assert_eq!(got, Some(want));
+        assert_eq!(s.fold("restart-connector-a", None), None, "a tombstone");
+        assert!(s.registry.configs.is_empty());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod compact;
 pub mod crash;
 pub mod hive;
+pub mod worker;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
