@@ -40,7 +40,7 @@ pub enum CompactError {
     #[error("Hive metastore, {what}: {source}")]
     Hive {
         what: String,
-        source: crate::hive::HiveError,
+        source: Box<crate::hive::HiveError>,
     },
     #[error("compaction record {record} switches a Hive partition, but hive.integration is off; run with the job's Hive settings")]
     HiveNeeded { record: String },

@@ -68,7 +68,7 @@ impl HiveSwap {
         let client =
             MetastoreClient::new(hive.metastore.clone()).map_err(|source| CompactError::Hive {
                 what: "connect".into(),
-                source,
+                source: Box::new(source),
             })?;
         Ok(Some(HiveSwap {
             client: Mutex::new(client),
@@ -99,7 +99,7 @@ impl HiveSwap {
             Err(source) => {
                 return Err(CompactError::Hive {
                     what: what(),
-                    source,
+                    source: Box::new(source),
                 })
             }
         }
@@ -135,7 +135,7 @@ impl HiveSwap {
         };
         let hive_err = |source: HiveError| CompactError::Hive {
             what: what(),
-            source,
+            source: Box::new(source),
         };
         let mut partition = self
             .call(|c| c.get_partition(&swap.database, &swap.table, &swap.values))

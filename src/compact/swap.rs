@@ -29,7 +29,7 @@ use crate::store::Store;
 pub enum Swapped {
     /// Swapped; with the time from the first publish to the last delete (the window in which a
     /// directory-listing reader can see a row twice).
-    Done(CompactionRecord, std::time::Duration),
+    Done(Box<CompactionRecord>, std::time::Duration),
     /// Another compactor created this directory's record first.
     BackedOff,
     /// The plan grew older than half of `compact.retention.ms` before its record was created.
@@ -131,7 +131,7 @@ pub async fn swap(ctx: Arc<SwapContext>, plan: DirPlan, seq: u64) -> Result<Swap
     ctx.journal
         .clean_staging(&plan.topic, &newest, Some(&plan.dir), ctx.staging_ages())
         .await?;
-    Ok(Swapped::Done(record, window))
+    Ok(Swapped::Done(Box::new(record), window))
 }
 
 /// The partition a location swap switches to the staged outputs' directory, with the files of
