@@ -3,8 +3,8 @@
 //!
 //! Owns: its keys ([`config`]), planning ([`plan`], [`scan`], [`filter`]), the per-format
 //! rewrites ([`rewrite`]), the journal of swaps ([`journal`]), the swap of one directory
-//! ([`swap`]), the journal-aware listing readers use ([`view`]) and what a run reports
-//! ([`report`]). Every store path comes from [`crate::commit::Layout`].
+//! ([`swap`]), the Hive partition switch of `compact.hive.swap=location` ([`hive`]), the
+//! journal-aware listing readers use ([`view`]) and what a run reports ([`report`]). Every store path comes from [`crate::commit::Layout`].
 //!
 //! ```text
 //!  per topic: records ──► complete the newest record of each directory if a killed run left it
