@@ -1,8 +1,9 @@
 //! `streamx compact` with `hive.integration=true` against the real test metastore and Spark
 //! (scripts/hive-metastore.sh; never skipped): the partitions stay registered and Spark reads
 //! every row exactly once after compaction, in both `compact.hive.swap` modes; with
-//! `location`, a Spark reader loop never counts more or fewer rows while compaction runs, and a
-//! kill at either partition switch is finished by the next run. Every test makes its own
+//! `location`, a Spark reader loop never counts more or fewer rows while compaction runs, late
+//! records into a compacted hour are read by Spark, and a kill at either partition switch is
+//! finished by the next run. Every test makes its own
 //! database, topic and store directory.
 
 mod common;
@@ -26,7 +27,7 @@ const TOTAL: i64 = PARTITIONS as i64 * PER_PARTITION;
 /// An hourly ingest registered in Hive, done, with every partition registered.
 struct HiveIngest {
     db: TestDb,
-    _cluster: EmbeddedCluster,
+    cluster: EmbeddedCluster,
     out: tempfile::TempDir,
     topic: String,
     pairs: Vec<(String, String)>,
@@ -55,7 +56,7 @@ impl HiveIngest {
         ingest_to_end(&pairs);
         let ingest = HiveIngest {
             db,
-            _cluster: cluster,
+            cluster,
             out,
             topic,
             pairs,
@@ -212,6 +213,18 @@ fn location_swap_spark_loop_never_counts_more_or_fewer_rows() {
         "the staged copies stay for readers until compact.retention.ms"
     );
     ingest.spark_reads_every_row_once();
+    // Late records into a compacted hour land in its directory, where the partition points
+    // again: Spark sees them.
+    let servers = ingest.cluster.bootstrap_servers();
+    for p in 0..PARTITIONS {
+        produce_timed_from(&servers, &ingest.topic, p, 30, (HOUR_BASE_MS, 1000), |n| {
+            event(p, n as u64)
+        });
+    }
+    ingest_to_end(&ingest.pairs);
+    let late = TOTAL + 30 * i64::from(PARTITIONS);
+    let rows = spark_query(&uris(), &ingest.count_sql());
+    assert_eq!(rows, vec![json!({"n": late, "d": late})]);
 }
 
 #[test]
