@@ -369,7 +369,7 @@ fn a_listing_reader_never_sees_fewer_rows_while_compaction_runs() {
         }
         counts
     });
-    compact_slowly(&pairs, 5);
+    let _ = compact_slowly(&pairs, 5);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (reads, fewest, most) = reader.join().unwrap();
     eprintln!("{reads} complete reads while compacting: {fewest}..={most} rows of {total}");
@@ -415,7 +415,7 @@ fn a_pyarrow_reader_loop_never_counts_fewer_rows_while_compaction_runs() {
         .spawn()
         .unwrap();
     wait_until("pyarrow counts", Duration::from_secs(60), || ready.exists());
-    compact_slowly(&pairs, 20);
+    let summary = compact_slowly(&pairs, 20);
     std::fs::write(&stop, b"").unwrap();
     let py = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&py.stdout).to_string();
@@ -428,15 +428,18 @@ fn a_pyarrow_reader_loop_never_counts_fewer_rows_while_compaction_runs() {
         .split_whitespace()
         .map(|x| x.parse().unwrap())
         .collect();
+    // The summary names the longest publish -> delete window (the duplicate window).
     eprintln!(
-        "pyarrow: {} counts while compacting, {}..={} rows of {total}",
+        "{summary}\npyarrow: {} counts while compacting, {}..={} rows of {total}",
         n[0], n[1], n[2]
     );
+    assert!(summary.contains("publish -> delete window"), "{summary}");
     assert!(n[1] >= total, "pyarrow counted {} rows of {total}", n[1]);
 }
 
-/// Runs `streamx compact` to its end with every publish and delete slowed by `stall_ms`.
-fn compact_slowly(pairs: &[(String, String)], stall_ms: u32) {
+/// Runs `streamx compact` to its end with every publish and delete slowed by `stall_ms`;
+/// returns its summary line.
+fn compact_slowly(pairs: &[(String, String)], stall_ms: u32) -> String {
     let faults = format!("rename::1+:stall-{stall_ms};delete::1+:stall-{stall_ms}");
     let out = compact_command(pairs, &[], &[("STREAMX_STORE_FAULTS", &faults)])
         .output()
@@ -446,4 +449,5 @@ fn compact_slowly(pairs: &[(String, String)], stall_ms: u32) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

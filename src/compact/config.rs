@@ -21,6 +21,9 @@ pub struct CompactConfig {
     /// `compact.retention.ms`: compaction records older than this are pruned (the newest of each
     /// directory is kept); a run never creates a record for a plan older than half of it.
     pub retention_ms: u64,
+    /// `compact.hive.swap=location`: the Hive partition points at the staged outputs while the
+    /// files of its directory are swapped (needs `hive.integration=true`).
+    pub hive_location_swap: bool,
 }
 
 impl Default for CompactConfig {
@@ -33,6 +36,7 @@ impl Default for CompactConfig {
             parallelism: 2,
             max_bytes_per_run: 100 << 30,
             retention_ms: 86_400_000,
+            hive_location_swap: false,
         }
     }
 }
@@ -85,7 +89,14 @@ pub fn from_config<'a>(
         Some((key, value)) => ratio_percent(key, value)?,
         None => d.small_ratio_percent,
     };
+    let hive_location_swap = match get("compact.hive.swap") {
+        None => d.hive_location_swap,
+        Some((_, "files")) => false,
+        Some((_, "location")) => true,
+        Some((key, value)) => return Err(invalid(key, value, "files or location")),
+    };
     Ok(CompactConfig {
+        hive_location_swap,
         target_bytes: num(
             "compact.target.file.size.bytes",
             1024,
@@ -141,5 +152,12 @@ mod tests {
         assert!(e.to_string().contains("compact.small.file.ratio"), "{e}");
         let e = parse(&[("compact.min.input.files", "1")]).unwrap_err();
         assert!(e.to_string().contains("compact.min.input.files"), "{e}");
+        assert!(
+            parse(&[("compact.hive.swap", "location")])
+                .unwrap()
+                .hive_location_swap
+        );
+        let e = parse(&[("compact.hive.swap", "dirs")]).unwrap_err();
+        assert!(e.to_string().contains("files or location"), "{e}");
     }
 }

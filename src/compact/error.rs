@@ -37,6 +37,13 @@ pub enum CompactError {
     Write { dir: String, message: String },
     #[error("--where {expr:?}: {message}")]
     Where { expr: String, message: String },
+    #[error("Hive metastore, {what}: {source}")]
+    Hive {
+        what: String,
+        source: Box<crate::hive::HiveError>,
+    },
+    #[error("compaction record {record} switches a Hive partition, but hive.integration is off; run with the job's Hive settings")]
+    HiveNeeded { record: String },
     #[error("cannot start the I/O runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -48,6 +55,8 @@ impl CompactError {
             CompactError::Commit(e) => e.origin(),
             CompactError::Where { .. } => Origin::User,
             CompactError::Runtime(_) => Origin::Internal,
+            CompactError::Hive { source, .. } => source.origin(),
+            CompactError::HiveNeeded { .. } => Origin::User,
             _ => Origin::External,
         }
     }

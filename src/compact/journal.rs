@@ -22,12 +22,14 @@ use object_store::{ObjectMeta, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
 use super::error::{store_err, CompactError};
+use super::hive::{HiveSwap, PartitionSwap};
 use crate::commit::Layout;
 use crate::fault;
 use crate::store::Store;
 
-/// Version of the compaction record layout.
-pub const RECORD_VERSION: u32 = 1;
+/// Version of the compaction record layout: 2 adds `hive` (a location swap), which older
+/// StreamX would not know to undo; records without it are written as version 1.
+pub const RECORD_VERSION: u32 = 2;
 
 /// An input file of a compaction (deleted by the swap).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +62,10 @@ pub struct CompactionRecord {
     pub created_ms: i64,
     pub inputs: Vec<RecordInput>,
     pub outputs: Vec<RecordOutput>,
+    /// With `compact.hive.swap=location`: the partition pointed at the staged outputs during the
+    /// swap (see [`super::hive`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hive: Option<PartitionSwap>,
 }
 
 /// A record key as listed: its sequence number and when it was written.
@@ -184,34 +190,29 @@ impl Journal {
     }
 
     /// Publishes every output of a record (staging -> final, idempotent), then deletes its
-    /// inputs. Returns how many outputs moved and inputs went.
+    /// inputs. Returns how many outputs moved and inputs went. A location swap (`record.hive`)
+    /// first points the partition at the staged outputs, publishes copies (the staged files stay
+    /// for readers planned on them) and finally points the partition back home.
     pub async fn complete(
         &self,
         record: &CompactionRecord,
+        hive: Option<&HiveSwap>,
     ) -> Result<(usize, usize), CompactError> {
-        let record_key = self
-            .layout
-            .compaction_record(&record.topic, &record.dir, record.seq);
-        let mut published = 0;
-        for (i, out) in record.outputs.iter().enumerate() {
-            let from = self.store.path(&out.staging);
-            let to = self.store.path(&out.final_path);
-            match self.store.inner.rename(&from, &to).await {
-                Ok(()) => published += 1,
-                Err(object_store::Error::NotFound { .. }) => {
-                    if !self.exists(&out.final_path).await? {
-                        return Err(CompactError::MissingOutput {
-                            record: record_key,
-                            file: out.final_path.clone(),
-                        });
-                    }
-                }
-                Err(e) => return Err(store_err("rename (publish compacted)", &from, e)),
+        let switch = match (&record.hive, hive) {
+            (Some(swap), Some(client)) => Some((swap, client)),
+            (Some(_), None) => {
+                return Err(CompactError::HiveNeeded {
+                    record: self.record_key(record),
+                })
             }
-            if i == 0 {
-                fault::point("compact.after_first_publish");
-            }
+            (None, _) => None,
+        };
+        if let Some((swap, client)) = switch {
+            self.carry(&swap.carried).await?;
+            client.point(swap, &swap.swap)?;
+            fault::point("compact.after_switch");
         }
+        let published = self.publish(record, switch.is_some()).await?;
         fault::point("compact.after_publish");
         let mut deleted = 0;
         for (i, input) in record.inputs.iter().enumerate() {
@@ -225,7 +226,72 @@ impl Journal {
                 fault::point("compact.after_first_delete");
             }
         }
+        if let Some((swap, client)) = switch {
+            fault::point("compact.before_switch_back");
+            client.point(swap, &swap.home)?;
+        }
         Ok((published, deleted))
+    }
+
+    /// Copies the files a location swap carries into the staged directory (idempotent; a file
+    /// gone since the plan is skipped).
+    async fn carry(&self, carried: &[(String, String)]) -> Result<(), CompactError> {
+        for (from, to) in carried {
+            if self.exists(to).await? {
+                continue;
+            }
+            let from = self.store.path(from);
+            match self.store.inner.copy(&from, &self.store.path(to)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(store_err("copy (carry into staging)", &from, e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn record_key(&self, record: &CompactionRecord) -> String {
+        self.layout
+            .compaction_record(&record.topic, &record.dir, record.seq)
+    }
+
+    /// Moves (or, with `keep_staged`, copies) every staged output to its final path.
+    async fn publish(
+        &self,
+        record: &CompactionRecord,
+        keep_staged: bool,
+    ) -> Result<usize, CompactError> {
+        let mut published = 0;
+        for (i, out) in record.outputs.iter().enumerate() {
+            let from = self.store.path(&out.staging);
+            let to = self.store.path(&out.final_path);
+            let moved = if keep_staged {
+                // A copy lands whole (staged and renamed) so an existing final file is done; and
+                // the local store's copy of a file onto a hard link of itself leaves its staged
+                // `<name>#0` behind.
+                if self.exists(&out.final_path).await? {
+                    continue;
+                }
+                self.store.inner.copy(&from, &to).await
+            } else {
+                self.store.inner.rename(&from, &to).await
+            };
+            match moved {
+                Ok(()) => published += 1,
+                Err(object_store::Error::NotFound { .. }) => {
+                    if !self.exists(&out.final_path).await? {
+                        return Err(CompactError::MissingOutput {
+                            record: self.record_key(record),
+                            file: out.final_path.clone(),
+                        });
+                    }
+                }
+                Err(e) => return Err(store_err("rename (publish compacted)", &from, e)),
+            }
+            if i == 0 {
+                fault::point("compact.after_first_publish");
+            }
+        }
+        Ok(published)
     }
 
     async fn exists(&self, rel: &str) -> Result<bool, CompactError> {
@@ -240,13 +306,14 @@ impl Journal {
     /// Deletes staged outputs that no swap will publish: those of directories' sequence numbers
     /// up to their newest record (completed, or lost to another run), and any older than
     /// `max_age_ms` (no run creates a record for a plan that old). `only` limits it to one
-    /// directory. Best effort; returns how many went.
+    /// directory. Published staging (location swaps: readers may have planned on it) is kept
+    /// until older than `keep_published_ms`. Best effort; returns how many went.
     pub async fn clean_staging(
         &self,
         topic: &str,
         newest: &BTreeMap<String, u64>,
         only: Option<&str>,
-        max_age_ms: i64,
+        (max_age_ms, keep_published_ms): (i64, i64),
     ) -> Result<usize, CompactError> {
         let root = self.layout.compaction_staging_root();
         let root_path = self.store.path(&root);
@@ -265,8 +332,13 @@ impl Journal {
                 continue;
             }
             let settled = newest.get(&dir).is_some_and(|&n| seq <= n);
-            let stale = now - m.last_modified.timestamp_millis() > max_age_ms;
-            if !(settled || stale) {
+            let age = now - m.last_modified.timestamp_millis();
+            let due = if settled {
+                age > keep_published_ms
+            } else {
+                age > max_age_ms
+            };
+            if !due {
                 continue;
             }
             match self.store.inner.delete(&m.location).await {

@@ -3,8 +3,8 @@
 //!
 //! Owns: its keys ([`config`]), planning ([`plan`], [`scan`], [`filter`]), the per-format
 //! rewrites ([`rewrite`]), the journal of swaps ([`journal`]), the swap of one directory
-//! ([`swap`]), the journal-aware listing readers use ([`view`]) and what a run reports
-//! ([`report`]). Every store path comes from [`crate::commit::Layout`].
+//! ([`swap`]), the Hive partition switch of `compact.hive.swap=location` ([`hive`]), the
+//! journal-aware listing readers use ([`view`]) and what a run reports ([`report`]). Every store path comes from [`crate::commit::Layout`].
 //!
 //! ```text
 //!  per topic: records ──► complete the newest record of each directory if a killed run left it
@@ -31,6 +31,7 @@
 pub mod config;
 pub mod error;
 pub mod filter;
+pub mod hive;
 pub mod journal;
 pub mod plan;
 pub mod report;
@@ -46,6 +47,7 @@ use std::time::Instant;
 use futures::StreamExt;
 
 pub use error::CompactError;
+use hive::HiveSwap;
 use journal::Journal;
 use plan::DirPlan;
 pub use report::Report;
@@ -86,6 +88,7 @@ async fn run_async(config: &Config, options: &CompactOptions) -> Result<Report, 
     let journal = Journal::new(store.clone(), layout.clone());
     let log = CommitLog::new(store.clone(), &config.topics_dir, "compact-reader");
     let cfg = config.compact;
+    let hive = HiveSwap::from_config(config)?.map(Arc::new);
     let topics = if options.topics.is_empty() {
         scan::topics(&store, &layout).await?
     } else {
@@ -98,8 +101,9 @@ async fn run_async(config: &Config, options: &CompactOptions) -> Result<Report, 
     for topic in &topics {
         let seqs = recover(
             &journal,
+            hive.as_deref(),
             topic,
-            cfg.retention_ms as i64,
+            &cfg,
             options.dry_run,
             &mut report,
         )
@@ -125,7 +129,7 @@ async fn run_async(config: &Config, options: &CompactOptions) -> Result<Report, 
     if !options.dry_run {
         execute(
             store,
-            journal,
+            (journal, hive),
             config,
             options,
             &newest,
@@ -140,14 +144,17 @@ async fn run_async(config: &Config, options: &CompactOptions) -> Result<Report, 
 
 /// Completes the newest record of every directory of `topic` that a killed run left half done,
 /// deletes staged outputs no record will publish, prunes old records. Returns each directory's
-/// newest sequence number. A dry run only reads.
+/// newest sequence number. A location swap's partition is put back home if a kill left it on
+/// the staged outputs. A dry run only reads.
 async fn recover(
     journal: &Journal,
+    hive: Option<&HiveSwap>,
     topic: &str,
-    retention_ms: i64,
+    cfg: &config::CompactConfig,
     dry_run: bool,
     report: &mut Report,
 ) -> Result<BTreeMap<String, u64>, CompactError> {
+    let retention_ms = cfg.retention_ms as i64;
     let records = journal.list(topic).await?;
     let mut newest = BTreeMap::new();
     for (dir, listed) in &records {
@@ -158,15 +165,26 @@ async fn recover(
         }
         let record = journal.read(topic, dir, last.seq).await?;
         if !journal.is_complete(&record).await? {
-            let (published, deleted) = journal.complete(&record).await?;
+            let (published, deleted) = journal.complete(&record, hive).await?;
             tracing::info!(%topic, %dir, seq = last.seq, published, deleted, "completed the swap of an earlier run");
             report.recovered += 1;
+        } else if let (Some(swap), Some(client)) = (&record.hive, hive) {
+            // One metastore call per directory whose newest swap switched its partition.
+            if client.point(swap, &swap.home)? {
+                tracing::info!(%topic, %dir, seq = last.seq, "put the Hive partition of an earlier run's swap back home");
+                report.recovered += 1;
+            }
         }
         journal.prune(topic, dir, listed, retention_ms).await;
     }
     if !dry_run {
+        let keep = if cfg.hive_location_swap {
+            retention_ms
+        } else {
+            0
+        };
         journal
-            .clean_staging(topic, &newest, None, retention_ms / 2)
+            .clean_staging(topic, &newest, None, (retention_ms / 2, keep))
             .await?;
     }
     Ok(newest)
@@ -209,7 +227,7 @@ async fn plan_topic(
 /// Compacts the planned directories, `compact.parallelism` at a time.
 async fn execute(
     store: Store,
-    journal: Journal,
+    (journal, hive): (Journal, Option<Arc<HiveSwap>>),
     config: &Config,
     options: &CompactOptions,
     newest: &BTreeMap<(String, String), u64>,
@@ -227,6 +245,8 @@ async fn execute(
         planned_ms,
         retention_ms: config.compact.retention_ms as i64,
         on_input: Arc::new(move |bytes| b.inc(bytes)),
+        hive,
+        location_swap: config.compact.hive_location_swap,
     });
     let plans = report.plans.clone();
     let results: Vec<_> = futures::stream::iter(plans)

@@ -9,12 +9,15 @@
 //!
 //! Fault points (`STREAMX_FAULT`): `compact.after_stage`, `compact.after_record`, then in
 //! [`Journal::complete`] `compact.after_first_publish`, `compact.after_publish`,
-//! `compact.after_first_delete`.
+//! `compact.after_first_delete`; with a location swap ([`super::hive`]) also
+//! `compact.after_switch` (partition pointed at the staged outputs) and
+//! `compact.before_switch_back` (inputs deleted, partition not yet back home).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::error::CompactError;
+use super::hive::{HiveSwap, PartitionSwap};
 use super::journal::{CompactionRecord, Created, Journal, RecordInput, RECORD_VERSION};
 use super::plan::DirPlan;
 use super::rewrite::{self, RewriteSettings, Staging};
@@ -26,7 +29,7 @@ use crate::store::Store;
 pub enum Swapped {
     /// Swapped; with the time from the first publish to the last delete (the window in which a
     /// directory-listing reader can see a row twice).
-    Done(CompactionRecord, std::time::Duration),
+    Done(Box<CompactionRecord>, std::time::Duration),
     /// Another compactor created this directory's record first.
     BackedOff,
     /// The plan grew older than half of `compact.retention.ms` before its record was created.
@@ -42,6 +45,27 @@ pub struct SwapContext {
     pub planned_ms: i64,
     pub retention_ms: i64,
     pub on_input: Arc<dyn Fn(u64) + Send + Sync>,
+    /// The metastore client (`hive.integration=true`).
+    pub hive: Option<Arc<HiveSwap>>,
+    /// `compact.hive.swap=location`.
+    pub location_swap: bool,
+}
+
+impl SwapContext {
+    /// (max age of unpublished staging, how long published staging is kept) for
+    /// [`Journal::clean_staging`].
+    pub fn staging_ages(&self) -> (i64, i64) {
+        let keep = if self.location_swap {
+            self.retention_ms
+        } else {
+            0
+        };
+        (self.retention_ms / 2, keep)
+    }
+
+    fn hive(&self) -> Option<&HiveSwap> {
+        self.hive.as_deref()
+    }
 }
 
 /// Compacts one directory as record `seq` (its newest record + 1).
@@ -71,8 +95,10 @@ pub async fn swap(ctx: Arc<SwapContext>, plan: DirPlan, seq: u64) -> Result<Swap
         other => other?,
     };
     fault::point("compact.after_stage");
+    let hive = partition_swap(&ctx, &plan, &outputs).await?;
     let record = CompactionRecord {
-        version: RECORD_VERSION,
+        version: if hive.is_some() { RECORD_VERSION } else { 1 },
+        hive,
         topic: plan.topic.clone(),
         dir: plan.dir.clone(),
         seq,
@@ -99,11 +125,54 @@ pub async fn swap(ctx: Arc<SwapContext>, plan: DirPlan, seq: u64) -> Result<Swap
     }
     fault::point("compact.after_record");
     let window = std::time::Instant::now();
-    ctx.journal.complete(&record).await?;
+    ctx.journal.complete(&record, ctx.hive()).await?;
     let window = window.elapsed();
     let newest = BTreeMap::from([(plan.dir.clone(), seq)]);
     ctx.journal
-        .clean_staging(&plan.topic, &newest, Some(&plan.dir), ctx.retention_ms / 2)
+        .clean_staging(&plan.topic, &newest, Some(&plan.dir), ctx.staging_ages())
         .await?;
-    Ok(Swapped::Done(record, window))
+    Ok(Swapped::Done(Box::new(record), window))
+}
+
+/// The partition a location swap switches to the staged outputs' directory, with the files of
+/// the directory that are not inputs (to be carried along into it); `None` in files mode,
+/// without outputs, or when the directory's partition is not registered.
+async fn partition_swap(
+    ctx: &SwapContext,
+    plan: &DirPlan,
+    outputs: &[super::journal::RecordOutput],
+) -> Result<Option<PartitionSwap>, CompactError> {
+    let (Some(hive), true) = (ctx.hive(), ctx.location_swap) else {
+        return Ok(None);
+    };
+    let Some((staged, _)) = outputs.first().and_then(|o| o.staging.rsplit_once('/')) else {
+        return Ok(None);
+    };
+    let Some(mut swap) = hive.plan(&plan.topic, &plan.dir, staged)? else {
+        tracing::info!(topic = %plan.topic, dir = %plan.dir, "no Hive partition registered for the directory: files swapped in place");
+        return Ok(None);
+    };
+    let home = ctx
+        .store
+        .path(&ctx.journal.layout().data_dir(&plan.topic, &plan.dir));
+    let listed = ctx
+        .store
+        .inner
+        .list_with_delimiter(Some(&home))
+        .await
+        .map_err(|e| super::error::store_err("list (partition directory)", &home, e))?;
+    let inputs: std::collections::HashSet<&str> =
+        plan.inputs.iter().map(|f| f.path.as_str()).collect();
+    for m in listed.objects {
+        let (Some(rel), Some(name)) = (
+            super::journal::relative(&ctx.store.root, &m.location),
+            m.location.filename(),
+        ) else {
+            continue;
+        };
+        if !inputs.contains(rel.as_str()) && !name.starts_with(['_', '.']) {
+            swap.carried.push((rel.clone(), format!("{staged}/{name}")));
+        }
+    }
+    Ok(Some(swap))
 }

@@ -59,6 +59,14 @@ impl Config {
         let transform_sql = v.get("transform.sql").map(|(_, sql)| sql.to_string());
         let hive = super::hive::from_config(|k| v.get_or_default(k), io.format, &partition_rule)?;
         let compact = crate::compact::config::from_config(|k| v.get_or_default(k))?;
+        if compact.hive_location_swap && hive.is_none() {
+            return Err(ConfigError::InvalidValue {
+                key: "compact.hive.swap".into(),
+                value: "location".into(),
+                allowed: "files unless hive.integration=true (location switches Hive partitions)"
+                    .into(),
+            });
+        }
         let limits = limits(v)?;
         Ok(Config {
             name,

@@ -567,3 +567,16 @@ fn metrics_listen() {
         "{e}"
     );
 }
+
+#[test]
+fn compact_location_swap_needs_hive() {
+    let e = err(&[("compact.hive.swap", "location")]);
+    assert!(e.to_string().contains("compact.hive.swap"), "{e}");
+    assert!(e.to_string().contains("hive.integration=true"), "{e}");
+    let c = ok(&[
+        ("compact.hive.swap", "location"),
+        ("hive.integration", "true"),
+        ("hive.metastore.uris", "thrift://127.0.0.1:9083"),
+    ]);
+    assert!(c.compact.hive_location_swap);
+}

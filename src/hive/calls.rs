@@ -5,8 +5,10 @@
 use thrift::protocol::{TInputProtocol, TMessageIdentifier, TMessageType, TOutputProtocol, TType};
 use thrift::ApplicationError;
 
-use super::model::{AddPartitionsRequest, Database, Table};
-use super::wire::{invalid, read_struct, w_body, w_bool, w_i16, w_string, w_struct, Decode};
+use super::model::{AddPartitionsRequest, Database, Partition, Table};
+use super::wire::{
+    invalid, read_struct, w_body, w_bool, w_i16, w_string, w_string_list, w_struct, Decode,
+};
 
 /// The exceptions `hive_metastore.thrift` declares for the calls StreamX makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +87,16 @@ pub(crate) enum Call<'a> {
         table: &'a str,
         max_parts: i16,
     },
+    GetPartition {
+        db: &'a str,
+        table: &'a str,
+        values: &'a [String],
+    },
+    AlterPartition {
+        db: &'a str,
+        table: &'a str,
+        partition: &'a Partition,
+    },
 }
 
 use RemoteErrorKind::{AlreadyExists, InvalidObject, InvalidOperation, Meta, NoSuchObject};
@@ -101,6 +113,8 @@ impl Call<'_> {
             Call::DropTable { .. } => "drop_table",
             Call::AddPartitionsReq { .. } => "add_partitions_req",
             Call::GetPartitionNames { .. } => "get_partition_names",
+            Call::GetPartition { .. } => "get_partition",
+            Call::AlterPartition { .. } => "alter_partition",
         }
     }
 
@@ -112,7 +126,9 @@ impl Call<'_> {
             Call::GetTable { db, table }
             | Call::AlterTable { db, table, .. }
             | Call::DropTable { db, table, .. }
-            | Call::GetPartitionNames { db, table, .. } => (Some(db), Some(table)),
+            | Call::GetPartitionNames { db, table, .. }
+            | Call::GetPartition { db, table, .. }
+            | Call::AlterPartition { db, table, .. } => (Some(db), Some(table)),
             Call::CreateTable { table } => (Some(&table.db_name), Some(&table.table_name)),
             Call::AddPartitionsReq { request } => (Some(&request.db_name), Some(&request.tbl_name)),
         }
@@ -136,6 +152,8 @@ impl Call<'_> {
             Call::AddPartitionsReq { .. } => &[(1, InvalidObject), (2, AlreadyExists), (3, Meta)],
             // Hive 2.3 declares only MetaException (as field 1) here.
             Call::GetPartitionNames { .. } => &[(1, Meta)],
+            Call::GetPartition { .. } => &[(1, Meta), (2, NoSuchObject)],
+            Call::AlterPartition { .. } => &[(1, InvalidOperation), (2, Meta)],
         }
     }
 
@@ -184,6 +202,20 @@ impl Call<'_> {
                 w_string(o, 1, db)?;
                 w_string(o, 2, table)?;
                 w_i16(o, 3, max_parts)
+            }
+            Call::GetPartition { db, table, values } => {
+                w_string(o, 1, db)?;
+                w_string(o, 2, table)?;
+                w_string_list(o, 3, values)
+            }
+            Call::AlterPartition {
+                db,
+                table,
+                partition,
+            } => {
+                w_string(o, 1, db)?;
+                w_string(o, 2, table)?;
+                w_struct(o, 3, partition)
             }
         })
     }

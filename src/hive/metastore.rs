@@ -416,6 +416,30 @@ impl MetastoreClient {
         })
     }
 
+    /// The partition of `db`.`table` with these values (in key order).
+    pub fn get_partition(
+        &mut self,
+        db: &str,
+        table: &str,
+        values: &[String],
+    ) -> Result<Partition, HiveError> {
+        self.call_value(Call::GetPartition { db, table, values })
+    }
+
+    /// Replaces the definition of the partition with `partition`'s values (its location, ...).
+    pub fn alter_partition(
+        &mut self,
+        db: &str,
+        table: &str,
+        partition: &Partition,
+    ) -> Result<(), HiveError> {
+        self.call_void(Call::AlterPartition {
+            db,
+            table,
+            partition,
+        })
+    }
+
     // ------------------------------------------------------------------------------------------
 
     fn call_value<T: Decode>(&mut self, call: Call<'_>) -> Result<T, HiveError> {
