@@ -1,38 +1,49 @@
 #!/usr/bin/env bash
-# Same-run A/B of JSON decode throughput: this tree against a base revision (default 03eae33, main
-# when issue 13 "JSON without a declared schema" was filed), on `cargo bench --bench decode_encode`.
+# Same-run A/B of JSON decode throughput: a head revision (default HEAD) against a base revision
+# (default 03eae33, main when issue 13 "JSON without a declared schema" was filed), on
+# `cargo bench --bench decode_encode`.
 #
-#   scripts/bench-decode.sh [base-rev] [rounds]
+#   scripts/bench-decode.sh [base-rev] [rounds] [head-rev]
 #
-# The base is checked out in a temporary git worktree with this tree's Cargo.toml, Cargo.lock and
-# benches/decode_encode.rs (the base had no inferred-schema bench; its decoder API is the same), so
-# both builds share every dependency artifact and differ only in the streamx crate. Rounds alternate
-# base, head, base, head ... so machine noise hits both alike; the table gives each round's mean
-# time per 4,096-event buffer and the head/base ratio (issue 13's target: inferred within 1.10).
+# Both revisions are checked out in git worktrees (so edits to this tree during the run change
+# nothing) with the head's Cargo.toml, Cargo.lock and benches/decode_encode.rs (the base had no
+# inferred-schema bench; its decoder API is the same), so both builds share every dependency
+# artifact and differ only in the streamx crate. Rounds alternate base, head, base, head ... so
+# machine noise hits both alike; the table gives each round's mean time per 4,096-event buffer
+# and the head/base ratio (issue 13's target: inferred within 1.10).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 base=${1:-03eae33}
 rounds=${2:-3}
+head=$(git -C "$root" rev-parse --short "${3:-HEAD}")
 filter='decode_json_(declared|inferred)_schema'
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/streamx/target}
 
-work=$(mktemp -d)
-cleanup() { git -C "$root" worktree remove --force "$work/base" >/dev/null 2>&1 || true; rm -rf "$work"; }
+# Fixed paths: a second run of the same revisions reuses their builds.
+work=${TMPDIR:-/tmp}/streamx-bench-decode
+cleanup() {
+    for side in base head; do git -C "$root" worktree remove --force "$work/$side" >/dev/null 2>&1 || true; done
+}
 trap cleanup EXIT
-git -C "$root" worktree add --detach -q "$work/base" "$base"
-cp "$root/Cargo.toml" "$root/Cargo.lock" "$work/base/"
-cp "$root/benches/decode_encode.rs" "$work/base/benches/"
+mkdir -p "$work"
+for side in base head; do
+    rev=$base; [ $side = head ] && rev=$head
+    git -C "$root" worktree remove --force "$work/$side" >/dev/null 2>&1 || rm -rf "${work:?}/$side"
+    git -C "$root" worktree add --detach -q "$work/$side" "$rev"
+    git -C "$root" show "$head:Cargo.toml" >"$work/$side/Cargo.toml"
+    git -C "$root" show "$head:Cargo.lock" >"$work/$side/Cargo.lock"
+    git -C "$root" show "$head:benches/decode_encode.rs" >"$work/$side/benches/decode_encode.rs"
+done
 
-bench() { # <dir> <baseline name>
-    (cd "$1" && cargo bench --locked --quiet --bench decode_encode -- \
+bench() { # <side> <baseline name>
+    (cd "$work/$1" && cargo bench --locked --quiet --bench decode_encode -- \
         --save-baseline "$2" --noplot "$filter" >/dev/null)
 }
-echo "[bench-decode] building base ($base) and head benches" >&2
-(cd "$work/base" && cargo bench --locked --quiet --bench decode_encode --no-run)
-(cd "$root" && cargo bench --locked --quiet --bench decode_encode --no-run)
+echo "[bench-decode] building base ($base) and head ($head) benches" >&2
+for side in base head; do (cd "$work/$side" && cargo bench --locked --quiet --bench decode_encode --no-run); done
 for round in $(seq 1 "$rounds"); do
     echo "[bench-decode] round $round of $rounds" >&2
-    bench "$work/base" "ab-base-$round"
-    bench "$root" "ab-head-$round"
+    bench base "ab-base-$round"
+    bench head "ab-head-$round"
 done
 python3 "$root/scripts/bench/decode_ab.py" "$CARGO_TARGET_DIR/criterion/clickstream" "$rounds"
