@@ -203,66 +203,83 @@ pub fn from_config<'a>(
     avro_input: bool,
     connect_json: bool,
 ) -> Result<FormatSettings, ConfigError> {
-    let avro = if avro_input {
-        let registry = get("value.converter.schema.registry.url");
-        let fixed = get("value.avro.schema");
-        Some(match (registry, fixed) {
-            (Some(_), Some(_)) => {
-                return Err(ConfigError::Conflict(
-                    "value.converter.schema.registry.url and value.avro.schema are both set: \
-                     Confluent-framed values take their schemas from the registry, plain Avro \
-                     values from value.avro.schema"
-                        .into(),
-                ))
-            }
-            (Some((_, urls)), None) => AvroSource::Registry {
-                urls: urls.to_string(),
-                credentials_source: get("value.converter.basic.auth.credentials.source")
-                    .map(|(_, v)| v.to_string()),
-                user_info: get("value.converter.basic.auth.user.info").map(|(_, v)| v.to_string()),
-            },
-            (None, Some((_, schema))) => AvroSource::Fixed(schema.to_string()),
-            (None, None) => {
-                return Err(ConfigError::Missing {
-                    key: "value.converter.schema.registry.url".into(),
-                    why: "Avro values need the Schema Registry (Confluent wire format) or \
-                          value.avro.schema (plain Avro with one schema)"
-                        .into(),
-                })
-            }
-        })
-    } else {
-        None
-    };
-    let connect_schema = if connect_json {
-        get("value.connect.schema").map(|(_, s)| s.to_string())
-    } else {
-        None
-    };
-    let null_values = match get("behavior.on.null.values") {
-        None => NullValues::Fail,
-        Some((key, v)) => match v.to_ascii_lowercase().as_str() {
-            "fail" => NullValues::Fail,
-            "ignore" => NullValues::Ignore,
-            "write" => NullValues::Write,
-            _ => return Err(invalid(key, v, "fail, ignore or write")),
-        },
-    };
-    let compatibility = match get("schema.compatibility") {
-        None => Compat::None,
-        Some((key, v)) => v
-            .parse::<Compat>()
-            .map_err(|_| invalid(key, v, "NONE, BACKWARD, FORWARD or FULL"))?,
-    };
     let boolean = |k: &str, default: bool| -> Result<bool, ConfigError> {
         get(k).map_or(Ok(default), |(key, v)| flag(key, v))
     };
-    let avro_codec = match get("avro.codec") {
-        None => AvroCodec::Null,
-        Some((key, v)) => v
-            .parse::<AvroCodec>()
-            .map_err(|_| invalid(key, v, "null, deflate, snappy or zstandard"))?,
-    };
+    Ok(FormatSettings {
+        avro: if avro_input {
+            Some(avro_source(&get)?)
+        } else {
+            None
+        },
+        connect_schema: if connect_json {
+            get("value.connect.schema").map(|(_, s)| s.to_string())
+        } else {
+            None
+        },
+        null_values: match get("behavior.on.null.values") {
+            None => NullValues::Fail,
+            Some((key, v)) => match v.to_ascii_lowercase().as_str() {
+                "fail" => NullValues::Fail,
+                "ignore" => NullValues::Ignore,
+                "write" => NullValues::Write,
+                _ => return Err(invalid(key, v, "fail, ignore or write")),
+            },
+        },
+        compatibility: match get("schema.compatibility") {
+            None => Compat::None,
+            Some((key, v)) => v
+                .parse::<Compat>()
+                .map_err(|_| invalid(key, v, "NONE, BACKWARD, FORWARD or FULL"))?,
+        },
+        store_keys: boolean("store.kafka.keys", false)?,
+        store_headers: boolean("store.kafka.headers", false)?,
+        avro_codec: match get("avro.codec") {
+            None => AvroCodec::Null,
+            Some((key, v)) => v
+                .parse::<AvroCodec>()
+                .map_err(|_| invalid(key, v, "null, deflate, snappy or zstandard"))?,
+        },
+        jsonl: jsonl_options(&get)?,
+        csv: csv_options(&get)?,
+        parquet: parquet_options(&get)?,
+        json: json_inference(&get)?,
+    })
+}
+
+/// Where Avro input takes its schemas: the Schema Registry or `value.avro.schema`, exactly one.
+fn avro_source<'a>(
+    get: &impl Fn(&str) -> Option<(&'a str, &'a str)>,
+) -> Result<AvroSource, ConfigError> {
+    match (
+        get("value.converter.schema.registry.url"),
+        get("value.avro.schema"),
+    ) {
+        (Some(_), Some(_)) => Err(ConfigError::Conflict(
+            "value.converter.schema.registry.url and value.avro.schema are both set: \
+             Confluent-framed values take their schemas from the registry, plain Avro \
+             values from value.avro.schema"
+                .into(),
+        )),
+        (Some((_, urls)), None) => Ok(AvroSource::Registry {
+            urls: urls.to_string(),
+            credentials_source: get("value.converter.basic.auth.credentials.source")
+                .map(|(_, v)| v.to_string()),
+            user_info: get("value.converter.basic.auth.user.info").map(|(_, v)| v.to_string()),
+        }),
+        (None, Some((_, schema))) => Ok(AvroSource::Fixed(schema.to_string())),
+        (None, None) => Err(ConfigError::Missing {
+            key: "value.converter.schema.registry.url".into(),
+            why: "Avro values need the Schema Registry (Confluent wire format) or \
+                  value.avro.schema (plain Avro with one schema)"
+                .into(),
+        }),
+    }
+}
+
+fn jsonl_options<'a>(
+    get: &impl Fn(&str) -> Option<(&'a str, &'a str)>,
+) -> Result<JsonlOptions, ConfigError> {
     let gzip = match get("compression.type") {
         None => false,
         Some((key, v)) => match v.to_ascii_lowercase().as_str() {
@@ -271,19 +288,22 @@ pub fn from_config<'a>(
             _ => return Err(invalid(key, v, "none or gzip (JSON lines output)")),
         },
     };
-    let jsonl = JsonlOptions {
-        gzip,
-        gzip_level: match get("compression.level") {
-            None => 6,
-            Some((key, v)) => v
-                .parse::<u32>()
-                .ok()
-                .filter(|l| *l <= 9)
-                .ok_or_else(|| invalid(key, v, "0 to 9"))?,
-        },
+    let gzip_level = match get("compression.level") {
+        None => 6,
+        Some((key, v)) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|l| *l <= 9)
+            .ok_or_else(|| invalid(key, v, "0 to 9"))?,
     };
-    let csv = CsvOptions {
-        header: boolean("csv.header", true)?,
+    Ok(JsonlOptions { gzip, gzip_level })
+}
+
+fn csv_options<'a>(
+    get: &impl Fn(&str) -> Option<(&'a str, &'a str)>,
+) -> Result<CsvOptions, ConfigError> {
+    Ok(CsvOptions {
+        header: get("csv.header").map_or(Ok(true), |(key, v)| flag(key, v))?,
         delimiter: get("csv.delimiter").map_or(Ok(b','), |(k, v)| byte(k, v))?,
         quote: get("csv.quote").map_or(Ok(b'"'), |(k, v)| byte(k, v))?,
         quote_style: match get("csv.quote.style") {
@@ -294,9 +314,14 @@ pub fn from_config<'a>(
                 _ => return Err(invalid(key, v, "necessary or always")),
             },
         },
-    };
+    })
+}
+
+fn parquet_options<'a>(
+    get: &impl Fn(&str) -> Option<(&'a str, &'a str)>,
+) -> Result<ParquetOptions, ConfigError> {
     let defaults = ParquetOptions::default();
-    let parquet = ParquetOptions {
+    Ok(ParquetOptions {
         level: get("parquet.codec.level")
             .map(|(key, v)| {
                 v.parse::<u32>()
@@ -309,7 +334,7 @@ pub fn from_config<'a>(
             .map_or(Ok(defaults.row_group_bytes), |(k, v)| size(k, v, 1024))?,
         page_bytes: get("parquet.page.bytes")
             .map_or(Ok(defaults.page_bytes), |(k, v)| size(k, v, 1024))?,
-        dictionary: boolean("parquet.dictionary", true)?,
+        dictionary: get("parquet.dictionary").map_or(Ok(true), |(key, v)| flag(key, v))?,
         statistics: match get("parquet.statistics") {
             None => ParquetStatistics::Page,
             Some((key, v)) => match v.to_ascii_lowercase().as_str() {
@@ -319,19 +344,6 @@ pub fn from_config<'a>(
                 _ => return Err(invalid(key, v, "none, chunk or page")),
             },
         },
-    };
-    Ok(FormatSettings {
-        avro,
-        connect_schema,
-        null_values,
-        compatibility,
-        store_keys: boolean("store.kafka.keys", false)?,
-        store_headers: boolean("store.kafka.headers", false)?,
-        avro_codec,
-        jsonl,
-        csv,
-        parquet,
-        json: json_inference(&get)?,
     })
 }
 

@@ -267,30 +267,7 @@ impl<'a> Checker<'a> {
                 }
                 Ok(())
             }
-            (_, Node::Union(rb)) => {
-                let mut errors = Vec::new();
-                for b in rb.iter() {
-                    match self.check(w, b, path) {
-                        Ok(()) => return Ok(()),
-                        Err(e) => errors.push(e),
-                    }
-                }
-                let detail = errors
-                    .iter()
-                    .filter(|e| !e.ends_with("to null"))
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                Err(at(format!(
-                    "writer type {} matches no branch of the reader union{}",
-                    wn.describe(),
-                    if detail.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({detail})")
-                    }
-                )))
-            }
+            (_, Node::Union(rb)) => self.check_reader_union(w, &wn, rb, path).map_err(at),
             (Node::Primitive(wp, wo), Node::Primitive(rp, ro)) => {
                 if !promotable(wp, rp) {
                     return Err(at(format!("type changed from {wp} to {rp}")));
@@ -309,43 +286,11 @@ impl<'a> Checker<'a> {
             }
             (Node::Enum(wo), Node::Enum(ro)) => {
                 names_match(wo, ro).map_err(at)?;
-                let symbols = |o: &Map<String, Value>| -> Vec<String> {
-                    o.get("symbols")
-                        .and_then(Value::as_array)
-                        .map(|s| {
-                            s.iter()
-                                .filter_map(|v| v.as_str().map(str::to_string))
-                                .collect()
-                        })
-                        .unwrap_or_default()
-                };
-                let reader_symbols = symbols(ro);
-                let missing: Vec<String> = symbols(wo)
-                    .into_iter()
-                    .filter(|s| !reader_symbols.contains(s))
-                    .collect();
-                if missing.is_empty() || ro.get("default").is_some() {
-                    Ok(())
-                } else {
-                    Err(at(format!(
-                        "enum {} lacks symbol(s) {} and has no default",
-                        short(ro),
-                        missing.join(", ")
-                    )))
-                }
+                check_enum(wo, ro).map_err(at)
             }
             (Node::Fixed(wo), Node::Fixed(ro)) => {
                 names_match(wo, ro).map_err(at)?;
-                let size = |o: &Map<String, Value>| o.get("size").and_then(Value::as_u64);
-                if size(wo) != size(ro) {
-                    return Err(at(format!(
-                        "fixed {} size changed from {:?} to {:?}",
-                        short(ro),
-                        size(wo),
-                        size(ro)
-                    )));
-                }
-                check_decimal(Some(wo), Some(ro)).map_err(at)
+                check_fixed(wo, ro).map_err(at)
             }
             (Node::Array(wi), Node::Array(ri)) => self.check(wi, ri, &format!("{path}[]")),
             (Node::Map(wv), Node::Map(rv)) => self.check(wv, rv, &format!("{path}{{}}")),
@@ -355,6 +300,38 @@ impl<'a> Checker<'a> {
                 rn.describe()
             ))),
         }
+    }
+
+    /// A writer type against a reader union: readable if some branch reads it.
+    fn check_reader_union(
+        &mut self,
+        w: &'a Value,
+        wn: &Node,
+        branches: &'a [Value],
+        path: &str,
+    ) -> Result<(), String> {
+        let mut errors = Vec::new();
+        for b in branches.iter() {
+            match self.check(w, b, path) {
+                Ok(()) => return Ok(()),
+                Err(e) => errors.push(e),
+            }
+        }
+        let detail = errors
+            .iter()
+            .filter(|e| !e.ends_with("to null"))
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; ");
+        Err(format!(
+            "writer type {} matches no branch of the reader union{}",
+            wn.describe(),
+            if detail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({detail})")
+            }
+        ))
     }
 
     fn check_fields(
@@ -454,6 +431,48 @@ fn names_match(w: &Map<String, Value>, r: &Map<String, Value>) -> Result<(), Str
     } else {
         Err(format!("name changed from {wname} to {}", short(r)))
     }
+}
+
+/// Enums: every writer symbol is a reader symbol, or the reader has a default.
+fn check_enum(wo: &Map<String, Value>, ro: &Map<String, Value>) -> Result<(), String> {
+    let symbols = |o: &Map<String, Value>| -> Vec<String> {
+        o.get("symbols")
+            .and_then(Value::as_array)
+            .map(|s| {
+                s.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let reader_symbols = symbols(ro);
+    let missing: Vec<String> = symbols(wo)
+        .into_iter()
+        .filter(|s| !reader_symbols.contains(s))
+        .collect();
+    if missing.is_empty() || ro.get("default").is_some() {
+        Ok(())
+    } else {
+        Err(format!(
+            "enum {} lacks symbol(s) {} and has no default",
+            short(ro),
+            missing.join(", ")
+        ))
+    }
+}
+
+/// Fixed types: the same size, and compatible decimal logical types.
+fn check_fixed(wo: &Map<String, Value>, ro: &Map<String, Value>) -> Result<(), String> {
+    let size = |o: &Map<String, Value>| o.get("size").and_then(Value::as_u64);
+    if size(wo) != size(ro) {
+        return Err(format!(
+            "fixed {} size changed from {:?} to {:?}",
+            short(ro),
+            size(wo),
+            size(ro)
+        ));
+    }
+    check_decimal(Some(wo), Some(ro))
 }
 
 #[cfg(test)]

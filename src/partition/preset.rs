@@ -108,25 +108,7 @@ pub fn from_config<'a>(
         })?),
         None => None,
     };
-    let sql = match (by, by_file) {
-        (Some(_), Some(_)) => {
-            return Err(ConfigError::Conflict(
-                "partition.by and partition.by.file are both set; use one".into(),
-            ))
-        }
-        (Some((key, list)), None) => Some((key.to_string(), list.to_string())),
-        (None, Some((key, path))) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                invalid(
-                    key,
-                    path,
-                    format!("a readable .sql file with a partition rule ({e})"),
-                )
-            })?;
-            Some((key.to_string(), strip_statement_end(&text)))
-        }
-        (None, None) => None,
-    };
+    let sql = sql_rule_text(by, by_file)?;
     if let Some((key, list)) = sql {
         if let (Some((ckey, cvalue)), Some(p)) = (class, preset) {
             if p != Preset::Default {
@@ -146,77 +128,118 @@ pub fn from_config<'a>(
         .to_string();
     let rule = match preset.unwrap_or(Preset::Default) {
         Preset::Default => default_rule(),
-        Preset::Field => {
-            let (fkey, fields) = get("partition.field.name").ok_or_else(|| ConfigError::Missing {
-                key: "partition.field.name".into(),
-                why: "the Field partitioner needs the field(s) to partition by, comma-separated (nested: a.b)".into(),
-            })?;
-            let levels = fields
-                .split(',')
-                .map(str::trim)
-                .map(|f| {
-                    if f.is_empty() || f.split('.').any(str::is_empty) {
-                        Err(invalid(
-                            fkey,
-                            fields,
-                            "comma-separated field names, nested ones as a.b.c",
-                        ))
-                    } else {
-                        Ok(Level {
-                            name: Some(f.to_string()),
-                            sql: field_path(f),
-                        })
-                    }
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            RuleSpec::Levels {
-                key,
-                levels,
-                requires_timestamp: false,
-            }
-        }
+        Preset::Field => field_rule(&get, key)?,
         p @ (Preset::TimeBased | Preset::Hourly | Preset::Daily) => {
-            let (format_key, format) = match p {
-                Preset::Hourly => ("partitioner.class", HOURLY_FORMAT),
-                Preset::Daily => ("partitioner.class", DAILY_FORMAT),
-                _ => get("path.format").ok_or_else(|| ConfigError::Missing {
-                    key: "path.format".into(),
-                    why: "the TimeBased partitioner needs a directory pattern, e.g. 'year'=YYYY/'month'=MM/'day'=dd/'hour'=HH".into(),
-                })?,
-            };
-            let duration = match p {
-                Preset::Hourly => HOUR_MS,
-                Preset::Daily => DAY_MS,
-                _ => {
-                    let (dkey, d) = get("partition.duration.ms").ok_or_else(|| ConfigError::Missing {
-                        key: "partition.duration.ms".into(),
-                        why: "the TimeBased partitioner needs the bucket length, e.g. 3600000 for hours".into(),
-                    })?;
-                    d.parse::<u64>()
-                        .ok()
-                        .filter(|&d| d >= 1)
-                        .ok_or_else(|| invalid(dkey, d, "a whole number of milliseconds >= 1"))?
-                }
-            };
-            let locale = get("locale").map(|(_, l)| l).unwrap_or("en");
-            let tz = timezone(&get)?;
-            let levels = joda::parse_path_format(format, locale)
-                .map_err(|why| invalid(format_key, format, why))?;
-            let bucket = bucket_sql(&timestamp.sql, &tz, duration);
-            RuleSpec::Levels {
-                key,
-                levels: levels
-                    .into_iter()
-                    .map(|l| Level {
-                        name: l.name,
-                        sql: format!("date_format({bucket}, {})", literal(&l.chrono)),
-                    })
-                    .collect(),
-                requires_timestamp: true,
-            }
+            time_rule(&get, key, p, &timestamp)?
         }
     };
     Ok((rule, timestamp))
+}
+
+/// `partition.by`, or the text of `partition.by.file` (at most one of them), with its key.
+fn sql_rule_text(
+    by: Option<(&str, &str)>,
+    by_file: Option<(&str, &str)>,
+) -> Result<Option<(String, String)>, ConfigError> {
+    match (by, by_file) {
+        (Some(_), Some(_)) => Err(ConfigError::Conflict(
+            "partition.by and partition.by.file are both set; use one".into(),
+        )),
+        (Some((key, list)), None) => Ok(Some((key.to_string(), list.to_string()))),
+        (None, Some((key, path))) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                invalid(
+                    key,
+                    path,
+                    format!("a readable .sql file with a partition rule ({e})"),
+                )
+            })?;
+            Ok(Some((key.to_string(), strip_statement_end(&text))))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// The Field partitioner: one level per `partition.field.name` entry.
+fn field_rule<'a>(
+    get: &impl Fn(&str) -> Option<(&'a str, &'a str)>,
+    key: String,
+) -> Result<RuleSpec, ConfigError> {
+    let (fkey, fields) = get("partition.field.name").ok_or_else(|| ConfigError::Missing {
+        key: "partition.field.name".into(),
+        why: "the Field partitioner needs the field(s) to partition by, comma-separated (nested: a.b)".into(),
+    })?;
+    let levels = fields
+        .split(',')
+        .map(str::trim)
+        .map(|f| {
+            if f.is_empty() || f.split('.').any(str::is_empty) {
+                Err(invalid(
+                    fkey,
+                    fields,
+                    "comma-separated field names, nested ones as a.b.c",
+                ))
+            } else {
+                Ok(Level {
+                    name: Some(f.to_string()),
+                    sql: field_path(f),
+                })
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RuleSpec::Levels {
+        key,
+        levels,
+        requires_timestamp: false,
+    })
+}
+
+/// The TimeBased, Hourly and Daily partitioners: `path.format` levels over time buckets.
+fn time_rule<'a>(
+    get: &impl Fn(&str) -> Option<(&'a str, &'a str)>,
+    key: String,
+    preset: Preset,
+    timestamp: &TimestampSpec,
+) -> Result<RuleSpec, ConfigError> {
+    let (format_key, format) = match preset {
+        Preset::Hourly => ("partitioner.class", HOURLY_FORMAT),
+        Preset::Daily => ("partitioner.class", DAILY_FORMAT),
+        _ => get("path.format").ok_or_else(|| ConfigError::Missing {
+            key: "path.format".into(),
+            why: "the TimeBased partitioner needs a directory pattern, e.g. 'year'=YYYY/'month'=MM/'day'=dd/'hour'=HH".into(),
+        })?,
+    };
+    let duration = match preset {
+        Preset::Hourly => HOUR_MS,
+        Preset::Daily => DAY_MS,
+        _ => {
+            let (dkey, d) = get("partition.duration.ms").ok_or_else(|| ConfigError::Missing {
+                key: "partition.duration.ms".into(),
+                why: "the TimeBased partitioner needs the bucket length, e.g. 3600000 for hours"
+                    .into(),
+            })?;
+            d.parse::<u64>()
+                .ok()
+                .filter(|&d| d >= 1)
+                .ok_or_else(|| invalid(dkey, d, "a whole number of milliseconds >= 1"))?
+        }
+    };
+    let locale = get("locale").map(|(_, l)| l).unwrap_or("en");
+    let tz = timezone(get)?;
+    let levels =
+        joda::parse_path_format(format, locale).map_err(|why| invalid(format_key, format, why))?;
+    let bucket = bucket_sql(&timestamp.sql, &tz, duration);
+    Ok(RuleSpec::Levels {
+        key,
+        levels: levels
+            .into_iter()
+            .map(|l| Level {
+                name: l.name,
+                sql: format!("date_format({bucket}, {})", literal(&l.chrono)),
+            })
+            .collect(),
+        requires_timestamp: true,
+    })
 }
 
 /// `timezone` (IANA name or offset), default UTC.
