@@ -3,7 +3,7 @@
 # (default 03eae33, main when issue 13 "JSON without a declared schema" was filed), on
 # `cargo bench --bench decode_encode`.
 #
-#   scripts/bench-decode.sh [base-rev] [rounds] [head-rev]
+#   scripts/bench-decode.sh [base-rev] [rounds (5)] [head-rev]
 #
 # Both revisions are checked out in git worktrees (so edits to this tree during the run change
 # nothing) with the head's Cargo.toml, Cargo.lock and benches/decode_encode.rs (the base had no
@@ -14,7 +14,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 base=${1:-03eae33}
-rounds=${2:-3}
+rounds=${2:-5}
 head=$(git -C "$root" rev-parse --short "${3:-HEAD}")
 filter='decode_json_(declared|inferred)_schema'
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/streamx/target}
@@ -35,12 +35,25 @@ for side in base head; do
     git -C "$root" show "$head:benches/decode_encode.rs" >"$work/$side/benches/decode_encode.rs"
 done
 
+# Both sides build the bench binary under the same name in the shared target dir, so each is
+# built once and its executable copied aside; rounds run the copies.
+build() { # <side>: builds the side's bench, copies its executable to $work/<side>.bench
+    local exe
+    exe=$(cd "$work/$1" && cargo bench --locked --quiet --bench decode_encode --no-run \
+        --message-format=json | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable"):
+        print(m["executable"])')
+    cp "$exe" "$work/$1.bench"
+}
 bench() { # <side> <baseline name>
-    (cd "$work/$1" && cargo bench --locked --quiet --bench decode_encode -- \
-        --save-baseline "$2" --noplot "$filter" >/dev/null)
+    (cd "$work/$1" && "$work/$1.bench" --bench --save-baseline "$2" --noplot "$filter" >/dev/null)
 }
 echo "[bench-decode] building base ($base) and head ($head) benches" >&2
-for side in base head; do (cd "$work/$side" && cargo bench --locked --quiet --bench decode_encode --no-run); done
+build base
+build head
 for round in $(seq 1 "$rounds"); do
     echo "[bench-decode] round $round of $rounds" >&2
     bench base "ab-base-$round"
