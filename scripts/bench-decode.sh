@@ -44,7 +44,8 @@ build() { # <side>: builds the side's bench, copies its executable to $work/<sid
 import json, sys
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable"):
+    if m.get("reason") == "compiler-artifact" and m.get("executable") \
+            and m["target"]["name"] == "decode_encode":
         print(m["executable"])')
     cp "$exe" "$work/$1.bench"
 }
