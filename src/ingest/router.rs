@@ -134,6 +134,7 @@ impl<'a> Router<'a> {
     /// worker commit what is open.
     pub fn run(&mut self, options: &IngestOptions) -> Result<(), IngestError> {
         let mut last_check = Instant::now();
+        let mut last_lag = Instant::now();
         let mut assigned_once = false;
         loop {
             if options.shutdown.load(Ordering::Relaxed) {
@@ -161,7 +162,11 @@ impl<'a> Router<'a> {
                 self.send_all_chunks()?;
             }
             self.apply_worker_events()?;
-            self.update_lag();
+            // Statistics come once a second: not worth a lock per polled record.
+            if last_lag.elapsed() >= END_CHECK {
+                last_lag = Instant::now();
+                self.update_lag();
+            }
             if options.stop_at_end && assigned_once && last_check.elapsed() >= END_CHECK {
                 last_check = Instant::now();
                 if self.caught_up() {

@@ -198,6 +198,52 @@ impl ClientContext for IngestContext {
     }
 }
 
+impl IngestContext {
+    /// Recovers newly assigned partitions from the store, assigns them at the offsets the store
+    /// gives, and queues the `Assigned` event (failures as `Failed`).
+    fn assign_recovered(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        tpl: &TopicPartitionList,
+        cooperative: bool,
+    ) {
+        let joined = Instant::now();
+        let mut assigned = Vec::new();
+        let mut to_assign = TopicPartitionList::new();
+        let parts: Vec<(String, i32)> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect();
+        for ((topic, partition), recovered) in self.recover_all(&parts) {
+            match recovered {
+                Ok(rec) => {
+                    let offset = self.start_offset(&rec);
+                    tracing::info!(%topic, partition, next_seq = rec.next_seq, ?offset, "assigned; recovered from the store");
+                    // add_partition_offset only fails for an invalid offset, which we never build.
+                    let _ = to_assign.add_partition_offset(&topic, partition, offset);
+                    assigned.push((topic, partition, rec));
+                }
+                Err(e) => self.push(RebalanceEvent::Failed(e)),
+            }
+        }
+        let result = if cooperative {
+            consumer.incremental_assign(&to_assign)
+        } else {
+            consumer.assign(&to_assign)
+        };
+        if let Err(e) = result {
+            self.push(RebalanceEvent::Failed(SourceError::Consumer(e)));
+        }
+        tracing::info!(
+            partitions = assigned.len(),
+            recovery_ms = joined.elapsed().as_millis() as u64,
+            "partitions assigned and recovered from the store"
+        );
+        self.push(RebalanceEvent::Assigned(assigned, joined));
+    }
+}
+
 impl ConsumerContext for IngestContext {
     fn rebalance(
         &self,
@@ -211,40 +257,7 @@ impl ConsumerContext for IngestContext {
         );
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let joined = Instant::now();
-                let mut assigned = Vec::new();
-                let mut to_assign = TopicPartitionList::new();
-                let parts: Vec<(String, i32)> = tpl
-                    .elements()
-                    .iter()
-                    .map(|e| (e.topic().to_string(), e.partition()))
-                    .collect();
-                for ((topic, partition), recovered) in self.recover_all(&parts) {
-                    match recovered {
-                        Ok(rec) => {
-                            let offset = self.start_offset(&rec);
-                            tracing::info!(%topic, partition, next_seq = rec.next_seq, ?offset, "assigned; recovered from the store");
-                            // add_partition_offset only fails for an invalid offset, which we never build.
-                            let _ = to_assign.add_partition_offset(&topic, partition, offset);
-                            assigned.push((topic, partition, rec));
-                        }
-                        Err(e) => self.push(RebalanceEvent::Failed(e)),
-                    }
-                }
-                let result = if cooperative {
-                    consumer.incremental_assign(&to_assign)
-                } else {
-                    consumer.assign(&to_assign)
-                };
-                if let Err(e) = result {
-                    self.push(RebalanceEvent::Failed(SourceError::Consumer(e)));
-                }
-                tracing::info!(
-                    partitions = assigned.len(),
-                    recovery_ms = joined.elapsed().as_millis() as u64,
-                    "partitions assigned and recovered from the store"
-                );
-                self.push(RebalanceEvent::Assigned(assigned, joined));
+                self.assign_recovered(consumer, tpl, cooperative)
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 let revoked: Vec<(String, i32)> = tpl
