@@ -34,8 +34,10 @@ def measure(args, env=None):
 
 
 def startup_ms(stderr):
-    """StreamX's `first record consumed after_join_ms=N` log line, or None."""
-    m = re.search(r"first record consumed.*after_join_ms=(\d+)", stderr)
+    """StreamX's `first record consumed after_join_ms=N` log line, or None (colour codes of a
+    binary that logs them to a pipe stripped first)."""
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", stderr)
+    m = re.search(r"first record consumed.*after_join_ms=(\d+)", plain)
     return int(m.group(1)) if m else None
 
 

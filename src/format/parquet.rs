@@ -12,8 +12,10 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, GzipLevel, ZstdLevel};
+use parquet::basic::{Compression, Encoding, GzipLevel, PageType, ZstdLevel};
+use parquet::file::metadata::{ColumnChunkMetaData, RowGroupMetaData};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use super::{FileWriter, FormatError};
 use crate::config::formats::{ParquetOptions, ParquetStatistics};
@@ -63,6 +65,46 @@ pub fn writer_properties(
 
 /// Dictionary size per column chunk before a column falls back to plain encoding.
 const DICTIONARY_PAGE_BYTES: usize = 256 * 1024;
+
+/// Whether a written column chunk began with a dictionary and fell back to plain pages: its
+/// values outgrew [`DICTIONARY_PAGE_BYTES`], so that column has too many distinct values to
+/// share a dictionary. Every value before the fallback was hashed into the dictionary for
+/// nothing: writers skip the attempt for such columns from the next row group on
+/// ([`without_dictionary`]).
+pub fn dictionary_fell_back(chunk: &ColumnChunkMetaData) -> bool {
+    if chunk.dictionary_page_offset().is_none() {
+        return false;
+    }
+    match chunk.page_encoding_stats() {
+        Some(stats) => stats.iter().any(|s| {
+            matches!(s.page_type, PageType::DATA_PAGE | PageType::DATA_PAGE_V2)
+                && s.encoding == Encoding::PLAIN
+        }),
+        None => chunk
+            .page_encoding_stats_mask()
+            .is_some_and(|mask| mask.is_set(Encoding::PLAIN)),
+    }
+}
+
+/// The columns of a written row group whose dictionary fell back ([`dictionary_fell_back`]).
+pub fn fallen_back_columns(row_group: &RowGroupMetaData) -> Vec<ColumnPath> {
+    row_group
+        .columns()
+        .iter()
+        .filter(|c| dictionary_fell_back(c))
+        .map(|c| c.column_path().clone())
+        .collect()
+}
+
+/// `props` with dictionary encoding off for `columns` (the others keep theirs).
+pub fn without_dictionary(props: &WriterProperties, columns: &[ColumnPath]) -> WriterProperties {
+    columns
+        .iter()
+        .fold(props.clone().into_builder(), |b, c| {
+            b.set_column_dictionary_enabled(c.clone(), false)
+        })
+        .build()
+}
 
 /// One Parquet file being written into memory.
 pub struct ParquetFileWriter {

@@ -307,13 +307,21 @@ impl ObjectStore for FaultyStore {
         &self,
         locations: BoxStream<'static, Result<Path>>,
     ) -> BoxStream<'static, Result<Path>> {
-        // Deletes are decided one path at a time, before the inner store sees them.
+        // Deletes are decided one path at a time, before the inner store sees them; a stalled
+        // one holds up the paths behind it.
         let rules = self.rules.clone();
-        let decided = locations.map(move |p| {
-            let path = p?;
-            match decide(&rules, Op::Delete, &path) {
-                Some(FaultAction::Fail) => Err(injected(&path, "delete failed")),
-                _ => Ok(path),
+        let decided = locations.then(move |p| {
+            let action = p.as_ref().ok().and_then(|p| decide(&rules, Op::Delete, p));
+            async move {
+                let path = p?;
+                match action {
+                    Some(FaultAction::Fail) => Err(injected(&path, "delete failed")),
+                    Some(FaultAction::Stall(d)) => {
+                        tokio::time::sleep(d).await;
+                        Ok(path)
+                    }
+                    _ => Ok(path),
+                }
             }
         });
         self.inner.delete_stream(decided.boxed())
@@ -373,5 +381,28 @@ mod tests {
         assert!(FaultRule::parse_list("put:x:1").is_err());
         assert!(FaultRule::parse_list("poke:x:1:fail").is_err());
         assert!(FaultRule::parse_list("put:x:1:explode").is_err());
+    }
+
+    #[tokio::test]
+    async fn deletes_fail_and_stall_as_ruled() {
+        use object_store::ObjectStoreExt;
+        let inner = Arc::new(object_store::memory::InMemory::new());
+        let rules = FaultRule::parse_list("delete:a:1:fail;delete:b:1+:stall-200").unwrap();
+        let store = FaultyStore::with_rules(inner.clone(), rules);
+        for name in ["a", "b"] {
+            inner
+                .put(&Path::from(name), PutPayload::from("x"))
+                .await
+                .unwrap();
+        }
+        assert!(store.delete(&Path::from("a")).await.is_err());
+        let started = std::time::Instant::now();
+        store.delete(&Path::from("b")).await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        assert!(
+            inner.head(&Path::from("a")).await.is_ok(),
+            "the failed delete left it"
+        );
+        assert!(inner.head(&Path::from("b")).await.is_err());
     }
 }

@@ -22,12 +22,15 @@ use object_store::ObjectStoreExt;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
+#[allow(deprecated)] // the one constructor of column writers that takes other properties
+use parquet::arrow::arrow_writer::get_column_writers;
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory};
 use parquet::arrow::{parquet_to_arrow_schema, ArrowWriter};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::file::metadata::{KeyValue, ParquetMetaData, ParquetMetaDataReader, RowGroupMetaData};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::ColumnPath;
 
 use super::schema::{check_compatible, project};
 use super::{temp_file, Finished, MergeError, Merger, MergerFactory, Staging};
@@ -35,7 +38,9 @@ use crate::compact::error::store_err;
 use crate::compact::plan::DataFile;
 use crate::config::formats::ParquetOptions;
 use crate::config::ParquetCodec;
-use crate::format::parquet::{writer_properties, MAX_ROW_GROUP_ROWS};
+use crate::format::parquet::{
+    fallen_back_columns, without_dictionary, writer_properties, MAX_ROW_GROUP_ROWS,
+};
 
 /// The job's `parquet.*` settings.
 #[derive(Debug, Clone, Copy)]
@@ -132,6 +137,9 @@ pub fn factory(
     }))
 }
 
+/// Rows per decoded batch at most (a small input row group is decoded in one batch).
+const DECODE_BATCH_ROWS: usize = 8192;
+
 /// The row group being encoded from decoded rows.
 struct Pending {
     writers: Vec<ArrowColumnWriter>,
@@ -145,6 +153,10 @@ pub struct ParquetMerger {
     schema: SchemaRef,
     props: WriterProperties,
     pending: Option<Pending>,
+    /// Columns whose dictionary fell back in a row group of this output: encoded plain from
+    /// then on, with `plain_props`, instead of hashing values into a dictionary again.
+    plain: Vec<ColumnPath>,
+    plain_props: Option<Arc<WriterProperties>>,
     rows: u64,
     /// Encoded bytes of the row groups flushed from pending rows, and what was estimated for
     /// them: corrects the (uncompressed) estimate of the pending row group.
@@ -172,6 +184,8 @@ impl ParquetMerger {
             schema,
             props,
             pending: None,
+            plain: Vec::new(),
+            plain_props: None,
             rows: 0,
             flushed: (0, 0),
             overhead,
@@ -200,20 +214,37 @@ impl ParquetMerger {
                 .and_then(|chunk| chunk.append_to_row_group(&mut rg))
                 .map_err(write_err)?;
         }
-        rg.close().map_err(write_err)?;
+        let written = rg.close().map_err(write_err)?;
         self.flushed.0 += self.writer.bytes_written() as u64 - before;
         self.flushed.1 += estimate;
+        let fell_back: Vec<ColumnPath> = fallen_back_columns(&written)
+            .into_iter()
+            .filter(|c| !self.plain.contains(c))
+            .collect();
+        if !fell_back.is_empty() {
+            self.plain.extend(fell_back);
+            self.plain_props = Some(Arc::new(without_dictionary(&self.props, &self.plain)));
+        }
         Ok(())
+    }
+
+    /// Column writers for the next decoded row group.
+    fn column_writers(&self) -> Result<Vec<ArrowColumnWriter>, MergeError> {
+        match &self.plain_props {
+            None => {
+                let index = self.writer.flushed_row_groups().len();
+                self.factory.create_column_writers(index)
+            }
+            #[allow(deprecated)]
+            Some(props) => get_column_writers(self.writer.schema_descr(), props, &self.schema),
+        }
+        .map_err(write_err)
     }
 
     /// Encodes decoded rows into the pending row group, closing it when full.
     fn write_batch(&mut self, batch: &RecordBatch) -> Result<(), MergeError> {
         if self.pending.is_none() {
-            let index = self.writer.flushed_row_groups().len();
-            let writers = self
-                .factory
-                .create_column_writers(index)
-                .map_err(write_err)?;
+            let writers = self.column_writers()?;
             self.pending = Some(Pending { writers, rows: 0 });
         }
         let pending = self.pending.as_mut().expect("pending row group");
@@ -291,8 +322,10 @@ impl ParquetMerger {
         meta: &ArrowReaderMetadata,
         i: usize,
     ) -> Result<(), MergeError> {
+        let rows = meta.metadata().row_group(i).num_rows().max(1) as usize;
         let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(data.clone(), meta.clone())
             .with_row_groups(vec![i])
+            .with_batch_size(rows.min(DECODE_BATCH_ROWS))
             .build()
             .map_err(|e| MergeError::Corrupt(e.to_string()))?;
         for batch in reader {

@@ -120,6 +120,36 @@ fn small_row_groups_are_re_encoded_into_one() {
 }
 
 #[test]
+fn columns_whose_dictionary_fell_back_are_written_plain_afterwards() {
+    let s = schema(false);
+    let opts = options(64 << 20);
+    let rows = 5000;
+    let inputs: Vec<(DataFile, Bytes)> = (0..60)
+        .map(|i| {
+            let d = input(&s, i * rows, rows, 1, opts);
+            (file(&format!("t+0+{i}.parquet"), 1, &d), d)
+        })
+        .collect();
+    let out = merge(&inputs, opts).unwrap();
+    let (offsets, groups, _) = read_offsets(&out);
+    assert_eq!(offsets, (0..60 * rows).collect::<Vec<_>>());
+    assert_eq!(groups, 3, "300,000 rows in row groups of 131,072");
+    let meta = ParquetMetaDataReader::new().parse_and_finish(&out).unwrap();
+    // Every `_offset` is distinct: its dictionary outgrows the limit in the first row group.
+    let offset_chunk = |g: usize| meta.row_group(g).column(0).clone();
+    assert!(crate::format::parquet::dictionary_fell_back(&offset_chunk(
+        0
+    )));
+    for g in 1..groups {
+        assert_eq!(
+            offset_chunk(g).dictionary_page_offset(),
+            None,
+            "row group {g}"
+        );
+    }
+}
+
+#[test]
 fn large_row_groups_are_copied_encoded() {
     let s = schema(false);
     // Row groups close at ~2 KiB: every row group of 1000 rows is "large" for this limit.
