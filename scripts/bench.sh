@@ -7,7 +7,8 @@
 #   - a ~70-line Python sink (confluent-kafka + pyarrow.json + pq.write_table; the peer),
 #   - `streamx ingest --stop-at-end` -> Parquet zstd on local disk, and on S3 (moto),
 # and prints a table of medians (wall s, records/s, records per CPU-second, peak RSS) with the
-# ratios of StreamX to the peer and to the limit. Then runs the criterion benches unless
+# ratios of StreamX to the peer and to the limit (BENCH_STREAMX_SET="k=v,k=v" adds settings to the
+# StreamX runs). Then runs the criterion benches unless
 # BENCH_SKIP_CRITERION=1.
 #
 #   scripts/bench.sh [records] [partitions] [runs]      (defaults: 1000000 4 3)

@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use streamx::alloc::{self, MallocProfile};
 use streamx::config::{Config, RawConfig};
 use streamx::ingest::{self, IngestOptions};
 use streamx::quickstart::{self, QuickstartOptions};
@@ -145,39 +146,6 @@ fn main() {
     }
 }
 
-/// How glibc's malloc is set up for a subcommand.
-#[derive(Clone, Copy)]
-enum MallocProfile {
-    /// ingest, worker and the rest. glibc keeps freed memory of many arenas and raises its mmap
-    /// threshold after large frees, which together add tens of MiB of RSS that
-    /// `memory.budget.bytes` cannot see. One arena and fixed 128 KiB thresholds hand freed file
-    /// buffers back to the system. (With the partition workers, a second arena measured +30 MiB
-    /// peak RSS on `scripts/bench-memory.sh 400000 1000 268435456`: 413 MiB against 386 MiB
-    /// with one; three arenas and 16 MiB thresholds, 423 MiB, over the 406 MiB target, for a
-    /// quarter less CPU.)
-    Lean,
-    /// `streamx compact`: an arena per directory being compacted plus one, and 16 MiB
-    /// thresholds. Its buffers (input files, decoded batches, pages, upload parts) are then
-    /// reused instead of mapped, faulted in and unmapped on every use, and its threads do not
-    /// queue on one arena's lock: a third less CPU on `scripts/bench-compact.sh`, whose peak
-    /// RSS stays near 120 MiB (compaction streams row group by row group).
-    Compaction { parallelism: usize },
-}
-
-fn tune_allocator(profile: MallocProfile) {
-    let (arenas, threshold) = match profile {
-        MallocProfile::Lean => (1, 128 * 1024),
-        MallocProfile::Compaction { parallelism } => (parallelism as i32 + 1, 16 << 20),
-    };
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets allocator parameters; called before the threads it concerns start.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, arenas);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, threshold);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, threshold);
-    }
-}
-
 /// The configuration from a file, the environment and `--set` pairs; errors say whose fault.
 fn load(file: Option<&std::path::Path>, set: &[String]) -> anyhow::Result<Config> {
     Config::load(file, &parse_sets(set)?).map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))
@@ -206,6 +174,10 @@ fn run_worker(file: Option<&std::path::Path>) -> anyhow::Result<()> {
 
 /// `streamx ingest`: runs until SIGINT/SIGTERM (open files are committed) or the end of input.
 fn run_ingest(config: Config, stop_at_end: bool) -> anyhow::Result<()> {
+    alloc::tune(MallocProfile::Ingest {
+        workers: ingest::worker_count(),
+        budget_bytes: config.memory_budget_bytes,
+    });
     let shutdown = shutdown_on_signals();
     let options = IngestOptions {
         stop_at_end,
@@ -304,7 +276,7 @@ fn run_samples(t: &SampleTarget) -> anyhow::Result<()> {
 }
 
 fn run() -> anyhow::Result<()> {
-    tune_allocator(MallocProfile::Lean);
+    alloc::tune(MallocProfile::Lean);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("STREAMX_LOG")
@@ -349,7 +321,7 @@ fn run() -> anyhow::Result<()> {
                 progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
             };
             let config = load(config.as_deref(), &set)?;
-            tune_allocator(MallocProfile::Compaction {
+            alloc::tune(MallocProfile::Compaction {
                 parallelism: config.compact.parallelism,
             });
             run_compact(config, &options, json)?

@@ -51,6 +51,10 @@ def streamx_args(bin, servers, topic, store, extra):
         "parquet.codec": "zstd", "consumer.session.timeout.ms": "6000",
     }
     props.update(extra)
+    # BENCH_STREAMX_SET="key=value,key=value": more settings for the StreamX runs (experiments).
+    for pair in filter(None, os.environ.get("BENCH_STREAMX_SET", "").split(",")):
+        k, v = pair.split("=", 1)
+        props[k.strip()] = v.strip()
     for k, v in props.items():
         args += ["--set", f"{k}={v}"]
     return args

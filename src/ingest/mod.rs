@@ -268,6 +268,6 @@ fn run_pipeline(
 }
 
 /// Partition workers: one per core (at most 8).
-fn worker_count() -> usize {
+pub fn worker_count() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get().min(8))
 }

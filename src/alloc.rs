@@ -1,0 +1,118 @@
+//! The process's allocator setup (glibc malloc), per subcommand: how many arenas, from which size
+//! a buffer is mapped on its own, and for `streamx ingest` a watcher that hands freed memory back
+//! to the system once the resident set passes the memory budget plus [`RSS_MARGIN_BYTES`].
+//!
+//! ```text
+//!  profile      arenas                  mmap / trim threshold   freed memory goes back
+//!  Lean         1                       128 KiB                 at once (buffers are mapped)
+//!  Ingest       partition workers + 1   16 MiB                  when RSS > budget + margin
+//!  Compaction   directory threads + 1   16 MiB                  when the process exits
+//! ```
+//!
+//! Why (measured on the 2-core machine, README "Performance"): glibc's defaults (8 arenas per
+//! core, a threshold that rises after large frees) keep tens of MiB of freed memory that
+//! `memory.budget.bytes` cannot see. The lean setting fixes that, but then every buffer over
+//! 128 KiB is mapped, faulted in page by page and unmapped on each use, and all threads queue on
+//! one arena's lock: a third of `streamx compact`'s CPU and about a fifth of ingest's. Arenas per
+//! thread and 16 MiB thresholds remove that cost; for ingest, whose memory is bounded by its
+//! budget, the watcher keeps the memory bound: it reads the resident set every
+//! [`WATCH_INTERVAL`] and calls `malloc_trim(0)` only above the ceiling, so a job well inside its
+//! budget never pays for trimming (trimming on a timer regardless measured no CPU gain at all).
+//! Everything else (worker, query, ...) keeps the lean setting.
+
+use std::time::Duration;
+
+/// How malloc is set up.
+#[derive(Debug, Clone, Copy)]
+pub enum MallocProfile {
+    /// One arena, 128 KiB thresholds: freed buffers go back to the system at once.
+    Lean,
+    /// `streamx ingest`: an arena per thread that allocates (the partition workers and the
+    /// consumer), 16 MiB thresholds, and the resident-set ceiling `budget_bytes` +
+    /// [`RSS_MARGIN_BYTES`].
+    Ingest { workers: usize, budget_bytes: u64 },
+    /// `streamx compact`: an arena per directory thread plus one, 16 MiB thresholds (its
+    /// memory is bounded by streaming row group by row group).
+    Compaction { parallelism: usize },
+}
+
+/// How far above `memory.budget.bytes` the resident set may grow before freed memory is handed
+/// back (the memory bench's target is budget + 150 MiB).
+pub const RSS_MARGIN_BYTES: u64 = 64 << 20;
+
+/// How often the ingest watcher reads the resident set.
+pub const WATCH_INTERVAL: Duration = Duration::from_millis(100);
+
+const LARGE_THRESHOLD: i32 = 16 << 20;
+
+/// Sets malloc up for `profile`; call before the threads it concerns start. For
+/// [`MallocProfile::Ingest`] also starts the watcher thread (it runs until the process exits).
+pub fn tune(profile: MallocProfile) {
+    let (arenas, threshold) = match profile {
+        MallocProfile::Lean => (1, 128 * 1024),
+        MallocProfile::Ingest { workers, .. } => (workers + 1, LARGE_THRESHOLD),
+        MallocProfile::Compaction { parallelism } => (parallelism + 1, LARGE_THRESHOLD),
+    };
+    set(arenas.min(64) as i32, threshold);
+    if let MallocProfile::Ingest { budget_bytes, .. } = profile {
+        let ceiling = budget_bytes.saturating_add(RSS_MARGIN_BYTES);
+        let spawned = std::thread::Builder::new()
+            .name("streamx-rss-ceiling".into())
+            .spawn(move || loop {
+                std::thread::sleep(WATCH_INTERVAL);
+                if resident_bytes().is_some_and(|rss| rss > ceiling) {
+                    trim();
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("cannot start the resident-set watcher: {e}");
+        }
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn set(arenas: i32, threshold: i32) {
+    // SAFETY: mallopt only sets allocator parameters.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, arenas);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, threshold);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, threshold);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn set(_arenas: i32, _threshold: i32) {}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn trim() {
+    // SAFETY: malloc_trim only releases free memory of the allocator's own arenas.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn trim() {}
+
+/// The process's resident set in bytes (`/proc/self/statm`), where the system has one.
+pub fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf only reads a system constant.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page).ok()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_resident_set_grows_with_touched_memory() {
+        let before = resident_bytes().expect("statm on Linux");
+        let block = vec![1u8; 64 << 20];
+        let after = resident_bytes().unwrap();
+        assert!(after >= before + (32 << 20), "{before} -> {after}");
+        drop(block);
+    }
+}
