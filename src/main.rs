@@ -236,6 +236,9 @@ fn run_compact(
     options: &streamx::compact::CompactOptions,
     json: bool,
 ) -> anyhow::Result<()> {
+    alloc::tune(MallocProfile::Compaction {
+        parallelism: config.compact.parallelism,
+    });
     let report = streamx::compact::run(&config, options)
         .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
     print_compaction(&report, options.dry_run, json)
@@ -275,8 +278,8 @@ fn run_samples(t: &SampleTarget) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run() -> anyhow::Result<()> {
-    alloc::tune(MallocProfile::Lean);
+/// Logs to stderr, filtered by `STREAMX_LOG`.
+fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("STREAMX_LOG")
@@ -286,6 +289,11 @@ fn run() -> anyhow::Result<()> {
         // Colour codes only on a terminal, not in log files and pipes.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+fn run() -> anyhow::Result<()> {
+    alloc::tune(MallocProfile::Lean);
+    init_logging();
     match Cli::parse().command {
         Command::Ingest {
             config,
@@ -320,11 +328,7 @@ fn run() -> anyhow::Result<()> {
                 dry_run,
                 progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
             };
-            let config = load(config.as_deref(), &set)?;
-            alloc::tune(MallocProfile::Compaction {
-                parallelism: config.compact.parallelism,
-            });
-            run_compact(config, &options, json)?
+            run_compact(load(config.as_deref(), &set)?, &options, json)?
         }
         Command::Samples {
             topic,
