@@ -5,15 +5,16 @@
 //! ```text
 //!  profile      arenas                  mmap / trim threshold   freed memory goes back
 //!  Lean         1                       128 KiB                 at once (buffers are mapped)
-//!  Ingest       partition workers + 1   16 MiB                  when RSS > budget + margin
-//!  Compaction   directory threads + 1   16 MiB                  when the process exits
+//!  Ingest       partition workers + 1   16 MiB                  as Compaction, and all of
+//!                                                               it while RSS > budget + margin
+//!  Compaction   directory threads + 1   16 MiB                  16 MiB free atop a heap
 //! ```
 //!
 //! Why (measured on the 2-core machine, README "Performance"): glibc's defaults (8 arenas per
 //! core, a threshold that rises after large frees) keep tens of MiB of freed memory that
 //! `memory.budget.bytes` cannot see. The lean setting fixes that, but then every buffer over
 //! 128 KiB is mapped, faulted in page by page and unmapped on each use, and all threads queue on
-//! one arena's lock: a third of `streamx compact`'s CPU and about a fifth of ingest's. Arenas per
+//! one arena's lock: a third of `streamx compact`'s CPU and a tenth or more of ingest's. Arenas per
 //! thread and 16 MiB thresholds remove that cost; for ingest, whose memory is bounded by its
 //! budget, the watcher keeps the memory bound: it reads the resident set every
 //! [`WATCH_INTERVAL`] and calls `malloc_trim(0)` only above the ceiling, so a job well inside its

@@ -16,13 +16,14 @@
 //!                          Kafka offsets committed (advisory, for lag)
 //! ```
 //!
-//! Module map: [`alloc`] sets malloc up per subcommand, [`config`] reads and validates the flat key/value configuration, [`source`] owns the
-//! Kafka consumer and rebalances, [`decode`] turns bytes into Arrow, [`expr`] compiles SQL over
-//! batches, [`partition`] names output partitions (SQL rules and the classic presets), [`format`]
-//! encodes files, [`store`] builds object stores from URLs, [`hive`] registers tables and partitions in a Hive Metastore, [`commit`] is the
-//! exactly-once protocol, [`sink`] buffers and rotates per Kafka partition, [`ingest`] runs the loop, [`query`] runs SQL over
-//! what was committed, [`compact`] merges the small files of closed directories (journaled swap),
-//! [`worker`] runs jobs behind a Kafka-Connect-compatible REST API.
+//! Module map: [`alloc`] sets malloc up per subcommand, [`config`] reads and validates the flat
+//! key/value configuration, [`source`] owns the Kafka consumer and rebalances, [`decode`] turns
+//! bytes into Arrow, [`expr`] compiles SQL over batches, [`partition`] names output partitions (SQL
+//! rules and the classic presets), [`format`] encodes files, [`store`] builds object stores from
+//! URLs, [`hive`] registers tables and partitions in a Hive Metastore, [`commit`] is the
+//! exactly-once protocol, [`sink`] buffers and rotates per Kafka partition, [`ingest`] runs the
+//! loop, [`query`] runs SQL over what was committed, [`compact`] merges the small files of closed
+//! directories (journaled swap), [`worker`] runs jobs behind a Kafka-Connect-compatible REST API.
 
 pub mod alloc;
 pub mod clock;

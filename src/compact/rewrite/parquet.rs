@@ -30,7 +30,6 @@ use parquet::column::writer::ColumnCloseResult;
 use parquet::file::metadata::{KeyValue, ParquetMetaData, ParquetMetaDataReader, RowGroupMetaData};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
-use parquet::schema::types::ColumnPath;
 
 use super::schema::{check_compatible, project};
 use super::{temp_file, Finished, MergeError, Merger, MergerFactory, Staging};
@@ -153,9 +152,9 @@ pub struct ParquetMerger {
     schema: SchemaRef,
     props: WriterProperties,
     pending: Option<Pending>,
-    /// Columns whose dictionary fell back in a row group of this output: encoded plain from
-    /// then on, with `plain_props`, instead of hashing values into a dictionary again.
-    plain: Vec<ColumnPath>,
+    /// `props` with dictionary encoding off for the columns whose dictionary fell back in a row
+    /// group of this output (encoded plain from then on instead of hashed into a dictionary
+    /// again); `None` while no column has.
     plain_props: Option<Arc<WriterProperties>>,
     rows: u64,
     /// Encoded bytes of the row groups flushed from pending rows, and what was estimated for
@@ -184,7 +183,6 @@ impl ParquetMerger {
             schema,
             props,
             pending: None,
-            plain: Vec::new(),
             plain_props: None,
             rows: 0,
             flushed: (0, 0),
@@ -217,13 +215,11 @@ impl ParquetMerger {
         let written = rg.close().map_err(write_err)?;
         self.flushed.0 += self.writer.bytes_written() as u64 - before;
         self.flushed.1 += estimate;
-        let fell_back: Vec<ColumnPath> = fallen_back_columns(&written)
-            .into_iter()
-            .filter(|c| !self.plain.contains(c))
-            .collect();
+        // A column already written plain has no dictionary to fall back from.
+        let fell_back = fallen_back_columns(&written);
         if !fell_back.is_empty() {
-            self.plain.extend(fell_back);
-            self.plain_props = Some(Arc::new(without_dictionary(&self.props, &self.plain)));
+            let current = self.plain_props.as_deref().unwrap_or(&self.props);
+            self.plain_props = Some(Arc::new(without_dictionary(current, &fell_back)));
         }
         Ok(())
     }

@@ -1,6 +1,6 @@
 use super::*;
 use crate::config::formats::ParquetStatistics;
-use crate::format::parquet::ParquetFileWriter;
+use crate::format::parquet::{dictionary_fell_back, ParquetFileWriter};
 use crate::format::FileWriter;
 use arrow::array::{ArrayRef, Int64Array, StringArray};
 use arrow::datatypes::{DataType, Field};
@@ -137,9 +137,7 @@ fn columns_whose_dictionary_fell_back_are_written_plain_afterwards() {
     let meta = ParquetMetaDataReader::new().parse_and_finish(&out).unwrap();
     // Every `_offset` is distinct: its dictionary outgrows the limit in the first row group.
     let offset_chunk = |g: usize| meta.row_group(g).column(0).clone();
-    assert!(crate::format::parquet::dictionary_fell_back(&offset_chunk(
-        0
-    )));
+    assert!(dictionary_fell_back(&offset_chunk(0)));
     for g in 1..groups {
         assert_eq!(
             offset_chunk(g).dictionary_page_offset(),
