@@ -19,10 +19,14 @@
 //! chunks to the worker that owns the partition (fixed per partition, so order is kept). Each
 //! worker decodes, transforms, partitions, encodes and commits its partitions; store calls run on
 //! a small tokio runtime through `block_on`, so a worker waiting for the store holds up only its
-//! own partitions. Hand-offs are bounded: chunks of [`router::CHUNK_RECORDS`] records, at most
-//! [`workers::COMMAND_QUEUE`] queued per worker, after which the consumer thread waits (and
-//! librdkafka's prefetch, itself bounded, fills). Open files are bounded together by
-//! `memory.budget.bytes` (past it a worker flushes its largest open files early).
+//! own partitions. Hand-offs are bounded: chunks of [`router::CHUNK_RECORDS`] records or
+//! [`router::CHUNK_BYTES`], at most [`workers::COMMAND_QUEUE`] queued per worker, after which the
+//! consumer thread waits (and librdkafka's prefetch, itself bounded, fills). Queued chunks and
+//! open files are bounded together by `memory.budget.bytes` (past it a worker flushes its largest
+//! open files early).
+//!
+//! With `--stop-at-end` a second client, which never joins the group, asks the brokers for the
+//! partitions' watermarks ([`source::watermark_client`]).
 //!
 //! Before consuming, the store is probed for conditional writes and swept once (half-published
 //! commits finished, orphaned staging deleted, [`CommitLog::sweep`]); the sweep then repeats on
@@ -180,8 +184,12 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
     let ctx = sink_context(&config, &options, &commit_log, runtime.handle(), listener)?;
     let source_ctx = IngestContext::new(commit_log, runtime.handle().clone(), config.start_from);
     let consumer = source::connect(&config, source_ctx, options.connect_timeout)?;
+    let end_check = match options.stop_at_end {
+        true => Some(source::watermark_client(&config)?),
+        false => None,
+    };
     tracing::info!(writer = %writer_id, group = %config.group_id, store = %config.store_url, "ingest started");
-    let result = run_pipeline(&consumer, &ctx, &options);
+    let result = run_pipeline(&consumer, end_check.as_ref(), &ctx, &options);
     // Leave the group now so the partitions move on without waiting for the session timeout.
     consumer.unsubscribe();
     drop(consumer);
@@ -244,6 +252,7 @@ async fn sweep_now_and_then(log: CommitLog, cleanup: StagingCleanup) {
 /// then the workers are told to stop (their channels close) and joined.
 fn run_pipeline(
     consumer: &BaseConsumer<IngestContext>,
+    end_check: Option<&BaseConsumer>,
     ctx: &SinkContext,
     options: &IngestOptions,
 ) -> Result<(), IngestError> {
@@ -262,7 +271,7 @@ fn run_pipeline(
                 .map_err(IngestError::Runtime)?;
         }
         drop((event_tx, spent_tx));
-        let mut router = router::Router::new(consumer, ctx, senders, event_rx, spent_rx);
+        let mut router = router::Router::new(consumer, ctx, senders, event_rx, spent_rx, end_check);
         router.run(options)
     })
 }

@@ -20,7 +20,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::lag::LagGauge;
-use super::workers::{Command, Event, TopicPartition};
+use super::workers::{Command, Event, Queued, TopicPartition};
 use super::{IngestError, IngestOptions};
 use crate::commit::Recovered;
 use crate::config::StartFrom;
@@ -32,10 +32,14 @@ use crate::source::{IngestContext, RebalanceEvent, SourceError};
 
 /// Records per chunk sent to a worker.
 pub const CHUNK_RECORDS: usize = 512;
+/// Bytes (values and keys) after which a chunk is sent with fewer records.
+pub const CHUNK_BYTES: usize = 1 << 20;
 /// The longest a consumed record waits in a chunk before the chunk is sent.
 pub const CHUNK_LINGER: Duration = Duration::from_millis(20);
 
 const POLL: Duration = Duration::from_millis(100);
+/// Records routed between two rounds of [`Router::chores`] while records keep coming.
+const CHORES_EVERY: usize = 64;
 /// How often the end of input is checked (`--stop-at-end`).
 const END_CHECK: Duration = Duration::from_millis(100);
 /// How long `--stop-at-end` waits for a partition's watermarks before trying again later.
@@ -70,6 +74,49 @@ pub struct Router<'a> {
     lag_gauge: LagGauge,
     /// Startup: when the group first handed this run partitions, until its first record.
     startup: Startup,
+    /// With `--stop-at-end`: the client that asks the brokers where each partition ends.
+    end_check: Option<&'a BaseConsumer>,
+    /// Whether the group has handed this run partitions yet (the end check waits for it).
+    assigned_once: bool,
+}
+
+/// Chores done at most every [`END_CHECK`].
+struct Timers {
+    lag: Every,
+    end: Every,
+}
+
+impl Timers {
+    fn new() -> Self {
+        Timers {
+            lag: Every::new(END_CHECK),
+            end: Every::new(END_CHECK),
+        }
+    }
+}
+
+/// A chore due once per period.
+struct Every {
+    period: Duration,
+    last: Instant,
+}
+
+impl Every {
+    fn new(period: Duration) -> Self {
+        Every {
+            period,
+            last: Instant::now(),
+        }
+    }
+
+    /// True (and the period starts over) when a period has passed since the last time.
+    fn due(&mut self, now: Instant) -> bool {
+        if now.duration_since(self.last) < self.period {
+            return false;
+        }
+        self.last = now;
+        true
+    }
 }
 
 /// Where startup stands: logged once, as the time from the first group join (recovery included)
@@ -112,6 +159,7 @@ impl<'a> Router<'a> {
         workers: Vec<SyncSender<Command>>,
         events: Receiver<Event>,
         spent: Receiver<RecordBuffer>,
+        end_check: Option<&'a BaseConsumer>,
     ) -> Self {
         Router {
             consumer,
@@ -127,52 +175,77 @@ impl<'a> Router<'a> {
             },
             lag_gauge: LagGauge::new(ctx.metrics.clone()),
             startup: Startup::WaitingForJoin,
+            end_check,
+            assigned_once: false,
         }
     }
 
-    /// Polls and routes until stopped, failed, or (with `stop_at_end`) caught up; then has every
+    /// Polls and routes until stopped, failed, or (with an end check) caught up; then has every
     /// worker commit what is open.
     pub fn run(&mut self, options: &IngestOptions) -> Result<(), IngestError> {
-        let mut last_check = Instant::now();
-        let mut last_lag = Instant::now();
-        let mut assigned_once = false;
+        let mut timers = Timers::new();
+        let mut routed_since_chores = 0;
         loop {
             if options.shutdown.load(Ordering::Relaxed) {
                 return self.finish(RotateReason::Shutdown);
             }
-            let polled = self.consumer.poll(POLL);
-            assigned_once |= self.apply_rebalance_events()?;
-            match polled {
-                None => self.send_all_chunks()?,
-                Some(Ok(msg)) => self.route(&msg)?,
-                Some(Err(KafkaError::PartitionEOF(partition))) => {
-                    // The event carries no topic: every topic's partition of that number.
-                    for m in self.owned.values_mut() {
-                        if let Some(o) = m.get_mut(&partition) {
-                            o.eof_hint = true;
-                        }
+            let routed = self.poll_once()?;
+            // Between records the chores wait for a few more: each reads the clock.
+            routed_since_chores += usize::from(routed);
+            if routed && routed_since_chores < CHORES_EVERY {
+                continue;
+            }
+            routed_since_chores = 0;
+            if self.chores(&mut timers)? {
+                return self.finish(RotateReason::EndOfInput);
+            }
+        }
+    }
+
+    /// One poll: a record routed (true), or an event handled, or nothing within [`POLL`].
+    fn poll_once(&mut self) -> Result<bool, IngestError> {
+        let polled = self.consumer.poll(POLL);
+        self.assigned_once |= self.apply_rebalance_events()?;
+        match polled {
+            None => self.send_all_chunks()?,
+            Some(Ok(msg)) => {
+                self.route(&msg)?;
+                return Ok(true);
+            }
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                // The event carries no topic: every topic's partition of that number.
+                for m in self.owned.values_mut() {
+                    if let Some(o) = m.get_mut(&partition) {
+                        o.eof_hint = true;
                     }
                 }
-                Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
             }
-            if self
-                .unsent_since
-                .is_some_and(|t| t.elapsed() >= CHUNK_LINGER)
-            {
-                self.send_all_chunks()?;
+            Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+        }
+        Ok(false)
+    }
+
+    /// What the consumer thread does besides routing: lingering chunks sent, worker events
+    /// applied, the lag gauge updated and (with an end check) the end of input checked. True
+    /// when the input is consumed to its end.
+    fn chores(&mut self, timers: &mut Timers) -> Result<bool, IngestError> {
+        let now = Instant::now();
+        if self
+            .unsent_since
+            .is_some_and(|t| now.duration_since(t) >= CHUNK_LINGER)
+        {
+            self.send_all_chunks()?;
+        }
+        self.apply_worker_events()?;
+        // Statistics come once a second: not worth a lock per polled record.
+        if timers.lag.due(now) {
+            self.update_lag();
+        }
+        match self.end_check {
+            Some(watermarks) if self.assigned_once && timers.end.due(now) => {
+                Ok(self.caught_up(watermarks))
             }
-            self.apply_worker_events()?;
-            // Statistics come once a second: not worth a lock per polled record.
-            if last_lag.elapsed() >= END_CHECK {
-                last_lag = Instant::now();
-                self.update_lag();
-            }
-            if options.stop_at_end && assigned_once && last_check.elapsed() >= END_CHECK {
-                last_check = Instant::now();
-                if self.caught_up() {
-                    return self.finish(RotateReason::EndOfInput);
-                }
-            }
+            _ => Ok(false),
         }
     }
 
@@ -208,7 +281,7 @@ impl<'a> Router<'a> {
             || headers_of(msg),
         );
         self.unsent_since.get_or_insert_with(Instant::now);
-        if o.chunk.len() >= CHUNK_RECORDS {
+        if o.chunk.len() >= CHUNK_RECORDS || o.chunk.byte_size() >= CHUNK_BYTES {
             let (topic, partition) = (o.tp.0.clone(), o.tp.1);
             self.send_chunk(&topic, partition)?;
         }
@@ -229,7 +302,8 @@ impl<'a> Router<'a> {
         }
         let chunk = std::mem::replace(&mut o.chunk, fresh);
         let (worker, tp) = (o.worker, o.tp.clone());
-        self.send(worker, Command::Records(tp, chunk))
+        let queued = Queued::new(chunk, &self.ctx.memory);
+        self.send(worker, Command::Records(tp, queued))
     }
 
     fn send_all_chunks(&mut self) -> Result<(), IngestError> {
@@ -440,7 +514,7 @@ impl<'a> Router<'a> {
 
     /// True when every owned partition has been read to its end. Runs the per-partition checks
     /// (a watermark request each) only once every partition has had an end event.
-    fn caught_up(&mut self) -> bool {
+    fn caught_up(&mut self, watermarks: &BaseConsumer) -> bool {
         let start_from = self.ctx.config.start_from;
         let consumer = self.consumer;
         let all: Vec<&mut Owned> = self
@@ -453,7 +527,7 @@ impl<'a> Router<'a> {
         }
         let positions = consumer.position().ok();
         for o in all {
-            match partition_at_end(consumer, positions.as_ref(), start_from, o) {
+            match partition_at_end(watermarks, positions.as_ref(), start_from, o) {
                 Ok(true) => {}
                 Ok(false) => {
                     // Records are still to come; their end event sets the hint again.
@@ -489,7 +563,7 @@ fn worker_for(topic: &str, partition: i32, workers: usize) -> usize {
 /// (`consumer.auto.offset.reset=latest` and no commit yet). A fenced partition is done: another
 /// process owns it.
 fn partition_at_end(
-    consumer: &BaseConsumer<IngestContext>,
+    watermarks: &BaseConsumer,
     positions: Option<&TopicPartitionList>,
     start_from: StartFrom,
     o: &Owned,
@@ -505,7 +579,7 @@ fn partition_at_end(
             _ => None,
         });
     let next = position.max(o.expected);
-    let (low, high) = consumer.fetch_watermarks(topic, partition, WATERMARK_TIMEOUT)?;
+    let (low, high) = watermarks.fetch_watermarks(topic, partition, WATERMARK_TIMEOUT)?;
     Ok(match next {
         Some(next) => next >= high,
         None => low >= high || start_from == StartFrom::Latest,

@@ -14,10 +14,12 @@
 //! - A worker owns its writers: only it pushes, ticks (idle / schedule rotation), spills and
 //!   commits them. Commits run the store protocol of [`crate::commit`]; exactly-once does not
 //!   depend on which thread commits, only on the store's conditional create.
-//! - The command channel is bounded ([`COMMAND_QUEUE`] chunks): a worker that falls behind
-//!   blocks the router, which stops polling (librdkafka's own prefetch is bounded by its
-//!   `queued.max.messages.kbytes`). The event channel is unbounded: events are a few per commit
-//!   and the router drains it on every loop.
+//! - The command channel is bounded ([`COMMAND_QUEUE`] chunks of at most
+//!   [`super::router::CHUNK_BYTES`] each): a worker that falls behind blocks the router, which
+//!   stops polling (librdkafka's own prefetch is bounded by its `queued.max.messages.kbytes`).
+//!   A queued chunk holds its bytes in the memory budget ([`Queued`]) until the worker has
+//!   written it, so queued records and open files share `memory.budget.bytes`. The event channel
+//!   is unbounded: events are a few per commit and the router drains it on every loop.
 //! - A worker reports commits (for the advisory Kafka offset commit), fences (the router pauses
 //!   the partition), fenced partitions whose backoff is over (the router recovers, seeks and
 //!   sends [`Command::Reset`]) and its own failure, after which it stops.
@@ -32,13 +34,17 @@ use std::time::{Duration, Instant};
 use crate::clock::wall_ms;
 use crate::commit::Recovered;
 use crate::decode::buffer::RecordBuffer;
+use crate::sink::memory::{Accounted, MemoryBudget};
 use crate::sink::rotation::RotateReason;
 use crate::sink::{Committed, PartitionWriter, SinkContext};
 
 use super::IngestError;
 
-/// Chunks a worker's command channel holds before the router waits.
-pub const COMMAND_QUEUE: usize = 4;
+/// Chunks a worker's command channel holds before the router waits: deep enough that one
+/// worker busy with a flush or a commit does not leave the other without records while the
+/// router waits for it (at most `COMMAND_QUEUE` x [`super::router::CHUNK_BYTES`] per worker,
+/// counted in the memory budget).
+pub const COMMAND_QUEUE: usize = 16;
 
 /// How often a worker ticks its writers (idle and schedule rotation, fenced backoff).
 const TICK: Duration = Duration::from_millis(100);
@@ -46,12 +52,26 @@ const TICK: Duration = Duration::from_millis(100);
 /// A Kafka partition.
 pub type TopicPartition = (Arc<str>, i32);
 
+/// A chunk on its way to a worker, with its bytes held in the memory budget.
+pub struct Queued {
+    pub buffer: RecordBuffer,
+    held: Accounted,
+}
+
+impl Queued {
+    pub fn new(buffer: RecordBuffer, budget: &Arc<MemoryBudget>) -> Box<Self> {
+        let mut held = Accounted::new(budget);
+        held.set(buffer.byte_size() as u64);
+        Box::new(Queued { buffer, held })
+    }
+}
+
 /// What the router tells a worker.
 pub enum Command {
     /// Own this partition, resuming where the store says it stands.
     Assign(TopicPartition, Recovered),
     /// Consumed records of one owned partition, in offset order.
-    Records(TopicPartition, RecordBuffer),
+    Records(TopicPartition, Box<Queued>),
     /// A fenced partition recovered from the store; the consumer was moved there.
     Reset(TopicPartition, Recovered),
     /// No longer owned: forget it (what is not committed is re-read by the next owner).
@@ -126,8 +146,11 @@ impl Worker<'_> {
                 self.resume_asked.remove(&tp);
                 self.writers.insert(tp, writer);
             }
-            Command::Records(tp, mut buffer) => {
+            Command::Records(tp, queued) => {
+                let Queued { mut buffer, held } = *queued;
                 self.push_all(&tp, &mut buffer)?;
+                // Written into the open files, which account for it from here on.
+                drop(held);
                 buffer.clear();
                 let _ = self.spent.send(buffer);
                 if self.ctx.memory.over() {
@@ -263,5 +286,23 @@ fn later(a: Committed, b: Committed) -> Committed {
     match (a, b) {
         (x, Committed::Nothing) => x,
         (_, y) => y,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queued_chunk_holds_its_bytes_in_the_budget_until_dropped() {
+        let budget = MemoryBudget::new(1 << 20);
+        let mut buffer = RecordBuffer::new(false, false);
+        buffer.push(7, -1, None, Some(&[b'x'; 1000]), Vec::new);
+        let queued = Queued::new(buffer, &budget);
+        assert_eq!(budget.used(), 1000);
+        let Queued { buffer, held } = *queued;
+        assert_eq!(buffer.len(), 1);
+        drop(held);
+        assert_eq!(budget.used(), 0);
     }
 }

@@ -325,6 +325,17 @@ pub fn client_config(config: &Config) -> ClientConfig {
     cc
 }
 
+/// A client of its own for the end-of-input check's watermark queries (`--stop-at-end`): on the
+/// consumer's connection a query waits behind the fetch the broker holds open for new records
+/// (up to `fetch.wait.max.ms`, 500 ms by default, per partition queried); on its own it answers
+/// in a round trip. It never subscribes, so it never joins the group.
+pub fn watermark_client(config: &Config) -> Result<BaseConsumer, SourceError> {
+    let mut cc = client_config(config);
+    cc.set("client.id", format!("streamx-{}-end-check", config.name))
+        .remove("statistics.interval.ms");
+    cc.create().map_err(SourceError::Client)
+}
+
 /// Creates the consumer, checks that the brokers answer within `timeout` and that listed topics
 /// exist, then subscribes. Fails fast with the problem named.
 pub fn connect(
