@@ -192,7 +192,12 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
     let result = run_pipeline(&consumer, end_check.as_ref(), &ctx, &options);
     // Leave the group now so the partitions move on without waiting for the session timeout.
     consumer.unsubscribe();
+    // Each librdkafka client takes about 100 ms to stop its threads: both at once.
+    let closing = end_check.map(|client| std::thread::spawn(move || drop(client)));
     drop(consumer);
+    if let Some(closing) = closing {
+        let _ = closing.join();
+    }
     if let Some(r) = &registrar {
         r.shutdown(HIVE_SHUTDOWN_DEADLINE);
     }
