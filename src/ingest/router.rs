@@ -40,7 +40,7 @@ pub const CHUNK_LINGER: Duration = Duration::from_millis(20);
 const POLL: Duration = Duration::from_millis(100);
 /// Records routed between two rounds of [`Router::chores`] while records keep coming.
 const CHORES_EVERY: usize = 64;
-/// How often the end of input is checked (`--stop-at-end`).
+/// How often the lag gauge is updated and the end of input checked (`--stop-at-end`).
 const END_CHECK: Duration = Duration::from_millis(100);
 /// How long `--stop-at-end` waits for a partition's watermarks before trying again later.
 const WATERMARK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -78,21 +78,6 @@ pub struct Router<'a> {
     end_check: Option<&'a BaseConsumer>,
     /// Whether the group has handed this run partitions yet (the end check waits for it).
     assigned_once: bool,
-}
-
-/// Chores done at most every [`END_CHECK`].
-struct Timers {
-    lag: Every,
-    end: Every,
-}
-
-impl Timers {
-    fn new() -> Self {
-        Timers {
-            lag: Every::new(END_CHECK),
-            end: Every::new(END_CHECK),
-        }
-    }
 }
 
 /// A chore due once per period.
@@ -183,7 +168,7 @@ impl<'a> Router<'a> {
     /// Polls and routes until stopped, failed, or (with an end check) caught up; then has every
     /// worker commit what is open.
     pub fn run(&mut self, options: &IngestOptions) -> Result<(), IngestError> {
-        let mut timers = Timers::new();
+        let mut periodic = Every::new(END_CHECK);
         let mut routed_since_chores = 0;
         loop {
             if options.shutdown.load(Ordering::Relaxed) {
@@ -196,7 +181,7 @@ impl<'a> Router<'a> {
                 continue;
             }
             routed_since_chores = 0;
-            if self.chores(&mut timers)? {
+            if self.chores(&mut periodic)? {
                 return self.finish(RotateReason::EndOfInput);
             }
         }
@@ -226,9 +211,9 @@ impl<'a> Router<'a> {
     }
 
     /// What the consumer thread does besides routing: lingering chunks sent, worker events
-    /// applied, the lag gauge updated and (with an end check) the end of input checked. True
-    /// when the input is consumed to its end.
-    fn chores(&mut self, timers: &mut Timers) -> Result<bool, IngestError> {
+    /// applied, and when `periodic` is due the lag gauge updated and (with an end check) the end
+    /// of input checked. True when the input is consumed to its end.
+    fn chores(&mut self, periodic: &mut Every) -> Result<bool, IngestError> {
         let now = Instant::now();
         if self
             .unsent_since
@@ -237,14 +222,13 @@ impl<'a> Router<'a> {
             self.send_all_chunks()?;
         }
         self.apply_worker_events()?;
-        // Statistics come once a second: not worth a lock per polled record.
-        if timers.lag.due(now) {
-            self.update_lag();
+        if !periodic.due(now) {
+            return Ok(false);
         }
+        // Statistics come once a second: not worth a lock per polled record.
+        self.update_lag();
         match self.end_check {
-            Some(watermarks) if self.assigned_once && timers.end.due(now) => {
-                Ok(self.caught_up(watermarks))
-            }
+            Some(watermarks) if self.assigned_once => Ok(self.caught_up(watermarks)),
             _ => Ok(false),
         }
     }
