@@ -20,6 +20,7 @@ pub mod buffer;
 pub mod connect_json;
 pub mod connect_schema;
 pub mod json;
+mod json_direct;
 pub mod metadata;
 pub mod raw;
 pub mod registry;

@@ -1,0 +1,533 @@
+//! The column builders of the direct decoder: one per field of the declared schema, nested as
+//! the schema nests, each parsing its values from a [`Cursor`] and built into an Arrow array at
+//! the end of each buffer.
+
+use std::sync::Arc;
+
+use arrow::array::builder::{BooleanBufferBuilder, NullBufferBuilder};
+use arrow::array::timezone::Tz;
+use arrow::array::{
+    make_array, ArrayData, ArrayRef, BooleanArray, ListArray, StringArray, StructArray,
+};
+use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+use arrow::compute::kernels::cast_utils::string_to_datetime;
+use arrow::datatypes::{DataType, FieldRef, Fields, TimeUnit};
+
+use super::cursor::Cursor;
+use super::{GiveUp, Step};
+
+/// The builder of one column: exactly one entry (a value or a null) per row of its parent.
+///
+/// Buffers are handed to Arrow at the end of each buffer; each builder remembers how much the
+/// last batch used and reserves that much when the next buffer starts ([`Column::prepare`]), so
+/// values are not copied while vectors grow and nothing is held between buffers.
+#[derive(Debug)]
+enum Column {
+    Utf8(Utf8Column),
+    Boolean {
+        values: BooleanBufferBuilder,
+        nulls: NullBufferBuilder,
+    },
+    /// Int32, Int64, Float32, Float64, Timestamp.
+    Number(NumberColumn),
+    Struct(StructColumn),
+    List(ListColumn),
+}
+
+impl Column {
+    fn new(data_type: &DataType) -> Option<Column> {
+        Some(match data_type {
+            DataType::Utf8 => Column::Utf8(Utf8Column::default()),
+            DataType::Boolean => Column::Boolean {
+                values: BooleanBufferBuilder::new(0),
+                nulls: NullBufferBuilder::new(0),
+            },
+            DataType::Struct(fields) => Column::Struct(StructColumn::new(fields)?),
+            DataType::List(item) => Column::List(ListColumn::new(item)?),
+            other => Column::Number(NumberColumn::new(other)?),
+        })
+    }
+
+    /// Reserves what the previous batch used.
+    fn prepare(&mut self, rows: usize) {
+        match self {
+            Column::Utf8(c) => c.prepare(rows),
+            Column::Boolean { values, nulls } => {
+                *values = BooleanBufferBuilder::new(rows);
+                *nulls = NullBufferBuilder::new(rows);
+            }
+            Column::Number(n) => n.prepare(rows),
+            Column::Struct(s) => s.prepare(rows),
+            Column::List(l) => l.prepare(rows),
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            Column::Utf8(c) => c.append_null(),
+            Column::Boolean { values, nulls } => {
+                values.append(false);
+                nulls.append_null();
+            }
+            Column::Number(n) => n.append_null(),
+            Column::Struct(s) => s.append_null(),
+            Column::List(l) => l.append_null(),
+        }
+    }
+
+    /// Parses the value at the cursor into this column.
+    fn value(&mut self, cursor: &mut Cursor<'_>) -> Step {
+        if cursor.null()? {
+            self.append_null();
+            return Ok(());
+        }
+        match self {
+            Column::Utf8(c) => c.value(cursor),
+            Column::Boolean { values, nulls } => {
+                let value = cursor.peek() == Some(b't');
+                cursor.literal(if value { b"true" } else { b"false" })?;
+                values.append(value);
+                nulls.append_non_null();
+                Ok(())
+            }
+            Column::Number(n) => n.value(cursor),
+            Column::Struct(s) => {
+                if cursor.peek() != Some(b'{') {
+                    return Err(GiveUp);
+                }
+                s.object(cursor)
+            }
+            Column::List(l) => l.value(cursor),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Column::Utf8(c) => c.finish(),
+            Column::Boolean { values, nulls } => {
+                Arc::new(BooleanArray::new(values.finish(), nulls.finish()))
+            }
+            Column::Number(n) => n.finish(),
+            Column::Struct(s) => Arc::new(s.finish()),
+            Column::List(l) => l.finish(),
+        }
+    }
+
+    /// Drops the values of a buffer given up on (rows may be half written: nothing is built).
+    fn reset(&mut self) {
+        match self {
+            Column::Utf8(c) => *c = Utf8Column::default(),
+            Column::Boolean { values, nulls } => {
+                *values = BooleanBufferBuilder::new(0);
+                *nulls = NullBufferBuilder::new(0);
+            }
+            Column::Number(n) => n.reset(),
+            Column::Struct(s) => s.reset(),
+            Column::List(l) => l.reset(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Utf8Column {
+    offsets: Vec<i32>,
+    data: Vec<u8>,
+    nulls: NullBufferBuilder,
+    /// Bytes of the previous batch.
+    data_hint: usize,
+}
+
+impl Default for Utf8Column {
+    fn default() -> Self {
+        Utf8Column {
+            offsets: vec![0],
+            data: Vec::new(),
+            nulls: NullBufferBuilder::new(0),
+            data_hint: 0,
+        }
+    }
+}
+
+impl Utf8Column {
+    fn prepare(&mut self, rows: usize) {
+        self.offsets.reserve(rows);
+        self.data.reserve(self.data_hint);
+        self.nulls = NullBufferBuilder::new(rows);
+    }
+
+    fn append_null(&mut self) {
+        self.offsets.push(self.data.len() as i32);
+        self.nulls.append_null();
+    }
+
+    fn value(&mut self, cursor: &mut Cursor<'_>) -> Step {
+        cursor.string_into(&mut self.data)?;
+        self.offsets
+            .push(i32::try_from(self.data.len()).map_err(|_| GiveUp)?);
+        self.nulls.append_non_null();
+        Ok(())
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        self.data_hint = self.data.len();
+        let offsets = std::mem::replace(&mut self.offsets, vec![0]);
+        let data = Buffer::from_vec(std::mem::take(&mut self.data));
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+        // SAFETY: every record was checked to be UTF-8 before parsing (`DirectDecoder::record`);
+        // `data` holds the bytes between quotes of those records (which start and end on
+        // character boundaries, a quote being ASCII) and characters of escapes, encoded by
+        // `char::encode_utf8`; offsets only ever grew, from 0, to `data.len()` at a value's end.
+        let array = unsafe { StringArray::new_unchecked(offsets, data, self.nulls.finish()) };
+        Arc::new(array)
+    }
+}
+
+#[derive(Debug)]
+struct ListColumn {
+    item: FieldRef,
+    offsets: Vec<i32>,
+    child: Box<Column>,
+    nulls: NullBufferBuilder,
+    /// Items so far (the last offset).
+    items: i32,
+    /// Items of the previous batch.
+    items_hint: usize,
+}
+
+impl ListColumn {
+    fn new(item: &FieldRef) -> Option<ListColumn> {
+        Some(ListColumn {
+            item: item.clone(),
+            offsets: vec![0],
+            child: Box::new(
+                item.is_nullable()
+                    .then(|| Column::new(item.data_type()))??,
+            ),
+            nulls: NullBufferBuilder::new(0),
+            items: 0,
+            items_hint: 0,
+        })
+    }
+
+    fn prepare(&mut self, rows: usize) {
+        self.offsets.reserve(rows);
+        self.nulls = NullBufferBuilder::new(rows);
+        self.child.prepare(self.items_hint);
+    }
+
+    fn append_null(&mut self) {
+        self.offsets.push(self.items);
+        self.nulls.append_null();
+    }
+
+    /// A JSON array (the `[` next).
+    fn value(&mut self, cursor: &mut Cursor<'_>) -> Step {
+        cursor.expect(b'[')?;
+        cursor.skip_whitespace();
+        if cursor.peek() == Some(b']') {
+            cursor.pos += 1;
+        } else {
+            loop {
+                self.child.value(cursor)?;
+                self.items = self.items.checked_add(1).ok_or(GiveUp)?;
+                if cursor.separator(b']')? {
+                    break;
+                }
+            }
+        }
+        self.offsets.push(self.items);
+        self.nulls.append_non_null();
+        Ok(())
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        self.items_hint = self.items as usize;
+        self.items = 0;
+        let offsets = std::mem::replace(&mut self.offsets, vec![0]);
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+        let values = self.child.finish();
+        Arc::new(ListArray::new(
+            self.item.clone(),
+            offsets,
+            values,
+            self.nulls.finish(),
+        ))
+    }
+
+    fn reset(&mut self) {
+        self.offsets.truncate(1);
+        self.items = 0;
+        self.nulls = NullBufferBuilder::new(0);
+        self.child.reset();
+    }
+}
+
+/// A fixed-width column, built into the column's type at the end.
+#[derive(Debug)]
+struct NumberColumn {
+    data_type: DataType,
+    values: Values,
+    /// For Timestamp columns: the unit and the zone strings are read in.
+    timestamp: Option<(TimeUnit, Tz)>,
+    nulls: NullBufferBuilder,
+}
+
+/// Values in Arrow's native types (a typed `Vec` keeps the buffer aligned).
+#[derive(Debug)]
+enum Values {
+    Int32(Vec<i32>),
+    /// Int64 and Timestamp.
+    Int64(Vec<i64>),
+    Float32(Vec<f32>),
+    Float64(Vec<f64>),
+}
+
+impl NumberColumn {
+    fn new(data_type: &DataType) -> Option<NumberColumn> {
+        let mut timestamp = None;
+        let values = match data_type {
+            DataType::Int32 => Values::Int32(Vec::new()),
+            DataType::Int64 => Values::Int64(Vec::new()),
+            DataType::Float32 => Values::Float32(Vec::new()),
+            DataType::Float64 => Values::Float64(Vec::new()),
+            DataType::Timestamp(unit, zone) => {
+                // arrow-json reads zone-less timestamps as UTC.
+                let zone = zone.as_deref().unwrap_or("+00:00");
+                timestamp = Some((*unit, zone.parse().ok()?));
+                Values::Int64(Vec::new())
+            }
+            _ => return None,
+        };
+        Some(NumberColumn {
+            data_type: data_type.clone(),
+            values,
+            timestamp,
+            nulls: NullBufferBuilder::new(0),
+        })
+    }
+
+    fn prepare(&mut self, rows: usize) {
+        match &mut self.values {
+            Values::Int32(v) => v.reserve(rows),
+            Values::Int64(v) => v.reserve(rows),
+            Values::Float32(v) => v.reserve(rows),
+            Values::Float64(v) => v.reserve(rows),
+        }
+        self.nulls = NullBufferBuilder::new(rows);
+    }
+
+    fn append_null(&mut self) {
+        match &mut self.values {
+            Values::Int32(v) => v.push(0),
+            Values::Int64(v) => v.push(0),
+            Values::Float32(v) => v.push(0.0),
+            Values::Float64(v) => v.push(0.0),
+        }
+        self.nulls.append_null();
+    }
+
+    fn value(&mut self, cursor: &mut Cursor<'_>) -> Step {
+        match (&mut self.values, &self.timestamp) {
+            (Values::Int64(v), Some((unit, zone))) if cursor.peek() == Some(b'"') => {
+                v.push(timestamp(cursor.plain_string()?, *unit, zone)?);
+            }
+            (values, _) => {
+                let (text, integer) = cursor.number()?;
+                match values {
+                    Values::Float64(v) => v.push(text.parse().map_err(|_| GiveUp)?),
+                    Values::Float32(v) => v.push(text.parse().map_err(|_| GiveUp)?),
+                    _ if !integer => return Err(GiveUp),
+                    Values::Int32(v) => v.push(integer_value(text)?),
+                    Values::Int64(v) => v.push(integer_value(text)?),
+                }
+            }
+        }
+        self.nulls.append_non_null();
+        Ok(())
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        let (len, values) = match &mut self.values {
+            Values::Int32(v) => (v.len(), Buffer::from_vec(std::mem::take(v))),
+            Values::Int64(v) => (v.len(), Buffer::from_vec(std::mem::take(v))),
+            Values::Float32(v) => (v.len(), Buffer::from_vec(std::mem::take(v))),
+            Values::Float64(v) => (v.len(), Buffer::from_vec(std::mem::take(v))),
+        };
+        let data = ArrayData::builder(self.data_type.clone())
+            .len(len)
+            .add_buffer(values)
+            .nulls(self.nulls.finish())
+            .build()
+            .expect("an aligned buffer of one value per row");
+        make_array(data)
+    }
+
+    fn reset(&mut self) {
+        match &mut self.values {
+            Values::Int32(v) => v.clear(),
+            Values::Int64(v) => v.clear(),
+            Values::Float32(v) => v.clear(),
+            Values::Float64(v) => v.clear(),
+        }
+        self.nulls = NullBufferBuilder::new(0);
+    }
+}
+
+/// An integer in JSON grammar (`-`, then digits without a leading zero) as `T`, if it fits.
+fn integer_value<T: TryFrom<i64>>(text: &str) -> Step<T> {
+    let (negative, digits) = match text.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        all => (false, all),
+    };
+    let mut magnitude: i64 = 0;
+    for &d in digits {
+        magnitude = magnitude
+            .checked_mul(10)
+            .and_then(|m| m.checked_sub(i64::from(d - b'0')))
+            .ok_or(GiveUp)?;
+    }
+    // Accumulated as a negative number: i64::MIN has no positive counterpart.
+    let value = if negative {
+        magnitude
+    } else {
+        magnitude.checked_neg().ok_or(GiveUp)?
+    };
+    T::try_from(value).map_err(|_| GiveUp)
+}
+
+/// A timestamp string (without escapes) as arrow-json reads it, in `unit`.
+fn timestamp(text: &[u8], unit: TimeUnit, zone: &Tz) -> Step<i64> {
+    let text = std::str::from_utf8(text).map_err(|_| GiveUp)?;
+    let date = string_to_datetime(zone, text).map_err(|_| GiveUp)?;
+    match unit {
+        TimeUnit::Second => Ok(date.timestamp()),
+        TimeUnit::Millisecond => Ok(date.timestamp_millis()),
+        TimeUnit::Microsecond => Ok(date.timestamp_micros()),
+        TimeUnit::Nanosecond => date.timestamp_nanos_opt().ok_or(GiveUp),
+    }
+}
+
+/// A struct column (also the record itself): its fields' builders and how to find them by name.
+#[derive(Debug)]
+pub(super) struct StructColumn {
+    fields: Fields,
+    names: Vec<Box<[u8]>>,
+    children: Vec<Column>,
+    /// Which fields the object being parsed has set so far.
+    seen: Vec<bool>,
+    nulls: NullBufferBuilder,
+    /// The field after the one last matched: names usually come in the same order.
+    guess: usize,
+}
+
+impl StructColumn {
+    pub(super) fn new(fields: &Fields) -> Option<StructColumn> {
+        if fields.is_empty() {
+            return None;
+        }
+        let children = fields
+            .iter()
+            .map(|f| {
+                f.is_nullable()
+                    .then(|| Column::new(f.data_type()))
+                    .flatten()
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(StructColumn {
+            names: fields.iter().map(|f| f.name().as_bytes().into()).collect(),
+            fields: fields.clone(),
+            seen: vec![false; children.len()],
+            children,
+            nulls: NullBufferBuilder::new(0),
+            guess: 0,
+        })
+    }
+
+    /// Reserves for `rows` rows, and for the children what they used last time.
+    pub(super) fn prepare(&mut self, rows: usize) {
+        self.nulls = NullBufferBuilder::new(rows);
+        for child in &mut self.children {
+            child.prepare(rows);
+        }
+    }
+
+    fn field(&mut self, name: &[u8]) -> Option<usize> {
+        let n = self.names.len();
+        let guess = if self.guess < n { self.guess } else { 0 };
+        let index = if self.names[guess].as_ref() == name {
+            guess
+        } else {
+            self.names.iter().position(|known| known.as_ref() == name)?
+        };
+        self.guess = index + 1;
+        Some(index)
+    }
+
+    fn append_null(&mut self) {
+        for child in &mut self.children {
+            child.append_null();
+        }
+        self.nulls.append_null();
+    }
+
+    /// Parses an object (the `{` next) as one row.
+    pub(super) fn object(&mut self, cursor: &mut Cursor<'_>) -> Step {
+        cursor.pos += 1;
+        self.seen.fill(false);
+        cursor.skip_whitespace();
+        if cursor.peek() == Some(b'}') {
+            cursor.pos += 1;
+        } else {
+            self.members(cursor)?;
+        }
+        for (child, seen) in self.children.iter_mut().zip(&self.seen) {
+            if !*seen {
+                child.append_null();
+            }
+        }
+        self.nulls.append_non_null();
+        Ok(())
+    }
+
+    fn members(&mut self, cursor: &mut Cursor<'_>) -> Step {
+        loop {
+            let name = cursor.plain_string()?;
+            cursor.skip_whitespace();
+            cursor.expect(b':')?;
+            cursor.skip_whitespace();
+            match self.field(name) {
+                Some(i) => {
+                    if std::mem::replace(&mut self.seen[i], true) {
+                        return Err(GiveUp); // a duplicate name
+                    }
+                    self.children[i].value(cursor)?;
+                }
+                None => cursor.skip_value(0)?,
+            }
+            if cursor.separator(b'}')? {
+                return Ok(());
+            }
+        }
+    }
+
+    pub(super) fn finish_children(&mut self) -> Vec<ArrayRef> {
+        self.nulls = NullBufferBuilder::new(0);
+        self.guess = 0;
+        self.children.iter_mut().map(Column::finish).collect()
+    }
+
+    fn finish(&mut self) -> StructArray {
+        let nulls = self.nulls.finish();
+        let children = self.finish_children();
+        StructArray::new(self.fields.clone(), children, nulls)
+    }
+
+    /// Drops every value of a buffer given up on (rows may be half written: nothing is built).
+    pub(super) fn reset(&mut self) {
+        self.nulls = NullBufferBuilder::new(0);
+        self.guess = 0;
+        for child in &mut self.children {
+            child.reset();
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! [`Cursor`]: a position in one JSON record, and the grammar: strings, escapes, numbers, values
+//! skipped whole. Every method gives up ([`GiveUp`]) where the input leaves the subset the direct
+//! decoder handles exactly.
+
+use super::{GiveUp, Step};
+
+/// Nesting deeper than this (in values the schema does not name) is left to arrow-json.
+const MAX_DEPTH: usize = 64;
+
+/// A position in one record.
+pub(super) struct Cursor<'a> {
+    pub(super) bytes: &'a [u8],
+    pub(super) pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub(super) fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    pub(super) fn skip_whitespace(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    pub(super) fn expect(&mut self, byte: u8) -> Step {
+        if self.peek() != Some(byte) {
+            return Err(GiveUp);
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
+    pub(super) fn literal(&mut self, word: &[u8]) -> Step {
+        if !self.bytes[self.pos..].starts_with(word) {
+            return Err(GiveUp);
+        }
+        self.pos += word.len();
+        Ok(())
+    }
+
+    /// Consumes `null` if it comes next.
+    pub(super) fn null(&mut self) -> Step<bool> {
+        if self.peek() != Some(b'n') {
+            return Ok(false);
+        }
+        self.literal(b"null")?;
+        Ok(true)
+    }
+
+    /// A string without escapes (the opening quote next), borrowed from the record.
+    pub(super) fn plain_string(&mut self) -> Step<&'a [u8]> {
+        self.expect(b'"')?;
+        let rest = &self.bytes[self.pos..];
+        let end = memchr::memchr2(b'"', b'\\', rest).ok_or(GiveUp)?;
+        if rest[end] != b'"' {
+            return Err(GiveUp);
+        }
+        self.pos += end + 1;
+        Ok(&rest[..end])
+    }
+
+    /// A string (the opening quote next) unescaped onto `out`.
+    pub(super) fn string_into(&mut self, out: &mut Vec<u8>) -> Step {
+        self.expect(b'"')?;
+        loop {
+            let rest = &self.bytes[self.pos..];
+            let end = memchr::memchr2(b'"', b'\\', rest).ok_or(GiveUp)?;
+            out.extend_from_slice(&rest[..end]);
+            self.pos += end + 1;
+            if rest[end] == b'"' {
+                return Ok(());
+            }
+            self.escape(out)?;
+        }
+    }
+
+    /// Checks and skips a string (the opening quote next).
+    fn skip_string(&mut self) -> Step {
+        self.expect(b'"')?;
+        loop {
+            let rest = &self.bytes[self.pos..];
+            let end = memchr::memchr2(b'"', b'\\', rest).ok_or(GiveUp)?;
+            self.pos += end + 1;
+            if rest[end] == b'"' {
+                return Ok(());
+            }
+            // Allocates only for an escape, rare in skipped fields.
+            self.escape(&mut Vec::new())?;
+        }
+    }
+
+    /// The escape after a backslash, unescaped onto `out`.
+    fn escape(&mut self, out: &mut Vec<u8>) -> Step {
+        let byte = self.peek().ok_or(GiveUp)?;
+        self.pos += 1;
+        let plain = match byte {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'u' => {
+                let c = self.unicode_escape()?;
+                out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                return Ok(());
+            }
+            _ => return Err(GiveUp),
+        };
+        out.push(plain);
+        Ok(())
+    }
+
+    /// The character of `\uXXXX` (the `u` consumed), a surrogate pair taken whole.
+    fn unicode_escape(&mut self) -> Step<char> {
+        let high = self.hex4()?;
+        let code = match high {
+            0xD800..=0xDBFF => {
+                self.literal(b"\\u")?;
+                let low = self.hex4()?;
+                if !(0xDC00..=0xDFFF).contains(&low) {
+                    return Err(GiveUp);
+                }
+                0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
+            }
+            0xDC00..=0xDFFF => return Err(GiveUp),
+            _ => high,
+        };
+        char::from_u32(code).ok_or(GiveUp)
+    }
+
+    fn hex4(&mut self) -> Step<u32> {
+        let digits = self.bytes.get(self.pos..self.pos + 4).ok_or(GiveUp)?;
+        let mut code = 0;
+        for &d in digits {
+            code = code * 16 + (d as char).to_digit(16).ok_or(GiveUp)?;
+        }
+        self.pos += 4;
+        Ok(code)
+    }
+
+    /// A number in strict JSON grammar: its text and whether it is an integer.
+    pub(super) fn number(&mut self) -> Step<(&'a str, bool)> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(GiveUp),
+        }
+        let mut integer = true;
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            self.some_digits()?;
+            integer = false;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            self.some_digits()?;
+            integer = false;
+        }
+        let text = std::str::from_utf8(&self.bytes[start..self.pos]).map_err(|_| GiveUp)?;
+        Ok((text, integer))
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn some_digits(&mut self) -> Step {
+        let start = self.pos;
+        self.digits();
+        if self.pos == start {
+            return Err(GiveUp);
+        }
+        Ok(())
+    }
+
+    /// Checks and skips any JSON value (a field the schema does not name).
+    pub(super) fn skip_value(&mut self, depth: usize) -> Step {
+        if depth > MAX_DEPTH {
+            return Err(GiveUp);
+        }
+        match self.peek().ok_or(GiveUp)? {
+            b'"' => self.skip_string(),
+            b'{' => self.skip_container(b'}', depth, true),
+            b'[' => self.skip_container(b']', depth, false),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            _ => self.number().map(|_| ()),
+        }
+    }
+
+    fn skip_container(&mut self, close: u8, depth: usize, keyed: bool) -> Step {
+        self.pos += 1;
+        self.skip_whitespace();
+        if self.peek() == Some(close) {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            if keyed {
+                self.skip_string()?;
+                self.skip_whitespace();
+                self.expect(b':')?;
+                self.skip_whitespace();
+            }
+            self.skip_value(depth + 1)?;
+            if self.separator(close)? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// After a member: `,` (false: more follow) or `close` (true), whitespace skipped.
+    pub(super) fn separator(&mut self, close: u8) -> Step<bool> {
+        self.skip_whitespace();
+        let byte = self.peek().ok_or(GiveUp)?;
+        self.pos += 1;
+        if byte == close {
+            return Ok(true);
+        }
+        if byte != b',' {
+            return Err(GiveUp);
+        }
+        self.skip_whitespace();
+        Ok(false)
+    }
+}
