@@ -3,9 +3,6 @@
 //!
 //! Declared schema (`value.schema`): records decode into it; fields it does not name are ignored;
 //! a value that does not fit is a bad record (`errors.tolerance`). No inference, no evolution.
-//! Each buffer first goes through [`DirectDecoder`] (one pass, about twice arrow-json's speed),
-//! which gives up on buffers it cannot decode exactly as arrow-json would; those take the paths
-//! below.
 //!
 //! Inferred schema (no `value.schema`): the decoder follows its topic's [`TopicSchema`] (shared by
 //! the partitions of the process and, with a store, by every process and restart). Before each
@@ -30,6 +27,11 @@
 //!   value of a JSON object record is dropped. `fail-on-new-columns`: a top-level field the schema
 //!   lacks stops the job ([`DecodeError::NewColumns`]) instead.
 //!
+//! Every fast path below first tries [`DirectDecoder`] (one pass, about twice arrow-json's
+//! speed), which gives up on buffers it cannot decode exactly as arrow-json would; those are
+//! decoded by arrow-json. After [`DIRECT_GIVE_UPS`] buffers in a row given up on, a decoder stops
+//! trying until its schema changes (data that always needs arrow-json would pay twice).
+//!
 //! A record must be exactly one JSON object: a value that is not (top-level array, number,
 //! string, boolean, `null`, invalid or truncated JSON, two values) is a bad record, as are
 //! tombstones and empty values. After each record the fast path checks that it was one complete
@@ -50,6 +52,9 @@ use super::shared_schema::{merge_schemas, Scalars, SchemaVersion, TopicSchema};
 use super::{DecodeError, Decoded, RecordBuffer, RecordError, ValueDecoder};
 use crate::config::formats::JsonEvolution;
 
+/// Buffers in a row the direct decoder may give up on before it is no longer tried.
+pub const DIRECT_GIVE_UPS: u32 = 8;
+
 /// How many JSON objects of the first buffer the first version is inferred from.
 pub const INFERENCE_SAMPLE: usize = 1000;
 
@@ -61,8 +66,10 @@ pub struct JsonDecoder {
     batch_records: usize,
     /// The reused fast-path decoder and the number of rows it accepts before flushing.
     fast: Option<(Decoder, usize)>,
-    /// The one-pass decoder tried first (declared schemas of the types it handles).
+    /// The one-pass decoder tried first (schemas of the types it handles) and how many buffers
+    /// in a row it gave up on.
     direct: Option<DirectDecoder>,
+    direct_give_ups: u32,
     /// The topic's inferred schema (`None`: declared schema).
     shared: Option<Arc<TopicSchema>>,
     evolution: JsonEvolution,
@@ -86,7 +93,8 @@ impl JsonDecoder {
         };
         JsonDecoder {
             topic,
-            direct: declared.as_ref().and_then(DirectDecoder::new),
+            direct: declared.as_ref().and_then(|s| DirectDecoder::new(s, false)),
+            direct_give_ups: 0,
             schema: declared,
             batch_records: batch_records.max(1),
             fast: None,
@@ -131,8 +139,14 @@ impl JsonDecoder {
         self.schema = Some(version.schema);
         self.inferred = Some(version.inferred);
         self.version = version.version;
-        // The fast decoder was built for the previous schema.
+        // The fast decoders were built for the previous schema.
         self.fast = None;
+        let strict = self.evolution != JsonEvolution::None;
+        self.direct = self
+            .schema
+            .as_ref()
+            .and_then(|s| DirectDecoder::new(s, strict));
+        self.direct_give_ups = 0;
     }
 
     /// Merges `inferred` into the shared schema and decodes with the newest version.
@@ -176,12 +190,31 @@ impl JsonDecoder {
         }
     }
 
-    /// The fast path: every record into one decoder, one flush; `None` if any record failed.
+    /// The direct decoder's batch, unless it is off or gives up (see the module doc).
+    fn decode_direct(&mut self, buffer: &RecordBuffer) -> Option<Decoded> {
+        let decoded = self.direct.as_mut()?.decode(buffer, value_of);
+        match decoded {
+            Some(_) => self.direct_give_ups = 0,
+            None => {
+                self.direct_give_ups += 1;
+                if self.direct_give_ups >= DIRECT_GIVE_UPS {
+                    self.direct = None;
+                }
+            }
+        }
+        decoded
+    }
+
+    /// The fast path: the direct decoder, else every record into one arrow-json decoder, one
+    /// flush; `None` if any record failed.
     fn decode_fast(
         &mut self,
         schema: &SchemaRef,
         buffer: &RecordBuffer,
     ) -> Result<Option<Decoded>, DecodeError> {
+        if let Some(decoded) = self.decode_direct(buffer) {
+            return Ok(Some(decoded));
+        }
         let n = buffer.len();
         let mut rejected = Vec::new();
         let decoder = self.fast_decoder(schema, n)?;
@@ -435,13 +468,6 @@ impl ValueDecoder for JsonDecoder {
                     }
                 })?;
             }
-            return Ok(decoded);
-        }
-        if let Some(decoded) = self
-            .direct
-            .as_mut()
-            .and_then(|d| d.decode(buffer, value_of))
-        {
             return Ok(decoded);
         }
         let schema = self

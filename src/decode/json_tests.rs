@@ -548,3 +548,39 @@ fn the_first_version_is_inferred_from_every_partitions_first_records() {
         ["id", "page", "tags", "_rescued_data"]
     );
 }
+
+#[test]
+fn the_direct_decoder_is_tried_until_it_gives_up_on_buffers_in_a_row() {
+    let mut d = JsonDecoder::new("t".into(), Some(ab_schema()), 16);
+    assert!(d.direct.is_some());
+    let good = json(&[r#"{"a":1,"b":"x"}"#]);
+    // A string in the integer column: arrow-json rejects the record, the direct decoder gives up.
+    let bad = json(&[r#"{"a":2,"b":"y"}"#, r#"{"a":"no","b":"z"}"#]);
+    d.decode(&bad).unwrap();
+    assert_eq!(d.direct_give_ups, 1);
+    // A buffer it decodes resets the count.
+    assert_eq!(col_i64(&d.decode(&good).unwrap().batch, "a"), [Some(1)]);
+    assert_eq!(d.direct_give_ups, 0);
+    for round in 1..=DIRECT_GIVE_UPS {
+        assert!(d.direct.is_some(), "round {round}");
+        let decoded = d.decode(&bad).unwrap();
+        assert_eq!(rejected(&decoded), [1]);
+        assert_eq!(col_i64(&decoded.batch, "a"), [Some(2)]);
+    }
+    assert!(d.direct.is_none());
+    assert_eq!(col_i64(&d.decode(&good).unwrap().batch, "a"), [Some(1)]);
+}
+
+#[test]
+fn an_inferred_schema_gets_a_direct_decoder_for_each_version() {
+    let mut d = JsonDecoder::new("t".into(), None, 16);
+    assert!(d.direct.is_none());
+    let first = d.decode(&json(&[r#"{"a":1,"b":"x"}"#])).unwrap();
+    assert_eq!(col_i64(&first.batch, "a"), [Some(1)]);
+    assert!(d.direct.is_some());
+    // A new field: the strict direct decoder gives up, evolution adds the column.
+    let second = d.decode(&json(&[r#"{"a":2,"b":"y","c":true}"#])).unwrap();
+    assert!(second.batch.column_by_name("c").is_some());
+    assert!(d.direct.is_some());
+    assert_eq!(d.direct_give_ups, 0);
+}

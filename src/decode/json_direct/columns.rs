@@ -35,15 +35,15 @@ enum Column {
 }
 
 impl Column {
-    fn new(data_type: &DataType) -> Option<Column> {
+    fn new(data_type: &DataType, strict: bool) -> Option<Column> {
         Some(match data_type {
             DataType::Utf8 => Column::Utf8(Utf8Column::default()),
             DataType::Boolean => Column::Boolean {
                 values: BooleanBufferBuilder::new(0),
                 nulls: NullBufferBuilder::new(0),
             },
-            DataType::Struct(fields) => Column::Struct(StructColumn::new(fields)?),
-            DataType::List(item) => Column::List(ListColumn::new(item)?),
+            DataType::Struct(fields) => Column::Struct(StructColumn::new(fields, strict)?),
+            DataType::List(item) => Column::List(ListColumn::new(item, strict)?),
             other => Column::Number(NumberColumn::new(other)?),
         })
     }
@@ -195,13 +195,13 @@ struct ListColumn {
 }
 
 impl ListColumn {
-    fn new(item: &FieldRef) -> Option<ListColumn> {
+    fn new(item: &FieldRef, strict: bool) -> Option<ListColumn> {
         Some(ListColumn {
             item: item.clone(),
             offsets: vec![0],
             child: Box::new(
                 item.is_nullable()
-                    .then(|| Column::new(item.data_type()))??,
+                    .then(|| Column::new(item.data_type(), strict))??,
             ),
             nulls: NullBufferBuilder::new(0),
             items: 0,
@@ -413,6 +413,7 @@ pub(super) struct StructColumn {
     fields: Fields,
     names: Vec<Box<[u8]>>,
     children: Vec<Column>,
+    strict: bool,
     /// Which fields the object being parsed has set so far.
     seen: Vec<bool>,
     nulls: NullBufferBuilder,
@@ -421,7 +422,9 @@ pub(super) struct StructColumn {
 }
 
 impl StructColumn {
-    pub(super) fn new(fields: &Fields) -> Option<StructColumn> {
+    /// `strict`: a field the schema lacks gives up (arrow-json's strict mode) instead of being
+    /// skipped.
+    pub(super) fn new(fields: &Fields, strict: bool) -> Option<StructColumn> {
         if fields.is_empty() {
             return None;
         }
@@ -429,7 +432,7 @@ impl StructColumn {
             .iter()
             .map(|f| {
                 f.is_nullable()
-                    .then(|| Column::new(f.data_type()))
+                    .then(|| Column::new(f.data_type(), strict))
                     .flatten()
             })
             .collect::<Option<Vec<_>>>()?;
@@ -437,6 +440,7 @@ impl StructColumn {
             names: fields.iter().map(|f| f.name().as_bytes().into()).collect(),
             fields: fields.clone(),
             seen: vec![false; children.len()],
+            strict,
             children,
             nulls: NullBufferBuilder::new(0),
             guess: 0,
@@ -454,10 +458,10 @@ impl StructColumn {
     fn field(&mut self, name: &[u8]) -> Option<usize> {
         let n = self.names.len();
         let guess = if self.guess < n { self.guess } else { 0 };
-        let index = if self.names[guess].as_ref() == name {
+        let index = if same_name(&self.names[guess], name) {
             guess
         } else {
-            self.names.iter().position(|known| known.as_ref() == name)?
+            self.names.iter().position(|known| same_name(known, name))?
         };
         self.guess = index + 1;
         Some(index)
@@ -502,6 +506,7 @@ impl StructColumn {
                     }
                     self.children[i].value(cursor)?;
                 }
+                None if self.strict => return Err(GiveUp),
                 None => cursor.skip_value(0)?,
             }
             if cursor.separator(b'}')? {
@@ -530,4 +535,10 @@ impl StructColumn {
             child.reset();
         }
     }
+}
+
+/// `a == b` without a call to `memcmp`: field names are short.
+#[inline]
+fn same_name(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }

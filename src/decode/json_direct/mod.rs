@@ -1,5 +1,5 @@
-//! [`DirectDecoder`]: a one-pass JSON → Arrow decoder for declared schemas, tried before
-//! arrow-json on every buffer.
+//! [`DirectDecoder`]: a one-pass JSON → Arrow decoder, tried before arrow-json on every buffer
+//! (declared and inferred schemas alike).
 //!
 //! arrow-json reads a buffer twice: it builds a tape of every token (copying each string), then
 //! walks the tape once per column, matching field names again for each object. This decoder
@@ -15,7 +15,8 @@
 //! ```
 //!
 //! Contract: [`DirectDecoder::decode`] returns `Some` only with the batch arrow-json's decoder
-//! (declared mode: no coercion of primitives, fields the schema lacks ignored) gives for the same
+//! (as `JsonDecoder` configures it: fields the schema lacks ignored, or an error in strict mode;
+//! numbers and booleans coerced into string columns for inferred schemas) gives for the same
 //! records. The moment a record holds anything outside the subset decoded here exactly (a number
 //! in a string column or a string in a number column, a fraction or exponent for an integer, a
 //! duplicate or escaped field name, a lone surrogate in a string,
@@ -53,10 +54,12 @@ pub struct DirectDecoder {
 
 impl DirectDecoder {
     /// A decoder for `schema`, `None` when a type or a non-nullable field is outside the subset.
-    pub fn new(schema: &SchemaRef) -> Option<Self> {
+    /// `strict`: as arrow-json's strict mode, a field the schema lacks (at any depth) is an error
+    /// there, so the buffer is given up on; otherwise such fields are checked and skipped.
+    pub fn new(schema: &SchemaRef, strict: bool) -> Option<Self> {
         Some(DirectDecoder {
             schema: schema.clone(),
-            root: StructColumn::new(schema.fields())?,
+            root: StructColumn::new(schema.fields(), strict)?,
         })
     }
 

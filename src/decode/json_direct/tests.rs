@@ -47,7 +47,7 @@ fn arrow_json(schema: &SchemaRef, values: &[&str]) -> Option<RecordBatch> {
 }
 
 fn direct(schema: &SchemaRef, values: &[&str]) -> Option<RecordBatch> {
-    let mut decoder = DirectDecoder::new(schema).expect("a supported schema");
+    let mut decoder = DirectDecoder::new(schema, false).expect("a supported schema");
     let decoded = decoder.decode(&buffer_of(values), value_of)?;
     assert!(decoded.rejected.is_empty());
     Some(decoded.batch)
@@ -187,14 +187,14 @@ fn gives_up_on_what_arrow_json_must_decide() {
 fn invalid_utf8_is_given_up_on() {
     let mut buffer = RecordBuffer::new(false, false);
     buffer.push(0, 0, None, Some(b"{\"s\":\"\xff\"}"), Vec::new);
-    let mut decoder = DirectDecoder::new(&nested_schema()).unwrap();
+    let mut decoder = DirectDecoder::new(&nested_schema(), false).unwrap();
     assert!(decoder.decode(&buffer, value_of).is_none());
 }
 
 #[test]
 fn a_buffer_after_one_given_up_on_starts_afresh() {
     let schema = nested_schema();
-    let mut decoder = DirectDecoder::new(&schema).unwrap();
+    let mut decoder = DirectDecoder::new(&schema, false).unwrap();
     let broken = buffer_of(&[r#"{"s":"a","p":{"x":1}}"#, r#"{"s":2}"#]);
     assert!(decoder.decode(&broken, value_of).is_none());
     let values = [r#"{"s":"b","tags":["t"]}"#, r#"{"p":{"label":"l"}}"#];
@@ -209,7 +209,7 @@ fn tombstones_and_empty_values_are_rejected_in_place() {
     buffer.push(1, 0, None, None, Vec::new);
     buffer.push(2, 0, None, Some(b""), Vec::new);
     buffer.push(3, 0, None, Some(br#"{"s":"b"}"#), Vec::new);
-    let mut decoder = DirectDecoder::new(&schema).unwrap();
+    let mut decoder = DirectDecoder::new(&schema, false).unwrap();
     let decoded = decoder.decode(&buffer, value_of).unwrap();
     let rejected: Vec<usize> = decoded.rejected.iter().map(|(i, _)| *i).collect();
     assert_eq!(rejected, [1, 2]);
@@ -228,7 +228,7 @@ fn schemas_outside_the_subset_are_left_to_arrow_json() {
     ];
     for field in unsupported {
         let schema = Arc::new(Schema::new(vec![field.clone()]));
-        assert!(DirectDecoder::new(&schema).is_none(), "{field:?}");
+        assert!(DirectDecoder::new(&schema, false).is_none(), "{field:?}");
     }
 }
 
@@ -274,4 +274,16 @@ fn mutated_events_are_decoded_alike_or_given_up_on() {
         decoded > 100 && given_up > 100,
         "{decoded} decoded, {given_up} given up"
     );
+}
+
+#[test]
+fn strict_gives_up_on_fields_the_schema_lacks_at_any_depth() {
+    let schema = nested_schema();
+    let mut strict = DirectDecoder::new(&schema, true).unwrap();
+    let known = [r#"{"s":"a","p":{"x":1}}"#];
+    let decoded = strict.decode(&buffer_of(&known), value_of).unwrap();
+    assert_eq!(decoded.batch, arrow_json(&schema, &known).unwrap());
+    for unknown in [r#"{"s":"a","new":1}"#, r#"{"p":{"x":1,"new":2}}"#] {
+        assert!(strict.decode(&buffer_of(&[unknown]), value_of).is_none());
+    }
 }
