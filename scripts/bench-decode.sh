@@ -39,6 +39,9 @@ done
 # built once and its executable copied aside; rounds run the copies.
 build() { # <side>: builds the side's bench, copies its executable to $work/<side>.bench
     local exe
+    # Both sides build the streamx crate under the same unit hash; cargo finds a side's sources
+    # fresh when they are older than the other side's build, so each side's are touched first.
+    find "$work/$1/src" "$work/$1/benches" -name '*.rs' -exec touch {} +
     exe=$(cd "$work/$1" && cargo bench --locked --quiet --bench decode_encode --no-run \
         --message-format=json | python3 -c '
 import json, sys
