@@ -5,9 +5,10 @@
 //! [`avro_compat`]; [`connect_json`]: Kafka Connect `JsonConverter` envelopes), the Kafka
 //! metadata columns ([`metadata`]) and the inferred JSON schemas a topic's partitions share
 //! ([`shared_schema`]).
-//! Hot path contract: no per-record intermediate value tree; JSON goes through arrow-json's tape
-//! decoder, Avro through arrow-avro's decoder, raw bytes become a `BinaryArray` built from the
-//! buffer's contiguous bytes.
+//! Hot path contract: no per-record intermediate value tree; JSON goes through the one-pass
+//! [`json_direct`] decoder, or arrow-json's tape decoder where that one gives up, Avro through
+//! arrow-avro's decoder, raw bytes become a `BinaryArray` built from the buffer's contiguous
+//! bytes.
 //!
 //! A decoder never drops a record silently: every input row either appears in the output batch
 //! (in input order) or is listed in [`Decoded::rejected`] with its index and cause, so the caller
@@ -20,7 +21,7 @@ pub mod buffer;
 pub mod connect_json;
 pub mod connect_schema;
 pub mod json;
-mod json_direct;
+pub mod json_direct;
 pub mod metadata;
 pub mod raw;
 pub mod registry;
