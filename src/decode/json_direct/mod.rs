@@ -92,7 +92,7 @@ impl DirectDecoder {
     }
 
     fn record(&mut self, value: &[u8]) -> Step {
-        if simdutf8::basic::from_utf8(value).is_err() {
+        if std::str::from_utf8(value).is_err() {
             return Err(GiveUp);
         }
         let mut cursor = Cursor {
