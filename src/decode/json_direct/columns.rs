@@ -20,7 +20,8 @@ use super::{GiveUp, Step};
 ///
 /// Buffers are handed to Arrow at the end of each buffer; each builder remembers how much the
 /// last batch used and reserves that much when the next buffer starts ([`Column::prepare`]), so
-/// values are not copied while vectors grow and nothing is held between buffers.
+/// values are not copied while vectors grow. `prepare` also drops what a buffer given up on left
+/// half written.
 #[derive(Debug)]
 enum Column {
     Utf8(Utf8Column),
@@ -48,7 +49,7 @@ impl Column {
         })
     }
 
-    /// Reserves what the previous batch used.
+    /// Starts a buffer of `rows` rows: empty, with room for what the previous batch used.
     fn prepare(&mut self, rows: usize) {
         match self {
             Column::Utf8(c) => c.prepare(rows),
@@ -112,20 +113,6 @@ impl Column {
             Column::List(l) => l.finish(),
         }
     }
-
-    /// Drops the values of a buffer given up on (rows may be half written: nothing is built).
-    fn reset(&mut self) {
-        match self {
-            Column::Utf8(c) => *c = Utf8Column::default(),
-            Column::Boolean { values, nulls } => {
-                *values = BooleanBufferBuilder::new(0);
-                *nulls = NullBufferBuilder::new(0);
-            }
-            Column::Number(n) => n.reset(),
-            Column::Struct(s) => s.reset(),
-            Column::List(l) => l.reset(),
-        }
-    }
 }
 
 #[derive(Debug)]
@@ -150,7 +137,9 @@ impl Default for Utf8Column {
 
 impl Utf8Column {
     fn prepare(&mut self, rows: usize) {
+        self.offsets.truncate(1);
         self.offsets.reserve(rows);
+        self.data.clear();
         self.data.reserve(self.data_hint);
         self.nulls = NullBufferBuilder::new(rows);
     }
@@ -210,7 +199,9 @@ impl ListColumn {
     }
 
     fn prepare(&mut self, rows: usize) {
+        self.offsets.truncate(1);
         self.offsets.reserve(rows);
+        self.items = 0;
         self.nulls = NullBufferBuilder::new(rows);
         self.child.prepare(self.items_hint);
     }
@@ -253,13 +244,6 @@ impl ListColumn {
             self.nulls.finish(),
         ))
     }
-
-    fn reset(&mut self) {
-        self.offsets.truncate(1);
-        self.items = 0;
-        self.nulls = NullBufferBuilder::new(0);
-        self.child.reset();
-    }
 }
 
 /// A fixed-width column, built into the column's type at the end.
@@ -270,6 +254,18 @@ struct NumberColumn {
     /// For Timestamp columns: the unit and the zone strings are read in.
     timestamp: Option<(TimeUnit, Tz)>,
     nulls: NullBufferBuilder,
+}
+
+/// `$body` with `$v` bound to the typed `Vec` of `$values`, whichever type it holds.
+macro_rules! with_values {
+    ($values:expr, $v:ident => $body:expr) => {
+        match $values {
+            Values::Int32($v) => $body,
+            Values::Int64($v) => $body,
+            Values::Float32($v) => $body,
+            Values::Float64($v) => $body,
+        }
+    };
 }
 
 /// Values in Arrow's native types (a typed `Vec` keeps the buffer aligned).
@@ -307,22 +303,15 @@ impl NumberColumn {
     }
 
     fn prepare(&mut self, rows: usize) {
-        match &mut self.values {
-            Values::Int32(v) => v.reserve(rows),
-            Values::Int64(v) => v.reserve(rows),
-            Values::Float32(v) => v.reserve(rows),
-            Values::Float64(v) => v.reserve(rows),
-        }
+        with_values!(&mut self.values, v => {
+            v.clear();
+            v.reserve(rows);
+        });
         self.nulls = NullBufferBuilder::new(rows);
     }
 
     fn append_null(&mut self) {
-        match &mut self.values {
-            Values::Int32(v) => v.push(0),
-            Values::Int64(v) => v.push(0),
-            Values::Float32(v) => v.push(0.0),
-            Values::Float64(v) => v.push(0.0),
-        }
+        with_values!(&mut self.values, v => v.push(Default::default()));
         self.nulls.append_null();
     }
 
@@ -347,12 +336,8 @@ impl NumberColumn {
     }
 
     fn finish(&mut self) -> ArrayRef {
-        let (len, values) = match &mut self.values {
-            Values::Int32(v) => (v.len(), Buffer::from_vec(std::mem::take(v))),
-            Values::Int64(v) => (v.len(), Buffer::from_vec(std::mem::take(v))),
-            Values::Float32(v) => (v.len(), Buffer::from_vec(std::mem::take(v))),
-            Values::Float64(v) => (v.len(), Buffer::from_vec(std::mem::take(v))),
-        };
+        let (len, values) =
+            with_values!(&mut self.values, v => (v.len(), Buffer::from_vec(std::mem::take(v))));
         let data = ArrayData::builder(self.data_type.clone())
             .len(len)
             .add_buffer(values)
@@ -360,16 +345,6 @@ impl NumberColumn {
             .build()
             .expect("an aligned buffer of one value per row");
         make_array(data)
-    }
-
-    fn reset(&mut self) {
-        match &mut self.values {
-            Values::Int32(v) => v.clear(),
-            Values::Int64(v) => v.clear(),
-            Values::Float32(v) => v.clear(),
-            Values::Float64(v) => v.clear(),
-        }
-        self.nulls = NullBufferBuilder::new(0);
     }
 }
 
@@ -396,8 +371,7 @@ fn integer_value<T: TryFrom<i64>>(text: &str) -> Step<T> {
 }
 
 /// A timestamp string (without escapes) as arrow-json reads it, in `unit`.
-fn timestamp(text: &[u8], unit: TimeUnit, zone: &Tz) -> Step<i64> {
-    let text = std::str::from_utf8(text).map_err(|_| GiveUp)?;
+fn timestamp(text: &str, unit: TimeUnit, zone: &Tz) -> Step<i64> {
     let date = string_to_datetime(zone, text).map_err(|_| GiveUp)?;
     match unit {
         TimeUnit::Second => Ok(date.timestamp()),
@@ -411,6 +385,7 @@ fn timestamp(text: &[u8], unit: TimeUnit, zone: &Tz) -> Step<i64> {
 #[derive(Debug)]
 pub(super) struct StructColumn {
     fields: Fields,
+    /// The fields' names, kept beside `fields` for the lookup every member makes.
     names: Vec<Box<[u8]>>,
     children: Vec<Column>,
     strict: bool,
@@ -447,9 +422,10 @@ impl StructColumn {
         })
     }
 
-    /// Reserves for `rows` rows, and for the children what they used last time.
+    /// Starts a buffer of `rows` rows (see [`Column::prepare`]).
     pub(super) fn prepare(&mut self, rows: usize) {
         self.nulls = NullBufferBuilder::new(rows);
+        self.guess = 0;
         for child in &mut self.children {
             child.prepare(rows);
         }
@@ -495,7 +471,7 @@ impl StructColumn {
 
     fn members(&mut self, cursor: &mut Cursor<'_>) -> Step {
         loop {
-            let name = cursor.plain_string()?;
+            let name = cursor.plain_string()?.as_bytes();
             cursor.skip_whitespace();
             cursor.expect(b':')?;
             cursor.skip_whitespace();
@@ -516,8 +492,6 @@ impl StructColumn {
     }
 
     pub(super) fn finish_children(&mut self) -> Vec<ArrayRef> {
-        self.nulls = NullBufferBuilder::new(0);
-        self.guess = 0;
         self.children.iter_mut().map(Column::finish).collect()
     }
 
@@ -525,15 +499,6 @@ impl StructColumn {
         let nulls = self.nulls.finish();
         let children = self.finish_children();
         StructArray::new(self.fields.clone(), children, nulls)
-    }
-
-    /// Drops every value of a buffer given up on (rows may be half written: nothing is built).
-    pub(super) fn reset(&mut self) {
-        self.nulls = NullBufferBuilder::new(0);
-        self.guess = 0;
-        for child in &mut self.children {
-            child.reset();
-        }
     }
 }
 

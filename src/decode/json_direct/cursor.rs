@@ -7,13 +7,28 @@ use super::{GiveUp, Step};
 /// Nesting deeper than this (in values the schema does not name) is left to arrow-json.
 const MAX_DEPTH: usize = 64;
 
-/// A position in one record.
+/// A position in one record, checked to be UTF-8 once ([`Cursor::new`]): the texts it hands out
+/// are slices of it, never checked again.
 pub(super) struct Cursor<'a> {
-    pub(super) bytes: &'a [u8],
+    text: &'a str,
+    bytes: &'a [u8],
     pub(super) pos: usize,
 }
 
 impl<'a> Cursor<'a> {
+    pub(super) fn new(text: &'a str) -> Self {
+        Cursor {
+            text,
+            bytes: text.as_bytes(),
+            pos: 0,
+        }
+    }
+
+    /// Whether the whole record has been read.
+    pub(super) fn at_end(&self) -> bool {
+        self.pos == self.bytes.len()
+    }
+
     pub(super) fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
@@ -50,49 +65,42 @@ impl<'a> Cursor<'a> {
     }
 
     /// A string without escapes (the opening quote next), borrowed from the record.
-    pub(super) fn plain_string(&mut self) -> Step<&'a [u8]> {
+    pub(super) fn plain_string(&mut self) -> Step<&'a str> {
         self.expect(b'"')?;
-        let rest = &self.bytes[self.pos..];
-        let end = quote_or_backslash(rest).ok_or(GiveUp)?;
-        if rest[end] != b'"' {
+        let start = self.pos;
+        let end = start + quote_or_backslash(&self.bytes[start..]).ok_or(GiveUp)?;
+        if self.bytes[end] != b'"' {
             return Err(GiveUp);
         }
-        self.pos += end + 1;
-        Ok(&rest[..end])
+        self.pos = end + 1;
+        // Both ends are next to an ASCII quote: character boundaries.
+        Ok(&self.text[start..end])
     }
 
     /// A string (the opening quote next) unescaped onto `out`.
     pub(super) fn string_into(&mut self, out: &mut Vec<u8>) -> Step {
-        self.expect(b'"')?;
-        loop {
-            let rest = &self.bytes[self.pos..];
-            let end = quote_or_backslash(rest).ok_or(GiveUp)?;
-            out.extend_from_slice(&rest[..end]);
-            self.pos += end + 1;
-            if rest[end] == b'"' {
-                return Ok(());
-            }
-            self.escape(out)?;
-        }
+        self.string(Some(out))
     }
 
-    /// Checks and skips a string (the opening quote next).
-    fn skip_string(&mut self) -> Step {
+    /// Checks and skips a string (the opening quote next): `out` takes its unescaped bytes.
+    fn string(&mut self, mut out: Option<&mut Vec<u8>>) -> Step {
         self.expect(b'"')?;
         loop {
             let rest = &self.bytes[self.pos..];
             let end = quote_or_backslash(rest).ok_or(GiveUp)?;
+            if let Some(out) = out.as_deref_mut() {
+                out.extend_from_slice(&rest[..end]);
+            }
             self.pos += end + 1;
             if rest[end] == b'"' {
                 return Ok(());
             }
-            // Allocates only for an escape, rare in skipped fields.
-            self.escape(&mut Vec::new())?;
+            self.escape(out.as_deref_mut())?;
         }
     }
 
     /// The escape after a backslash, unescaped onto `out`.
-    fn escape(&mut self, out: &mut Vec<u8>) -> Step {
+    fn escape(&mut self, out: Option<&mut Vec<u8>>) -> Step {
         let byte = self.peek().ok_or(GiveUp)?;
         self.pos += 1;
         let plain = match byte {
@@ -106,12 +114,16 @@ impl<'a> Cursor<'a> {
             b't' => b'\t',
             b'u' => {
                 let c = self.unicode_escape()?;
-                out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                if let Some(out) = out {
+                    out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                }
                 return Ok(());
             }
             _ => return Err(GiveUp),
         };
-        out.push(plain);
+        if let Some(out) = out {
+            out.push(plain);
+        }
         Ok(())
     }
 
@@ -168,8 +180,7 @@ impl<'a> Cursor<'a> {
             self.some_digits()?;
             integer = false;
         }
-        let text = std::str::from_utf8(&self.bytes[start..self.pos]).map_err(|_| GiveUp)?;
-        Ok((text, integer))
+        Ok((&self.text[start..self.pos], integer))
     }
 
     fn digits(&mut self) {
@@ -193,7 +204,7 @@ impl<'a> Cursor<'a> {
             return Err(GiveUp);
         }
         match self.peek().ok_or(GiveUp)? {
-            b'"' => self.skip_string(),
+            b'"' => self.string(None),
             b'{' => self.skip_container(b'}', depth, true),
             b'[' => self.skip_container(b']', depth, false),
             b't' => self.literal(b"true"),
@@ -212,7 +223,7 @@ impl<'a> Cursor<'a> {
         }
         loop {
             if keyed {
-                self.skip_string()?;
+                self.string(None)?;
                 self.skip_whitespace();
                 self.expect(b':')?;
                 self.skip_whitespace();

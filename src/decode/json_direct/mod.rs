@@ -78,7 +78,7 @@ impl DirectDecoder {
                 Err(e) => rejected.push((i, e)),
                 Ok(value) => {
                     if self.record(value).is_err() {
-                        self.root.reset();
+                        // What it wrote is dropped when the next buffer starts (`prepare`).
                         return None;
                     }
                     rows += 1;
@@ -92,20 +92,15 @@ impl DirectDecoder {
     }
 
     fn record(&mut self, value: &[u8]) -> Step {
-        if std::str::from_utf8(value).is_err() {
-            return Err(GiveUp);
-        }
-        let mut cursor = Cursor {
-            bytes: value,
-            pos: 0,
-        };
+        let text = std::str::from_utf8(value).map_err(|_| GiveUp)?;
+        let mut cursor = Cursor::new(text);
         cursor.skip_whitespace();
         if cursor.peek() != Some(b'{') {
             return Err(GiveUp);
         }
         self.root.object(&mut cursor)?;
         cursor.skip_whitespace();
-        if cursor.pos != value.len() {
+        if !cursor.at_end() {
             return Err(GiveUp);
         }
         Ok(())
