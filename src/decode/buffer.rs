@@ -77,6 +77,28 @@ impl RecordBuffer {
         }
     }
 
+    /// Moves every record of `other` (same `keep_keys` / `keep_headers`) after this buffer's
+    /// records, leaving `other` empty: one copy per column instead of one per record.
+    pub fn append(&mut self, other: &mut RecordBuffer) {
+        debug_assert_eq!(
+            (self.keep_keys, self.keep_headers),
+            (other.keep_keys, other.keep_headers)
+        );
+        let (values_base, keys_base) = (self.values.len(), self.keys.len());
+        self.values.extend_from_slice(&other.values);
+        self.value_ends
+            .extend(other.value_ends.iter().map(|end| end + values_base));
+        self.value_present.extend_from_slice(&other.value_present);
+        self.keys.extend_from_slice(&other.keys);
+        self.key_ends
+            .extend(other.key_ends.iter().map(|end| end + keys_base));
+        self.key_present.extend_from_slice(&other.key_present);
+        self.offsets.extend_from_slice(&other.offsets);
+        self.timestamps.extend_from_slice(&other.timestamps);
+        self.headers.append(&mut other.headers);
+        other.clear();
+    }
+
     /// The value of record `i`, `None` for a tombstone.
     pub fn value(&self, i: usize) -> Option<&[u8]> {
         if !self.value_present[i] {
@@ -105,5 +127,40 @@ impl RecordBuffer {
         self.offsets.clear();
         self.timestamps.clear();
         self.headers.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(key: &str) -> Vec<Header> {
+        vec![Header {
+            key: key.into(),
+            value: Some(key.as_bytes().to_vec()),
+        }]
+    }
+
+    #[test]
+    fn append_moves_every_record_after_the_buffered_ones() {
+        let mut a = RecordBuffer::new(true, true);
+        a.push(5, 50, Some(b"k5"), Some(b"v5"), || header("h5"));
+        a.push(6, 60, None, None, || header("h6"));
+        let mut b = RecordBuffer::new(true, true);
+        b.push(7, 70, Some(b"key7"), Some(b"value7"), || header("h7"));
+        b.push(8, 80, Some(b""), Some(b""), Vec::new);
+        a.append(&mut b);
+        assert!(b.is_empty() && b.values.is_empty() && b.headers.is_empty());
+        assert_eq!(a.offsets, [5, 6, 7, 8]);
+        assert_eq!(a.timestamps, [50, 60, 70, 80]);
+        let values: Vec<_> = (0..4).map(|i| a.value(i)).collect();
+        assert_eq!(values, [Some(&b"v5"[..]), None, Some(b"value7"), Some(b"")]);
+        let keys: Vec<_> = (0..4).map(|i| a.key(i)).collect();
+        assert_eq!(keys, [Some(&b"k5"[..]), None, Some(b"key7"), Some(b"")]);
+        assert_eq!(
+            a.headers,
+            [header("h5"), header("h6"), header("h7"), vec![]]
+        );
+        assert_eq!(a.byte_size(), "v5value7k5key7".len());
     }
 }

@@ -13,6 +13,8 @@ pub mod jsonl;
 pub mod parquet;
 pub mod raw;
 
+use std::sync::Arc;
+
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
@@ -73,8 +75,13 @@ pub trait FileWriter: Send {
     fn finish(self: Box<Self>) -> Result<Bytes, FormatError>;
 }
 
-/// Creates a writer for one file of `schema` in the configured format.
-pub fn new_writer(config: &Config, schema: SchemaRef) -> Result<Box<dyn FileWriter>, FormatError> {
+/// Creates a writer for one file of `schema` in the configured format. `plain_columns` is what
+/// the earlier Parquet files of the same partition writer learnt (ignored by other formats).
+pub fn new_writer(
+    config: &Config,
+    schema: SchemaRef,
+    plain_columns: &Arc<parquet::PlainColumns>,
+) -> Result<Box<dyn FileWriter>, FormatError> {
     let f = &config.formats;
     // Encoders with a fixed cost per open file start only once the file is worth it.
     let buffered = |factory: buffered::Factory| {
@@ -83,11 +90,12 @@ pub fn new_writer(config: &Config, schema: SchemaRef) -> Result<Box<dyn FileWrit
     match config.format {
         OutputFormat::Parquet => {
             let (codec, options) = (config.parquet_codec, f.parquet);
+            let plain = Arc::clone(plain_columns);
             buffered(Box::new(move |s| {
-                Ok(
-                    Box::new(parquet::ParquetFileWriter::with_options(s, codec, options)?)
-                        as Box<dyn FileWriter>,
-                )
+                let plain = Some(Arc::clone(&plain));
+                Ok(Box::new(parquet::ParquetFileWriter::learning(
+                    s, codec, options, plain,
+                )?) as Box<dyn FileWriter>)
             }))
         }
         OutputFormat::Avro => {

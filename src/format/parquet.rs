@@ -6,7 +6,8 @@
 //! Gzip at their default levels, Lz4 as `LZ4_RAW` (the non-deprecated LZ4 codec), None as
 //! uncompressed.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -14,7 +15,7 @@ use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, GzipLevel, PageType, ZstdLevel};
 use parquet::file::metadata::{ColumnChunkMetaData, RowGroupMetaData};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
 use parquet::schema::types::ColumnPath;
 
 use super::{FileWriter, FormatError};
@@ -106,11 +107,45 @@ pub fn without_dictionary(props: &WriterProperties, columns: &[ColumnPath]) -> W
         .build()
 }
 
+/// The columns of one stream of files (one partition writer's) whose dictionary fell back in
+/// a file written before ([`dictionary_fell_back`]): the writers of later files encode them
+/// plain from the first row instead of hashing values into a dictionary they will drop. What
+/// a writer learns, it keeps for its life (a column with too many distinct values for a
+/// dictionary seldom gets fewer); a restart learns again.
+#[derive(Debug, Default)]
+pub struct PlainColumns(Mutex<HashSet<ColumnPath>>);
+
+impl PlainColumns {
+    /// Adds the columns whose dictionary fell back in `row_groups`.
+    pub fn learn(&self, row_groups: &[RowGroupMetaData]) {
+        let fell_back: Vec<ColumnPath> = row_groups.iter().flat_map(fallen_back_columns).collect();
+        if !fell_back.is_empty() {
+            self.lock().extend(fell_back);
+        }
+    }
+
+    /// `builder` with dictionary encoding off for the columns learnt so far.
+    pub fn apply(&self, builder: WriterPropertiesBuilder) -> WriterPropertiesBuilder {
+        self.lock().iter().fold(builder, |b, column| {
+            b.set_column_dictionary_enabled(column.clone(), false)
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<ColumnPath>> {
+        // A set of column names stays valid whatever a panicking holder did.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 /// One Parquet file being written into memory.
 pub struct ParquetFileWriter {
     writer: ArrowWriter<Vec<u8>>,
     rows: usize,
     row_group_bytes_limit: usize,
+    /// Told, when the file is finished, which columns' dictionaries fell back in it.
+    plain_columns: Option<Arc<PlainColumns>>,
 }
 
 impl std::fmt::Debug for ParquetFileWriter {
@@ -133,13 +168,29 @@ impl ParquetFileWriter {
         codec: ParquetCodec,
         options: ParquetOptions,
     ) -> Result<Self, FormatError> {
+        Self::learning(schema, codec, options, None)
+    }
+
+    /// Like [`ParquetFileWriter::with_options`], with the columns of `plain_columns` encoded
+    /// plain, and the columns whose dictionary falls back in this file added to it at
+    /// [`FileWriter::finish`].
+    pub fn learning(
+        schema: SchemaRef,
+        codec: ParquetCodec,
+        options: ParquetOptions,
+        plain_columns: Option<Arc<PlainColumns>>,
+    ) -> Result<Self, FormatError> {
         let limit = options.row_group_bytes.max(1);
-        let props = writer_properties(codec, options)?.build();
-        let writer = ArrowWriter::try_new(Vec::new(), Arc::clone(&schema), Some(props))?;
+        let mut builder = writer_properties(codec, options)?;
+        if let Some(plain) = &plain_columns {
+            builder = plain.apply(builder);
+        }
+        let writer = ArrowWriter::try_new(Vec::new(), Arc::clone(&schema), Some(builder.build()))?;
         Ok(ParquetFileWriter {
             writer,
             rows: 0,
             row_group_bytes_limit: limit,
+            plain_columns,
         })
     }
 
@@ -190,7 +241,11 @@ impl FileWriter for ParquetFileWriter {
         self.rows
     }
 
-    fn finish(self: Box<Self>) -> Result<Bytes, FormatError> {
+    fn finish(mut self: Box<Self>) -> Result<Bytes, FormatError> {
+        if let Some(plain) = &self.plain_columns {
+            self.writer.flush()?;
+            plain.learn(self.writer.flushed_row_groups());
+        }
         Ok(Bytes::from(self.writer.into_inner()?))
     }
 }

@@ -19,7 +19,7 @@
 //! chunks to the worker that owns the partition (fixed per partition, so order is kept). Each
 //! worker decodes, transforms, partitions, encodes and commits its partitions; store calls run on
 //! a small tokio runtime through `block_on`, so a worker waiting for the store holds up only its
-//! own partitions. Hand-offs are bounded: chunks of [`router::CHUNK_RECORDS`] records or
+//! own partitions. Hand-offs are bounded: chunks of `decode.batch.records` records or
 //! [`router::CHUNK_BYTES`], at most [`workers::COMMAND_QUEUE`] queued per worker, after which the
 //! consumer thread waits (and librdkafka's prefetch, itself bounded, fills). Queued chunks and
 //! open files are bounded together by `memory.budget.bytes` (past it a worker flushes its largest

@@ -44,7 +44,7 @@ use super::IngestError;
 /// worker busy with a flush or a commit does not leave the other without records while the
 /// router waits for it (at most `COMMAND_QUEUE` x [`super::router::CHUNK_BYTES`] per worker,
 /// counted in the memory budget).
-pub const COMMAND_QUEUE: usize = 16;
+pub const COMMAND_QUEUE: usize = 4;
 
 /// How often a worker ticks its writers (idle and schedule rotation, fenced backoff).
 const TICK: Duration = Duration::from_millis(100);
@@ -183,24 +183,8 @@ impl Worker<'_> {
         let Some(writer) = self.writers.get_mut(tp) else {
             return Ok(());
         };
-        let mut outcome = Committed::Nothing;
-        for i in 0..buffer.len() {
-            let headers = buffer.headers.get_mut(i).map(std::mem::take);
-            let committed = writer.push(
-                self.ctx,
-                buffer.offsets[i],
-                buffer.timestamps[i],
-                buffer.key(i),
-                buffer.value(i),
-                || headers.unwrap_or_default(),
-            )?;
-            if committed == Committed::Fenced {
-                // The rest of the chunk is not this process's to write any more.
-                return self.report(tp, Committed::Fenced);
-            }
-            outcome = later(outcome, committed);
-        }
-        self.report(tp, outcome)
+        let committed = writer.push_chunk(self.ctx, buffer)?;
+        self.report(tp, committed)
     }
 
     fn report(&self, tp: &TopicPartition, committed: Committed) -> Result<(), IngestError> {
@@ -282,13 +266,6 @@ impl Worker<'_> {
 }
 
 /// The later of two outcomes of one chunk (a commit through a later offset wins).
-fn later(a: Committed, b: Committed) -> Committed {
-    match (a, b) {
-        (x, Committed::Nothing) => x,
-        (_, y) => y,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ use crate::config::formats::NullValues;
 use crate::config::ErrorTolerance;
 use crate::decode::{metadata, RecordBuffer};
 use crate::expr::ExprError;
+use crate::format::parquet::PlainColumns;
 use crate::format::{self, FormatError};
 use crate::metrics::Metrics;
 use crate::partition::Group;
@@ -174,7 +175,8 @@ impl PartitionWriter {
                     offsets,
                     range: from..cut,
                 };
-                write_rows(ctx, &self.topic, self.partition, &mut a.files, rows)?;
+                let files = (&mut a.files, &a.plain_columns);
+                write_rows(ctx, &self.topic, self.partition, files, rows)?;
             }
             if cut >= n {
                 return Ok(result);
@@ -295,7 +297,7 @@ fn write_rows(
     ctx: &SinkContext,
     topic: &str,
     partition: i32,
-    files: &mut BTreeMap<String, OpenFile>,
+    (files, plain_columns): (&mut BTreeMap<String, OpenFile>, &Arc<PlainColumns>),
     rows_to_write: RowsToWrite<'_>,
 ) -> Result<(), SinkError> {
     let RowsToWrite {
@@ -340,7 +342,8 @@ fn write_rows(
         let file = match files.get_mut(&group.dir) {
             Some(f) => f,
             None => {
-                let writer = format::new_writer(&ctx.config, part.schema()).map_err(fmt_err)?;
+                let writer = format::new_writer(&ctx.config, part.schema(), plain_columns)
+                    .map_err(fmt_err)?;
                 files.entry(group.dir.clone()).or_insert(OpenFile {
                     writer,
                     first_offset: first,

@@ -21,6 +21,7 @@
 //! commit race (another process committed the same sequence number): it drops what it buffered
 //! and accepts nothing until the ingest loop recovers it from the store.
 
+mod chunk;
 mod encode;
 pub mod memory;
 pub mod pipeline;
@@ -41,6 +42,7 @@ use crate::config::Config;
 use crate::decode::buffer::Header;
 use crate::decode::{self, DecodeError, RecordBuffer, ValueDecoder};
 use crate::expr::{ExprError, SqlCompiler};
+use crate::format::parquet::PlainColumns;
 use crate::format::{FileWriter, FormatError};
 use crate::metrics::Metrics;
 use crate::source::dlq::{DeadLetterQueue, DlqError};
@@ -216,6 +218,9 @@ struct Active {
     /// Whether a redelivered offset was already reported (once per writer).
     redelivery_warned: bool,
     rotation: RotationState,
+    /// Parquet columns whose dictionary fell back in this writer's files: later files write
+    /// them plain.
+    plain_columns: Arc<PlainColumns>,
     /// The topic's inferred schema while it has no version: record values are offered to it
     /// for the first inference (see [`decode::shared_schema`]).
     sampling: Option<Arc<decode::shared_schema::TopicSchema>>,
@@ -312,6 +317,7 @@ impl PartitionWriter {
             first_staged: None,
             redelivery_warned: false,
             rotation: RotationState::new(&ctx.policy.config, Instant::now(), wall_ms()),
+            plain_columns: Arc::default(),
             sampling,
         }));
         Ok(())
@@ -373,6 +379,15 @@ impl PartitionWriter {
         }
         a.last_offset = Some(offset);
         a.rotation.records += 1;
+        self.after_push(ctx)
+    }
+
+    /// After records joined the buffer: encodes a full batch (rotating on size after it), then
+    /// rotates at `flush.size`.
+    fn after_push(&mut self, ctx: &SinkContext) -> Result<Committed, SinkError> {
+        let WriterState::Active(a) = &self.state else {
+            return Ok(Committed::Nothing);
+        };
         let mut result = Committed::Nothing;
         if a.buffer.len() >= ctx.config.decode_batch_records {
             result = self.encode_buffer(ctx)?;

@@ -387,6 +387,9 @@ pub(super) struct StructColumn {
     fields: Fields,
     /// The fields' names, kept beside `fields` for the lookup every member makes.
     names: Vec<Box<[u8]>>,
+    /// Each name between quotes, as a member names it when it has no escape: empty for a name
+    /// JSON would have to escape (it is then always found by [`StructColumn::field`]).
+    quoted: Vec<Box<[u8]>>,
     children: Vec<Column>,
     strict: bool,
     /// Which fields the object being parsed has set so far.
@@ -413,6 +416,7 @@ impl StructColumn {
             .collect::<Option<Vec<_>>>()?;
         Some(StructColumn {
             names: fields.iter().map(|f| f.name().as_bytes().into()).collect(),
+            quoted: fields.iter().map(|f| quoted_name(f.name())).collect(),
             fields: fields.clone(),
             seen: vec![false; children.len()],
             strict,
@@ -431,9 +435,29 @@ impl StructColumn {
         }
     }
 
+    /// The field after the one last matched (names usually come in the same order).
+    fn guessed(&self) -> usize {
+        if self.guess < self.names.len() {
+            self.guess
+        } else {
+            0
+        }
+    }
+
+    /// The guessed field, its quoted name consumed, if that name comes next: a member name is
+    /// matched without scanning it for its end.
+    fn guessed_next(&mut self, cursor: &mut Cursor<'_>) -> Option<usize> {
+        let guess = self.guessed();
+        let quoted = &self.quoted[guess];
+        if quoted.is_empty() || !cursor.skip_if_next(quoted) {
+            return None;
+        }
+        self.guess = guess + 1;
+        Some(guess)
+    }
+
     fn field(&mut self, name: &[u8]) -> Option<usize> {
-        let n = self.names.len();
-        let guess = if self.guess < n { self.guess } else { 0 };
+        let guess = self.guessed();
         let index = if same_name(&self.names[guess], name) {
             guess
         } else {
@@ -455,38 +479,50 @@ impl StructColumn {
         cursor.pos += 1;
         self.seen.fill(false);
         cursor.skip_whitespace();
-        if cursor.peek() == Some(b'}') {
+        let set = if cursor.peek() == Some(b'}') {
             cursor.pos += 1;
+            0
         } else {
-            self.members(cursor)?;
-        }
-        for (child, seen) in self.children.iter_mut().zip(&self.seen) {
-            if !*seen {
-                child.append_null();
+            self.members(cursor)?
+        };
+        if set < self.children.len() {
+            for (child, seen) in self.children.iter_mut().zip(&self.seen) {
+                if !*seen {
+                    child.append_null();
+                }
             }
         }
         self.nulls.append_non_null();
         Ok(())
     }
 
-    fn members(&mut self, cursor: &mut Cursor<'_>) -> Step {
+    /// Parses the members up to the closing `}`; returns how many fields they set.
+    fn members(&mut self, cursor: &mut Cursor<'_>) -> Step<usize> {
+        let mut set = 0;
         loop {
-            let name = cursor.plain_string()?.as_bytes();
+            let field = match self.guessed_next(cursor) {
+                Some(i) => Some(i),
+                None => {
+                    let name = cursor.plain_string()?.as_bytes();
+                    self.field(name)
+                }
+            };
             cursor.skip_whitespace();
             cursor.expect(b':')?;
             cursor.skip_whitespace();
-            match self.field(name) {
+            match field {
                 Some(i) => {
                     if std::mem::replace(&mut self.seen[i], true) {
                         return Err(GiveUp); // a duplicate name
                     }
+                    set += 1;
                     self.children[i].value(cursor)?;
                 }
                 None if self.strict => return Err(GiveUp),
                 None => cursor.skip_value(0)?,
             }
             if cursor.separator(b'}')? {
-                return Ok(());
+                return Ok(set);
             }
         }
     }
@@ -500,6 +536,15 @@ impl StructColumn {
         let children = self.finish_children();
         StructArray::new(self.fields.clone(), children, nulls)
     }
+}
+
+/// `"name"` as a JSON member names it when no character of it needs an escape (no quote,
+/// backslash or control character); else empty.
+fn quoted_name(name: &str) -> Box<[u8]> {
+    if name.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        return Box::default();
+    }
+    [b"\"", name.as_bytes(), b"\""].concat().into()
 }
 
 /// `a == b` without a call to `memcmp`: field names are short.

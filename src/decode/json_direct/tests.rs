@@ -146,6 +146,30 @@ fn fields_in_any_order_across_records() {
 }
 
 #[test]
+fn names_that_prefix_others_or_need_escapes_are_matched_exactly() {
+    let schema: SchemaRef = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("idx", DataType::Int64, true),
+        Field::new("i", DataType::Int64, true),
+        Field::new("tab\there", DataType::Utf8, true),
+    ]));
+    same(
+        &schema,
+        &[
+            r#"{"id":1,"idx":2,"i":3}"#,
+            r#"{"idx":4,"i":5,"id":6}"#,
+            r#"{"i":7,"id":8,"idx":9,"idxy":10}"#,
+            r#"{"id" :11, "idx" : 12}"#,
+        ],
+    );
+    // A name JSON must escape is not matched from the guess: escaped, the member is given
+    // up on; raw (a control character in a string, which arrow-json accepts too) it is found
+    // by name.
+    gives_up(&schema, &[r#"{"tab\there":"x"}"#]);
+    same(&schema, &["{\"tab\there\":\"x\"}"]);
+}
+
+#[test]
 fn gives_up_on_what_arrow_json_must_decide() {
     let schema = nested_schema();
     let good = r#"{"s":"ok"}"#;
