@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, StringArray};
+use arrow::array::{Array, ArrayRef, AsArray, Scalar, StringArray};
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::PhysicalExpr;
@@ -104,6 +104,19 @@ impl CompiledRule {
             key: self.key.clone(),
             message: e.to_string(),
         };
+        if let Some(first_row) = same_on_every_row(arrays) {
+            let strings: Vec<ArrayRef> = first_row
+                .iter()
+                .map(|a| arrow::compute::cast(a, &DataType::Utf8))
+                .collect::<Result<_, _>>()
+                .map_err(err)?;
+            let columns: Vec<&StringArray> =
+                strings.iter().filter_map(|a| a.as_string_opt()).collect();
+            return Ok(vec![Group {
+                dir: self.dir_of(&columns, 0),
+                rows: None,
+            }]);
+        }
         let n = arrays.first().map(|a| a.len()).unwrap_or(0);
         let strings: Vec<ArrayRef> = arrays
             .iter()
@@ -151,6 +164,25 @@ impl CompiledRule {
         }
         dir
     }
+}
+
+/// The first row of each level array when every level has one value on every row (the common
+/// case: a batch of one Kafka partition, one day or one hour), found without grouping row by
+/// row; `None` otherwise or when unsure. Floating point levels always take the row by row
+/// grouping: equal numbers (0.0 and -0.0) can name different directories.
+fn same_on_every_row(arrays: &[ArrayRef]) -> Option<Vec<ArrayRef>> {
+    let first_row: Vec<ArrayRef> = arrays.iter().map(|a| a.slice(0, 1)).collect();
+    for (array, first) in arrays.iter().zip(&first_row) {
+        let scalar_type = !array.data_type().is_floating() && !array.data_type().is_nested();
+        if array.is_empty() || !scalar_type {
+            return None;
+        }
+        let differs = arrow::compute::kernels::cmp::distinct(array, &Scalar::new(first)).ok()?;
+        if differs.true_count() > 0 {
+            return None;
+        }
+    }
+    Some(first_row)
 }
 
 #[cfg(test)]

@@ -298,3 +298,37 @@ fn one_group_means_every_row() {
         }]
     );
 }
+
+#[test]
+fn a_batch_of_one_value_per_level_is_one_group_whatever_the_type() {
+    let b = field_batch();
+    let rule = rule_for(&[], &{
+        let mut f: Vec<Field> = b
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        f.push(Field::new("_partition", DataType::Int32, false));
+        Arc::new(Schema::new(f))
+    });
+    let one = |arrays: Vec<ArrayRef>| rule.group(&arrays).unwrap();
+    let nulls: ArrayRef = Arc::new(arrow::array::Int32Array::from(vec![None::<i32>; 3]));
+    assert_eq!(
+        one(vec![nulls]),
+        vec![Group {
+            dir: "partition=__HIVE_DEFAULT_PARTITION__".into(),
+            rows: None
+        }]
+    );
+    // A null among values, a last row that differs, and floats that compare equal but print
+    // apart are grouped row by row.
+    let mixed: ArrayRef = Arc::new(arrow::array::Int32Array::from(vec![Some(7), None, Some(7)]));
+    let last: ArrayRef = Arc::new(arrow::array::StringArray::from(vec!["a", "a", "b"]));
+    let zeros: ArrayRef = Arc::new(arrow::array::Float64Array::from(vec![0.0, -0.0]));
+    let counts: Vec<usize> = [mixed, last, zeros]
+        .into_iter()
+        .map(|a| one(vec![a]).len())
+        .collect();
+    assert_eq!(counts, [2, 2, 2]);
+}

@@ -120,8 +120,8 @@ struct Utf8Column {
     offsets: Vec<i32>,
     data: Vec<u8>,
     nulls: NullBufferBuilder,
-    /// Bytes of the previous batch.
-    data_hint: usize,
+    /// Bytes and rows of the previous batch, to size the next one's buffer.
+    data_hint: (usize, usize),
 }
 
 impl Default for Utf8Column {
@@ -130,7 +130,7 @@ impl Default for Utf8Column {
             offsets: vec![0],
             data: Vec::new(),
             nulls: NullBufferBuilder::new(0),
-            data_hint: 0,
+            data_hint: (0, 0),
         }
     }
 }
@@ -140,7 +140,7 @@ impl Utf8Column {
         self.offsets.truncate(1);
         self.offsets.reserve(rows);
         self.data.clear();
-        self.data.reserve(self.data_hint);
+        self.data.reserve(scaled(self.data_hint, rows));
         self.nulls = NullBufferBuilder::new(rows);
     }
 
@@ -158,7 +158,7 @@ impl Utf8Column {
     }
 
     fn finish(&mut self) -> ArrayRef {
-        self.data_hint = self.data.len();
+        self.data_hint = (self.data.len(), self.offsets.len() - 1);
         let offsets = std::mem::replace(&mut self.offsets, vec![0]);
         let data = Buffer::from_vec(std::mem::take(&mut self.data));
         let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
@@ -179,8 +179,8 @@ struct ListColumn {
     nulls: NullBufferBuilder,
     /// Items so far (the last offset).
     items: i32,
-    /// Items of the previous batch.
-    items_hint: usize,
+    /// Items and rows of the previous batch.
+    items_hint: (usize, usize),
 }
 
 impl ListColumn {
@@ -194,7 +194,7 @@ impl ListColumn {
             ),
             nulls: NullBufferBuilder::new(0),
             items: 0,
-            items_hint: 0,
+            items_hint: (0, 0),
         })
     }
 
@@ -203,7 +203,7 @@ impl ListColumn {
         self.offsets.reserve(rows);
         self.items = 0;
         self.nulls = NullBufferBuilder::new(rows);
-        self.child.prepare(self.items_hint);
+        self.child.prepare(scaled(self.items_hint, rows));
     }
 
     fn append_null(&mut self) {
@@ -232,7 +232,7 @@ impl ListColumn {
     }
 
     fn finish(&mut self) -> ArrayRef {
-        self.items_hint = self.items as usize;
+        self.items_hint = (self.items as usize, self.offsets.len() - 1);
         self.items = 0;
         let offsets = std::mem::replace(&mut self.offsets, vec![0]);
         let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
@@ -536,6 +536,14 @@ impl StructColumn {
         let children = self.finish_children();
         StructArray::new(self.fields.clone(), children, nulls)
     }
+}
+
+/// Room for `rows` rows by the previous batch's `(amount, rows)`, an eighth more for slack
+/// (batches differ in size: a total alone would leave a bigger batch growing its buffer).
+fn scaled((amount, previous_rows): (usize, usize), rows: usize) -> usize {
+    let per_row = amount.div_ceil(previous_rows.max(1));
+    let room = per_row.saturating_mul(rows);
+    room.saturating_add(room / 8)
 }
 
 /// `"name"` as a JSON member names it when no character of it needs an escape (no quote,
