@@ -276,19 +276,22 @@ fn sql_rules_need_names_and_group_in_first_seen_order() {
     assert!(e.to_string().contains("AS name"), "{e}");
 }
 
+/// The default rule (a directory per Kafka partition) over `b`'s fields and `_partition`.
+fn default_rule(b: &RecordBatch) -> CompiledRule {
+    let mut f: Vec<Field> = b
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    f.push(Field::new("_partition", DataType::Int32, false));
+    rule_for(&[], &Arc::new(Schema::new(f)))
+}
+
 #[test]
 fn one_group_means_every_row() {
     let b = field_batch();
-    let rule = rule_for(&[], &{
-        let mut f: Vec<Field> = b
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        f.push(Field::new("_partition", DataType::Int32, false));
-        Arc::new(Schema::new(f))
-    });
+    let rule = default_rule(&b);
     let arrays: Vec<ArrayRef> = vec![Arc::new(arrow::array::Int32Array::from(vec![7; 5]))];
     assert_eq!(
         rule.group(&arrays).unwrap(),
@@ -302,16 +305,7 @@ fn one_group_means_every_row() {
 #[test]
 fn a_batch_of_one_value_per_level_is_one_group_whatever_the_type() {
     let b = field_batch();
-    let rule = rule_for(&[], &{
-        let mut f: Vec<Field> = b
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        f.push(Field::new("_partition", DataType::Int32, false));
-        Arc::new(Schema::new(f))
-    });
+    let rule = default_rule(&b);
     let one = |arrays: Vec<ArrayRef>| rule.group(&arrays).unwrap();
     let nulls: ArrayRef = Arc::new(arrow::array::Int32Array::from(vec![None::<i32>; 3]));
     assert_eq!(
