@@ -6,7 +6,8 @@
 //! when the buffered records and the chunk together exceed `decode.batch.records`, the buffered
 //! ones are encoded first as a shorter batch (so a size rotation, checked after each batch, may
 //! come a batch earlier). A chunk that does not pass `flush.size` and needs no record looked at
-//! alone (schema sampling, tombstones dropped by `null.values=ignore`) joins whole: if the
+//! alone (schema sampling, tombstones dropped by `null.values=ignore`, an offset at or below
+//! one already taken: a redelivery, skipped record by record) joins whole: if the
 //! buffer is empty the writer swaps buffers with it, so the records are not copied a second
 //! time on their way from librdkafka to the decoder (the router's full chunks are one decode
 //! batch each), else it is appended with one copy per column. Any other chunk is pushed record
@@ -68,11 +69,15 @@ impl PartitionWriter {
         let (Some(&first), n) = (chunk.offsets.first(), chunk.len()) else {
             return false;
         };
+        // Every offset past the writer's last and its predecessor in the chunk: a redelivery
+        // (an offset going back) takes the record-by-record path, which skips what is buffered
+        // already.
         let in_order = a
             .last_offset
             .map(|o| o + 1)
             .or(a.range_start)
-            .is_none_or(|expected| first >= expected);
+            .is_none_or(|expected| first >= expected)
+            && chunk.offsets.windows(2).all(|pair| pair[0] < pair[1]);
         let fits_file = ctx
             .policy
             .config
@@ -115,5 +120,134 @@ impl PartitionWriter {
         }
         chunk.clear();
         Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::commit::{CommitLog, Recovered};
+    use crate::config::{Config, RawConfig, Source};
+    use crate::metrics::Metrics;
+    use crate::sink::memory::MemoryBudget;
+    use crate::sink::rotation::RotationPolicy;
+    use crate::store::Store;
+
+    /// A context writing JSON lines of `id BIGINT` into `dir`, 4-record batches, 10-record files.
+    fn context(dir: &std::path::Path, runtime: &tokio::runtime::Runtime) -> SinkContext {
+        let mut raw = RawConfig::default();
+        for (k, v) in [
+            ("topics", "t"),
+            ("bootstrap.servers", "localhost:9092"),
+            ("store.url", dir.to_str().unwrap()),
+            ("format.class", "json"),
+            ("value.schema", "id BIGINT"),
+            ("decode.batch.records", "4"),
+            ("flush.size", "10"),
+        ] {
+            raw.set(k, v, Source::Override);
+        }
+        let config = Arc::new(Config::from_raw(&raw).unwrap());
+        let store = Store::with_url(dir.to_str().unwrap(), &BTreeMap::new()).unwrap();
+        SinkContext {
+            policy: RotationPolicy {
+                config: config.rotation.clone(),
+            },
+            config,
+            commit_log: CommitLog::new(store, "topics", "w1"),
+            runtime: runtime.handle().clone(),
+            metrics: Arc::new(Metrics::default()),
+            dlq: None,
+            inferred_schemas: Mutex::new(HashMap::new()),
+            compiler: crate::expr::SqlCompiler::new(),
+            memory: MemoryBudget::new(1 << 30),
+            listener: None,
+            registry: None,
+        }
+    }
+
+    fn chunk(offsets: &[i64]) -> RecordBuffer {
+        let mut chunk = RecordBuffer::new(false, false);
+        for &o in offsets {
+            let value = format!(r#"{{"id":{o}}}"#);
+            chunk.push(o, 0, None, Some(value.as_bytes()), Vec::new);
+        }
+        chunk
+    }
+
+    /// Every `id` written under `dir`, file by file in name order.
+    fn written(dir: &std::path::Path) -> Vec<Vec<i64>> {
+        let mut files: Vec<_> = walk(dir)
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains("/partition=0/"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|p| {
+                std::fs::read_to_string(p)
+                    .unwrap()
+                    .lines()
+                    .map(|l| {
+                        serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                            .as_i64()
+                            .unwrap()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flat_map(|e| {
+                let path = e.unwrap().path();
+                if path.is_dir() {
+                    walk(&path)
+                } else {
+                    vec![path]
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn chunks_land_as_record_by_record_pushes_would_and_redeliveries_are_skipped() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(dir.path(), &runtime);
+        let recovered = Recovered {
+            next_seq: 0,
+            next_offset: None,
+        };
+        let mut writer = PartitionWriter::new(&ctx, "t", 0, &recovered).unwrap();
+        // Whole (swapped in), short, straddling a batch, a redelivery inside a chunk and across
+        // chunks, and one crossing flush.size: files of exactly 10 records, each id once.
+        let chunks: [&[i64]; 8] = [
+            &[0, 1, 2, 3],
+            &[4, 5],
+            &[6, 7, 8],
+            &[9, 10, 11, 12, 13],
+            &[12, 13, 14, 13],
+            &[15, 16, 17, 15],
+            &[18, 19, 20, 21, 22, 23, 24, 25],
+            &[26, 27, 28, 29],
+        ];
+        let mut ends = Vec::new();
+        for offsets in chunks {
+            let mut c = chunk(offsets);
+            if let Committed::Through { end } = writer.push_chunk(&ctx, &mut c).unwrap() {
+                ends.push(end);
+            }
+            assert!(c.is_empty(), "the chunk comes back empty");
+        }
+        assert_eq!(ends, [9, 19, 29]);
+        let files = written(dir.path());
+        let expected: Vec<Vec<i64>> = (0..3).map(|f| (f * 10..f * 10 + 10).collect()).collect();
+        assert_eq!(files, expected);
     }
 }
