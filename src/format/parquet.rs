@@ -99,12 +99,17 @@ pub fn fallen_back_columns(row_group: &RowGroupMetaData) -> Vec<ColumnPath> {
 
 /// `props` with dictionary encoding off for `columns` (the others keep theirs).
 pub fn without_dictionary(props: &WriterProperties, columns: &[ColumnPath]) -> WriterProperties {
-    columns
-        .iter()
-        .fold(props.clone().into_builder(), |b, c| {
-            b.set_column_dictionary_enabled(c.clone(), false)
-        })
-        .build()
+    dictionary_off(props.clone().into_builder(), columns).build()
+}
+
+/// `builder` with dictionary encoding off for `columns`.
+fn dictionary_off<'a>(
+    builder: WriterPropertiesBuilder,
+    columns: impl IntoIterator<Item = &'a ColumnPath>,
+) -> WriterPropertiesBuilder {
+    columns.into_iter().fold(builder, |b, column| {
+        b.set_column_dictionary_enabled(column.clone(), false)
+    })
 }
 
 /// The columns of one stream of files (one partition writer's) whose dictionary fell back in
@@ -126,9 +131,7 @@ impl PlainColumns {
 
     /// `builder` with dictionary encoding off for the columns learnt so far.
     pub fn apply(&self, builder: WriterPropertiesBuilder) -> WriterPropertiesBuilder {
-        self.lock().iter().fold(builder, |b, column| {
-            b.set_column_dictionary_enabled(column.clone(), false)
-        })
+        dictionary_off(builder, self.lock().iter())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<ColumnPath>> {

@@ -265,7 +265,6 @@ impl Worker<'_> {
     }
 }
 
-/// The later of two outcomes of one chunk (a commit through a later offset wins).
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -104,12 +104,15 @@ impl CompiledRule {
             key: self.key.clone(),
             message: e.to_string(),
         };
-        if let Some(first_row) = same_on_every_row(arrays) {
-            let strings: Vec<ArrayRef> = first_row
+        let as_strings = |arrays: &[ArrayRef]| -> Result<Vec<ArrayRef>, ExprError> {
+            arrays
                 .iter()
                 .map(|a| arrow::compute::cast(a, &DataType::Utf8))
                 .collect::<Result<_, _>>()
-                .map_err(err)?;
+                .map_err(err)
+        };
+        if let Some(first_row) = same_on_every_row(arrays) {
+            let strings = as_strings(&first_row)?;
             let columns: Vec<&StringArray> =
                 strings.iter().filter_map(|a| a.as_string_opt()).collect();
             return Ok(vec![Group {
@@ -118,11 +121,7 @@ impl CompiledRule {
             }]);
         }
         let n = arrays.first().map(|a| a.len()).unwrap_or(0);
-        let strings: Vec<ArrayRef> = arrays
-            .iter()
-            .map(|a| arrow::compute::cast(a, &DataType::Utf8))
-            .collect::<Result<_, _>>()
-            .map_err(err)?;
+        let strings = as_strings(arrays)?;
         let converter =
             RowConverter::new(vec![SortField::new(DataType::Utf8); strings.len()]).map_err(err)?;
         let rows = converter.convert_columns(&strings).map_err(err)?;

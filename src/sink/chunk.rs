@@ -110,12 +110,9 @@ impl PartitionWriter {
                 chunk.value(i),
                 || headers.unwrap_or_default(),
             )?;
-            if committed == Committed::Fenced {
-                outcome = Committed::Fenced;
+            outcome = outcome.then(committed);
+            if outcome == Committed::Fenced {
                 break;
-            }
-            if committed != Committed::Nothing {
-                outcome = committed;
             }
         }
         chunk.clear();
