@@ -2,25 +2,27 @@
 //!
 //! Row groups close at [`MAX_ROW_GROUP_ROWS`] rows or when the in-progress row group's estimated
 //! encoded size passes [`ROW_GROUP_BYTES_LIMIT`], which bounds the memory held per row group.
-//! Column statistics are written at page level (parquet's default). Codecs: Snappy, Zstd and
+//! Which columns get a dictionary is [`dictionary`]'s business. Column statistics are written at
+//! page level (parquet's default). Codecs: Snappy, Zstd and
 //! Gzip at their default levels, Lz4 as `LZ4_RAW` (the non-deprecated LZ4 codec), None as
 //! uncompressed.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+mod dictionary;
+
+use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, Encoding, GzipLevel, PageType, ZstdLevel};
-use parquet::file::metadata::{ColumnChunkMetaData, RowGroupMetaData};
-use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
-use parquet::schema::types::ColumnPath;
+use parquet::basic::{Compression, GzipLevel, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use super::{FileWriter, FormatError};
 use crate::config::formats::{ParquetOptions, ParquetStatistics};
 use crate::config::ParquetCodec;
+use dictionary::DICTIONARY_PAGE_BYTES;
+pub use dictionary::{dictionary_fell_back, fallen_back_columns, without_dictionary, PlainColumns};
 
 /// Rows per row group at most.
 pub const MAX_ROW_GROUP_ROWS: usize = 128 * 1024;
@@ -64,91 +66,16 @@ pub fn writer_properties(
         .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES))
 }
 
-/// Dictionary size per column chunk before a column falls back to plain encoding.
-const DICTIONARY_PAGE_BYTES: usize = 256 * 1024;
-
-/// Whether a written column chunk began with a dictionary and fell back to plain pages: its
-/// values outgrew [`DICTIONARY_PAGE_BYTES`], so that column has too many distinct values to
-/// share a dictionary. Every value before the fallback was hashed into the dictionary for
-/// nothing: writers skip the attempt for such columns from the next row group on
-/// ([`without_dictionary`]).
-pub fn dictionary_fell_back(chunk: &ColumnChunkMetaData) -> bool {
-    if chunk.dictionary_page_offset().is_none() {
-        return false;
-    }
-    match chunk.page_encoding_stats() {
-        Some(stats) => stats.iter().any(|s| {
-            matches!(s.page_type, PageType::DATA_PAGE | PageType::DATA_PAGE_V2)
-                && s.encoding == Encoding::PLAIN
-        }),
-        None => chunk
-            .page_encoding_stats_mask()
-            .is_some_and(|mask| mask.is_set(Encoding::PLAIN)),
-    }
-}
-
-/// The columns of a written row group whose dictionary fell back ([`dictionary_fell_back`]).
-pub fn fallen_back_columns(row_group: &RowGroupMetaData) -> Vec<ColumnPath> {
-    row_group
-        .columns()
-        .iter()
-        .filter(|c| dictionary_fell_back(c))
-        .map(|c| c.column_path().clone())
-        .collect()
-}
-
-/// `props` with dictionary encoding off for `columns` (the others keep theirs).
-pub fn without_dictionary(props: &WriterProperties, columns: &[ColumnPath]) -> WriterProperties {
-    dictionary_off(props.clone().into_builder(), columns).build()
-}
-
-/// `builder` with dictionary encoding off for `columns`.
-fn dictionary_off<'a>(
-    builder: WriterPropertiesBuilder,
-    columns: impl IntoIterator<Item = &'a ColumnPath>,
-) -> WriterPropertiesBuilder {
-    columns.into_iter().fold(builder, |b, column| {
-        b.set_column_dictionary_enabled(column.clone(), false)
-    })
-}
-
-/// The columns of one stream of files (one partition writer's) whose dictionary fell back in
-/// a file written before ([`dictionary_fell_back`]): the writers of later files encode them
-/// plain from the first row instead of hashing values into a dictionary they will drop. What
-/// a writer learns, it keeps for its life (a column with too many distinct values for a
-/// dictionary seldom gets fewer); a restart learns again.
-#[derive(Debug, Default)]
-pub struct PlainColumns(Mutex<HashSet<ColumnPath>>);
-
-impl PlainColumns {
-    /// Adds the columns whose dictionary fell back in `row_groups`.
-    pub fn learn(&self, row_groups: &[RowGroupMetaData]) {
-        let fell_back: Vec<ColumnPath> = row_groups.iter().flat_map(fallen_back_columns).collect();
-        if !fell_back.is_empty() {
-            self.lock().extend(fell_back);
-        }
-    }
-
-    /// `builder` with dictionary encoding off for the columns learnt so far.
-    pub fn apply(&self, builder: WriterPropertiesBuilder) -> WriterPropertiesBuilder {
-        dictionary_off(builder, self.lock().iter())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<ColumnPath>> {
-        // A set of column names stays valid whatever a panicking holder did.
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
 /// One Parquet file being written into memory.
 pub struct ParquetFileWriter {
     writer: ArrowWriter<Vec<u8>>,
     rows: usize,
     row_group_bytes_limit: usize,
-    /// Told, when the file is finished, which columns' dictionaries fell back in it.
+    /// Shown the file's first rows and told, when the file is finished, which columns'
+    /// dictionaries fell back in it.
     plain_columns: Option<Arc<PlainColumns>>,
+    /// What the writer was made of, to make it again once the first rows were sampled.
+    settings: (SchemaRef, ParquetCodec, ParquetOptions),
 }
 
 impl std::fmt::Debug for ParquetFileWriter {
@@ -183,18 +110,45 @@ impl ParquetFileWriter {
         options: ParquetOptions,
         plain_columns: Option<Arc<PlainColumns>>,
     ) -> Result<Self, FormatError> {
-        let limit = options.row_group_bytes.max(1);
-        let mut builder = writer_properties(codec, options)?;
-        if let Some(plain) = &plain_columns {
+        let settings = (schema, codec, options);
+        Ok(ParquetFileWriter {
+            writer: Self::arrow_writer(&settings, plain_columns.as_deref())?,
+            rows: 0,
+            row_group_bytes_limit: options.row_group_bytes.max(1),
+            plain_columns,
+            settings,
+        })
+    }
+
+    fn arrow_writer(
+        (schema, codec, options): &(SchemaRef, ParquetCodec, ParquetOptions),
+        plain_columns: Option<&PlainColumns>,
+    ) -> Result<ArrowWriter<Vec<u8>>, FormatError> {
+        let mut builder = writer_properties(*codec, *options)?;
+        if let Some(plain) = plain_columns {
             builder = plain.apply(builder);
         }
-        let writer = ArrowWriter::try_new(Vec::new(), Arc::clone(&schema), Some(builder.build()))?;
-        Ok(ParquetFileWriter {
-            writer,
-            rows: 0,
-            row_group_bytes_limit: limit,
-            plain_columns,
-        })
+        Ok(ArrowWriter::try_new(
+            Vec::new(),
+            Arc::clone(schema),
+            Some(builder.build()),
+        )?)
+    }
+
+    /// Before the first rows: lets the stream sample them ([`PlainColumns::sample_once`]), and
+    /// makes the writer again, still empty, if that turned dictionaries off.
+    fn sample_first_rows(&mut self, batch: &RecordBatch) -> Result<(), FormatError> {
+        let Some(plain) = self
+            .plain_columns
+            .as_ref()
+            .filter(|_| self.settings.2.dictionary)
+        else {
+            return Ok(());
+        };
+        if self.rows == 0 && plain.sample_once(batch) {
+            self.writer = Self::arrow_writer(&self.settings, Some(plain))?;
+        }
+        Ok(())
     }
 
     /// Like [`ParquetFileWriter::new`] with another row group size limit in bytes (tests).
@@ -223,6 +177,7 @@ impl ParquetFileWriter {
 
 impl FileWriter for ParquetFileWriter {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), FormatError> {
+        self.sample_first_rows(batch)?;
         self.writer.write(batch)?;
         self.rows += batch.num_rows();
         // ArrowWriter applies the byte limit too; this also catches estimates that grow late.
@@ -359,6 +314,51 @@ mod tests {
         let bytes = w.finish().unwrap();
         let rows: usize = read_back(bytes).iter().map(RecordBatch::num_rows).sum();
         assert_eq!(rows, 20);
+    }
+
+    /// The columns of the first row group written with a dictionary page.
+    fn with_dictionary(bytes: Bytes) -> Vec<String> {
+        let meta = SerializedFileReader::new(bytes).unwrap().metadata().clone();
+        let row_group = meta.row_group(0);
+        let chunks = row_group.columns().iter();
+        chunks
+            .filter(|c| c.dictionary_page_offset().is_some())
+            .map(|c| c.column_path().string())
+            .collect()
+    }
+
+    #[test]
+    fn a_learning_writer_samples_its_first_rows_for_dictionaries() {
+        let options = ParquetOptions::default();
+        let rows = batch(0, 2000);
+        let mut unsampled = Box::new(
+            ParquetFileWriter::with_options(schema(), ParquetCodec::Zstd, options).unwrap(),
+        );
+        unsampled.write(&rows).unwrap();
+        let all = with_dictionary(unsampled.finish().unwrap());
+        assert!(all.contains(&"id".to_string()), "{all:?}");
+
+        let plain = Arc::new(PlainColumns::default());
+        let learning = |plain: &Arc<PlainColumns>| {
+            let p = Some(Arc::clone(plain));
+            Box::new(ParquetFileWriter::learning(schema(), ParquetCodec::Zstd, options, p).unwrap())
+        };
+        let mut w = learning(&plain);
+        w.write(&rows).unwrap();
+        let bytes = w.finish().unwrap();
+        let back = read_back(bytes.clone());
+        let back = arrow::compute::concat_batches(&back[0].schema(), &back).unwrap();
+        assert_eq!(back, rows);
+        // Unique ids, bytes, times and struct values go plain; `name` has too few values to
+        // judge (every other row) and the list is left to the fallback.
+        assert_eq!(with_dictionary(bytes), ["name", "l.list.item"]);
+        // The next file of the stream starts plain for them.
+        let mut next = learning(&plain);
+        next.write(&batch(2000, 10)).unwrap();
+        assert_eq!(
+            with_dictionary(next.finish().unwrap()),
+            ["name", "l.list.item"]
+        );
     }
 
     #[test]
