@@ -66,16 +66,38 @@ pub fn writer_properties(
         .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES))
 }
 
+/// An empty `ArrowWriter` into memory with `properties`, and dictionaries off for the columns of
+/// `plain_columns`.
+fn arrow_writer(
+    schema: &SchemaRef,
+    properties: &WriterProperties,
+    plain_columns: Option<&PlainColumns>,
+) -> Result<ArrowWriter<Vec<u8>>, FormatError> {
+    let properties = match plain_columns {
+        Some(plain) => plain.apply(properties.clone().into_builder()).build(),
+        None => properties.clone(),
+    };
+    Ok(ArrowWriter::try_new(
+        Vec::new(),
+        Arc::clone(schema),
+        Some(properties),
+    )?)
+}
+
 /// One Parquet file being written into memory.
 pub struct ParquetFileWriter {
     writer: ArrowWriter<Vec<u8>>,
     rows: usize,
     row_group_bytes_limit: usize,
-    /// Shown the file's first rows and told, when the file is finished, which columns'
-    /// dictionaries fell back in it.
+    /// Shown the file's first rows (when `parquet.dictionary` is on) and told, when the file is
+    /// finished, which columns' dictionaries fell back in it.
     plain_columns: Option<Arc<PlainColumns>>,
-    /// What the writer was made of, to make it again once the first rows were sampled.
-    settings: (SchemaRef, ParquetCodec, ParquetOptions),
+    schema: SchemaRef,
+    /// The `parquet.*` properties before the learnt plain columns are applied: the writer is
+    /// made again from them once the first rows were sampled.
+    properties: WriterProperties,
+    /// `parquet.dictionary`: without dictionaries there is nothing to sample for.
+    dictionaries: bool,
 }
 
 impl std::fmt::Debug for ParquetFileWriter {
@@ -110,43 +132,26 @@ impl ParquetFileWriter {
         options: ParquetOptions,
         plain_columns: Option<Arc<PlainColumns>>,
     ) -> Result<Self, FormatError> {
-        let settings = (schema, codec, options);
+        let properties = writer_properties(codec, options)?.build();
         Ok(ParquetFileWriter {
-            writer: Self::arrow_writer(&settings, plain_columns.as_deref())?,
+            writer: arrow_writer(&schema, &properties, plain_columns.as_deref())?,
             rows: 0,
             row_group_bytes_limit: options.row_group_bytes.max(1),
             plain_columns,
-            settings,
+            schema,
+            properties,
+            dictionaries: options.dictionary,
         })
-    }
-
-    fn arrow_writer(
-        (schema, codec, options): &(SchemaRef, ParquetCodec, ParquetOptions),
-        plain_columns: Option<&PlainColumns>,
-    ) -> Result<ArrowWriter<Vec<u8>>, FormatError> {
-        let mut builder = writer_properties(*codec, *options)?;
-        if let Some(plain) = plain_columns {
-            builder = plain.apply(builder);
-        }
-        Ok(ArrowWriter::try_new(
-            Vec::new(),
-            Arc::clone(schema),
-            Some(builder.build()),
-        )?)
     }
 
     /// Before the first rows: lets the stream sample them ([`PlainColumns::sample_once`]), and
     /// makes the writer again, still empty, if that turned dictionaries off.
     fn sample_first_rows(&mut self, batch: &RecordBatch) -> Result<(), FormatError> {
-        let Some(plain) = self
-            .plain_columns
-            .as_ref()
-            .filter(|_| self.settings.2.dictionary)
-        else {
+        let Some(plain) = &self.plain_columns else {
             return Ok(());
         };
-        if self.rows == 0 && plain.sample_once(batch) {
-            self.writer = Self::arrow_writer(&self.settings, Some(plain))?;
+        if self.rows == 0 && self.dictionaries && plain.sample_once(batch) {
+            self.writer = arrow_writer(&self.schema, &self.properties, Some(plain))?;
         }
         Ok(())
     }
