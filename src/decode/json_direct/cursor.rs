@@ -58,8 +58,7 @@ impl<'a> Cursor<'a> {
     /// Consumes `bytes` if they come next.
     pub(super) fn skip_if_next(&mut self, bytes: &[u8]) -> bool {
         let next = self.bytes.get(self.pos..self.pos + bytes.len());
-        // Compared byte by byte rather than through a call to `memcmp`: names are short.
-        if !next.is_some_and(|next| next.iter().zip(bytes).all(|(a, b)| a == b)) {
+        if !next.is_some_and(|next| same_bytes(next, bytes)) {
             return false;
         }
         self.pos += bytes.len();
@@ -284,6 +283,37 @@ fn quote_or_backslash(bytes: &[u8]) -> Option<usize> {
     memchr::memchr2(b'"', b'\\', &bytes[start..]).map(|i| i + start)
 }
 
+/// `a == b`, a word at a time without a call to `memcmp` (member names are short: the call and a
+/// byte-by-byte loop cost more than the comparison). Words may overlap: a 10-byte name is
+/// compared as bytes 0..8 and 2..10.
+#[inline]
+pub(super) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 4 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    if n < 8 {
+        return word::<4>(a, 0) == word::<4>(b, 0) && word::<4>(a, n - 4) == word::<4>(b, n - 4);
+    }
+    let mut at = 0;
+    while at + 8 < n {
+        if word::<8>(a, at) != word::<8>(b, at) {
+            return false;
+        }
+        at += 8;
+    }
+    word::<8>(a, n - 8) == word::<8>(b, n - 8)
+}
+
+/// The `N` bytes of `bytes` from `at` (which has them), as a number to compare.
+#[inline(always)]
+fn word<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
+    bytes[at..at + N].try_into().expect("N bytes")
+}
+
 /// `byte` in each of a word's eight bytes.
 const fn repeated(byte: u8) -> u64 {
     u64::from_le_bytes([byte; 8])
@@ -327,6 +357,22 @@ mod tests {
                 let expected = bytes.iter().position(|&b| b == b'"' || b == b'\\');
                 assert_eq!(quote_or_backslash(&bytes), expected, "{bytes:?}");
             }
+        }
+    }
+
+    #[test]
+    fn same_bytes_agrees_with_slice_equality_at_every_length_and_difference() {
+        for len in 0..40usize {
+            let a: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            assert!(same_bytes(&a, &a.clone()), "{len}");
+            for at in 0..len {
+                let mut b = a.clone();
+                b[at] ^= 0x20;
+                assert!(!same_bytes(&a, &b), "length {len}, byte {at} differs");
+            }
+            let longer = [a.as_slice(), b"x"].concat();
+            assert!(!same_bytes(&a, &longer), "{len}");
+            assert!(!same_bytes(&longer, &a), "{len}");
         }
     }
 
