@@ -336,13 +336,7 @@ mod tests {
         let alphabet = [
             0u8, 1, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0x80, 0xa2, 0xdc, 0xff, b'a',
         ];
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = super::super::tests::xorshift(0x9e37_79b9_7f4a_7c15);
         for len in 0..80 {
             for _ in 0..200 {
                 let mut bytes: Vec<u8> = (0..len)
@@ -351,7 +345,11 @@ mod tests {
                 for _ in 0..next() % 3 {
                     if len > 0 {
                         let at = next() as usize % len;
-                        bytes[at] = if next() % 2 == 0 { b'"' } else { b'\\' };
+                        bytes[at] = if next().is_multiple_of(2) {
+                            b'"'
+                        } else {
+                            b'\\'
+                        };
                     }
                 }
                 let expected = bytes.iter().position(|&b| b == b'"' || b == b'\\');

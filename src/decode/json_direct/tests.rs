@@ -261,13 +261,7 @@ fn schemas_outside_the_subset_are_left_to_arrow_json() {
 #[test]
 fn mutated_events_are_decoded_alike_or_given_up_on() {
     let schema = clickstream_schema();
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = xorshift(0x2545_F491_4F6C_DD1D);
     let alphabet = br#"{}[]:," \0aeft1-.e+nul/u"#;
     let (mut decoded, mut given_up) = (0, 0);
     for i in 0..3000u64 {
@@ -309,5 +303,15 @@ fn strict_gives_up_on_fields_the_schema_lacks_at_any_depth() {
     assert_eq!(decoded.batch, arrow_json(&schema, &known).unwrap());
     for unknown in [r#"{"s":"a","new":1}"#, r#"{"p":{"x":1,"new":2}}"#] {
         assert!(strict.decode(&buffer_of(&[unknown]), value_of).is_none());
+    }
+}
+
+/// A deterministic stream of pseudo-random numbers (xorshift64) for the property tests.
+pub(super) fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
     }
 }
