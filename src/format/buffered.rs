@@ -8,7 +8,7 @@
 //! Arrow arrays, whose memory is exactly what `get_array_memory_size` says, and are encoded in one
 //! go when they are finished; large ones stream through the encoder as before.
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 
@@ -23,12 +23,40 @@ pub const PROMOTE_BYTES: usize = 4 << 20;
 const MERGE_FANOUT: usize = 8;
 
 /// Memory of one array beyond its buffers (the array, its `ArrayData`, `Arc`s, allocator
-/// headers), which `get_array_memory_size` does not count.
+/// headers), which `get_array_memory_size` does not count. Nested arrays (struct fields, list
+/// items) each have theirs: counting top-level columns only undercounted a 9-row batch of the
+/// clickstream events by a fifth (14 columns, 29 arrays; 12.8 KB counted, 15.6 KB resident).
 const ARRAY_OVERHEAD: usize = 256;
 
 /// Memory of a buffered batch, overhead included.
 fn batch_memory(b: &RecordBatch) -> usize {
-    b.get_array_memory_size() + b.num_columns() * ARRAY_OVERHEAD
+    let arrays: usize = b
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| arrays_of(f.data_type()))
+        .sum();
+    b.get_array_memory_size() + arrays * ARRAY_OVERHEAD
+}
+
+/// How many arrays a column of `data_type` is made of: itself and its nested ones.
+fn arrays_of(data_type: &DataType) -> usize {
+    match data_type {
+        DataType::Struct(fields) => {
+            1 + fields
+                .iter()
+                .map(|f| arrays_of(f.data_type()))
+                .sum::<usize>()
+        }
+        DataType::List(item)
+        | DataType::LargeList(item)
+        | DataType::FixedSizeList(item, _)
+        | DataType::ListView(item)
+        | DataType::LargeListView(item)
+        | DataType::Map(item, _) => 1 + arrays_of(item.data_type()),
+        DataType::Dictionary(_, values) => 1 + arrays_of(values),
+        _ => 1,
+    }
 }
 
 /// Creates the real encoder of a file.
@@ -141,7 +169,7 @@ mod tests {
     use crate::config::ParquetCodec;
     use crate::format::parquet::ParquetFileWriter;
     use arrow::array::{Int64Array, StringArray};
-    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::datatypes::{Field, Schema};
     use std::sync::Arc;
 
     fn batch(n: usize) -> RecordBatch {
@@ -189,6 +217,23 @@ mod tests {
             w.memory_size()
         );
         assert_eq!(read_rows(Box::new(w).finish().unwrap()), 600);
+    }
+
+    #[test]
+    fn every_nested_array_has_its_overhead_counted() {
+        // 14 columns; `device` has 3 fields, `properties` 11 and `tags` an item array.
+        let schema = crate::decode::sample::clickstream_schema();
+        let arrays: usize = schema
+            .fields()
+            .iter()
+            .map(|f| arrays_of(f.data_type()))
+            .sum();
+        assert_eq!(arrays, 14 + 3 + 11 + 1);
+        let b = batch(3);
+        assert_eq!(
+            batch_memory(&b),
+            b.get_array_memory_size() + 2 * ARRAY_OVERHEAD
+        );
     }
 
     #[test]

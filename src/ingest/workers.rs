@@ -259,6 +259,7 @@ impl Worker<'_> {
             before,
             after = self.ctx.memory.used(),
             limit = self.ctx.memory.limit(),
+            available = self.ctx.memory.available(),
             "memory budget reached; flushed the largest open files"
         );
         Ok(())

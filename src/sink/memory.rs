@@ -5,6 +5,12 @@
 //! reached, flushes the largest open files first (they are staged early and join their commit
 //! later) until usage is back under [`MemoryBudget::target`]. Nothing fails and nothing grows
 //! without bound; small files are the price of too many open partitions for the budget.
+//!
+//! Open files are not all the memory of a process: records being decoded and split, librdkafka's
+//! queues and the allocator's fragments come on top. When the resident set stays above the
+//! budget plus its margin even after freed memory went back to the system
+//! ([`crate::alloc::resident_excess`]), that excess is taken off what open files may hold, down
+//! to half the budget at most, until the resident set is back under the ceiling.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,13 +20,22 @@ use std::sync::Arc;
 pub struct MemoryBudget {
     limit: u64,
     used: AtomicU64,
+    /// Memory the process holds beyond open files and its margin ([`crate::alloc::resident_excess`]
+    /// in a process; a stand-in in tests).
+    excess: fn() -> u64,
 }
 
 impl MemoryBudget {
     pub fn new(limit: u64) -> Arc<Self> {
+        Self::with_excess(limit, crate::alloc::resident_excess)
+    }
+
+    /// A budget whose process-wide excess comes from `excess`.
+    pub fn with_excess(limit: u64, excess: fn() -> u64) -> Arc<Self> {
         Arc::new(MemoryBudget {
             limit,
             used: AtomicU64::new(0),
+            excess,
         })
     }
 
@@ -32,15 +47,21 @@ impl MemoryBudget {
         self.used.load(Ordering::Relaxed)
     }
 
-    /// Whether open files hold at least the budget.
-    pub fn over(&self) -> bool {
-        self.used() >= self.limit
+    /// What open files may hold now: the budget less the process's excess memory, at least half
+    /// the budget.
+    pub fn available(&self) -> u64 {
+        self.limit - (self.excess)().min(self.limit / 2)
     }
 
-    /// Where flushing stops: three quarters of the budget, so that one flush frees a good share
-    /// rather than one file at a time.
+    /// Whether open files hold at least what they may ([`MemoryBudget::available`]).
+    pub fn over(&self) -> bool {
+        self.used() >= self.available()
+    }
+
+    /// Where flushing stops: three quarters of what open files may hold, so that one flush frees
+    /// a good share rather than one file at a time.
     pub fn target(&self) -> u64 {
-        self.limit / 4 * 3
+        self.available() / 4 * 3
     }
 }
 
@@ -114,5 +135,23 @@ mod tests {
         assert_eq!(b.target(), 750);
         drop(c);
         assert_eq!(b.used(), 0);
+    }
+
+    static EXCESS: AtomicU64 = AtomicU64::new(0);
+
+    #[test]
+    fn memory_held_beyond_open_files_is_taken_off_the_budget_down_to_half() {
+        let b = MemoryBudget::with_excess(1000, || EXCESS.load(Ordering::Relaxed));
+        let mut a = Accounted::new(&b);
+        a.set(700);
+        assert!(!b.over());
+        EXCESS.store(400, Ordering::Relaxed);
+        assert_eq!(b.available(), 600);
+        assert!(b.over());
+        assert_eq!(b.target(), 450);
+        EXCESS.store(5000, Ordering::Relaxed);
+        assert_eq!(b.available(), 500, "never below half the budget");
+        EXCESS.store(0, Ordering::Relaxed);
+        assert!(!b.over());
     }
 }
