@@ -28,9 +28,14 @@
 //! Types: Utf8, Boolean, Int32, Int64, Float32, Float64, Timestamp (any unit, with or without a
 //! zone), Struct and List of these, every field nullable. [`DirectDecoder::new`] returns `None`
 //! for any other schema, which then uses arrow-json alone.
+//!
+//! Modules: `cursor` (the JSON grammar: strings, numbers, member names compared in place),
+//! `columns` (a builder per field, objects matched to fields), `scalars` (integers, floats and
+//! timestamp strings read as arrow-json reads them, common forms by fast paths).
 
 mod columns;
 mod cursor;
+mod scalars;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
