@@ -8,7 +8,7 @@
 //! Arrow arrays, whose memory is exactly what `get_array_memory_size` says, and are encoded in one
 //! go when they are finished; large ones stream through the encoder as before.
 
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 
@@ -30,13 +30,16 @@ const ARRAY_OVERHEAD: usize = 256;
 
 /// Memory of a buffered batch, overhead included.
 fn batch_memory(b: &RecordBatch) -> usize {
-    let arrays: usize = b
-        .schema()
+    b.get_array_memory_size() + arrays_in(&b.schema()) * ARRAY_OVERHEAD
+}
+
+/// How many arrays a batch of `schema` is made of, nested ones included.
+fn arrays_in(schema: &Schema) -> usize {
+    schema
         .fields()
         .iter()
         .map(|f| arrays_of(f.data_type()))
-        .sum();
-    b.get_array_memory_size() + arrays * ARRAY_OVERHEAD
+        .sum()
 }
 
 /// How many arrays a column of `data_type` is made of: itself and its nested ones.
@@ -169,7 +172,7 @@ mod tests {
     use crate::config::ParquetCodec;
     use crate::format::parquet::ParquetFileWriter;
     use arrow::array::{Int64Array, StringArray};
-    use arrow::datatypes::{Field, Schema};
+    use arrow::datatypes::Field;
     use std::sync::Arc;
 
     fn batch(n: usize) -> RecordBatch {
@@ -223,12 +226,7 @@ mod tests {
     fn every_nested_array_has_its_overhead_counted() {
         // 14 columns; `device` has 3 fields, `properties` 11 and `tags` an item array.
         let schema = crate::decode::sample::clickstream_schema();
-        let arrays: usize = schema
-            .fields()
-            .iter()
-            .map(|f| arrays_of(f.data_type()))
-            .sum();
-        assert_eq!(arrays, 14 + 3 + 11 + 1);
+        assert_eq!(arrays_in(&schema), 14 + 3 + 11 + 1);
         let b = batch(3);
         assert_eq!(
             batch_memory(&b),

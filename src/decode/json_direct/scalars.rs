@@ -11,10 +11,7 @@ use super::{GiveUp, Step};
 
 /// An integer in JSON grammar (`-`, then digits without a leading zero) as `T`, if it fits.
 pub(super) fn integer_value<T: TryFrom<i64>>(text: &str) -> Step<T> {
-    let (negative, digits) = match text.as_bytes() {
-        [b'-', rest @ ..] => (true, rest),
-        all => (false, all),
-    };
+    let (negative, digits) = split_sign(text);
     let mut magnitude: i64 = 0;
     for &d in digits {
         magnitude = magnitude
@@ -31,6 +28,14 @@ pub(super) fn integer_value<T: TryFrom<i64>>(text: &str) -> Step<T> {
     T::try_from(value).map_err(|_| GiveUp)
 }
 
+/// Whether a JSON number is negative, and its bytes after the sign.
+fn split_sign(text: &str) -> (bool, &[u8]) {
+    match text.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        all => (false, all),
+    }
+}
+
 /// A JSON number as the nearest `f64`, as `str::parse` (and arrow-json) read it: a number of at
 /// most 15 digits without an exponent is exact as an integer and divided by an exact power of
 /// ten, one correctly rounded operation (Clinger's fast path); anything else goes to the parser.
@@ -38,10 +43,7 @@ pub(super) fn float64(text: &str) -> Step<f64> {
     const POWERS: [f64; 16] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
     ];
-    let (negative, unsigned) = match text.as_bytes() {
-        [b'-', rest @ ..] => (true, rest),
-        bytes => (false, bytes),
-    };
+    let (negative, unsigned) = split_sign(text);
     let (mut mantissa, mut digits, mut scale) = (0u64, 0usize, None::<usize>);
     for &b in unsigned {
         match b {
