@@ -417,6 +417,9 @@ fn exactly_once_holds_with_memory_budget_spills_and_a_dead_letter_queue() {
             ("flush.size", "100000"),
             ("rotate.schedule.interval.ms", "1500"),
             ("memory.budget.bytes", "1048576"),
+            // Every process's sweep deletes unexplained staged files 2 s old: spilled files must
+            // be committed (or given up) before that, under kills as well.
+            ("staging.cleanup.age.ms", "2000"),
             ("partitioner.class", "HourlyPartitioner"),
             ("timestamp.extractor", "RecordField"),
             ("timestamp.field", "seq"),

@@ -13,7 +13,13 @@
 //!
 //! The age rule is what keeps a live writer's files: a writer never keeps a staged file longer
 //! than half that age (the sink commits a partition whose oldest spilled file reaches it, and a
-//! commit refuses to name a file staged longer ago than that).
+//! commit refuses to name a file staged longer ago than three quarters of it).
+//!
+//! The age is the sweeping job's own `staging.cleanup.age.ms`, and another job on the same
+//! `topics.dir` may have set a longer one. So the age applies to the files of this job's writers
+//! only (a writer id starts with its job's tag, [`super::job_tag`]); other jobs' files wait for
+//! [`FOREIGN_STAGING_AGE`], the longest age any job may set. Files of writers without a tag
+//! (versions before the tag) take this job's age, as before.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -23,6 +29,11 @@ use object_store::path::Path;
 use object_store::ObjectStoreExt;
 
 use super::{store_err, CommitError, CommitLog, CommitRecord, Layout};
+
+/// How old another job's unexplained staged file must be before this job's sweep deletes it:
+/// the largest `staging.cleanup.age.ms` a job may set, so no job's sweep takes a file its writer
+/// may still name.
+pub const FOREIGN_STAGING_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Partitions whose newest commit is replayed at once.
 const SWEEP_CONCURRENCY: usize = 8;
@@ -154,6 +165,7 @@ impl CommitLog {
             .await
             .map_err(|source| store_err("list (staging cleanup)", &root, source))?;
         let now = crate::clock::wall_ms();
+        let own_tag = self.job.as_ref().map(|j| j.tag());
         let (mut deleted, mut kept) = (0, 0);
         for meta in metas {
             let rel = meta.location.as_ref();
@@ -162,7 +174,13 @@ impl CommitLog {
                 continue;
             };
             let age_ms = now - meta.last_modified.timestamp_millis();
-            let old_enough = age_ms >= cleanup.min_age.as_millis() as i64;
+            let min_age = match super::writer_job_tag(&key.writer) {
+                Some(tag) if Some(tag) != own_tag.as_deref() => {
+                    cleanup.min_age.max(FOREIGN_STAGING_AGE)
+                }
+                _ => cleanup.min_age,
+            };
+            let old_enough = age_ms >= min_age.as_millis() as i64;
             let orphan = match newest.get(&(key.topic.clone(), key.partition)) {
                 Some(commit) if key.seq < commit.seq => true,
                 Some(commit) if key.seq == commit.seq => !commit

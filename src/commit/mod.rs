@@ -37,7 +37,7 @@ pub use layout::Layout;
 
 mod garbage;
 mod layout;
-pub use garbage::{CleanupReport, StagingCleanup};
+pub use garbage::{CleanupReport, StagingCleanup, FOREIGN_STAGING_AGE};
 
 /// Version of the commit object layout; bumped on incompatible changes.
 pub const COMMIT_FORMAT_VERSION: u32 = 1;
@@ -54,6 +54,15 @@ pub enum CommitError {
     Corrupt { path: String, message: String },
     #[error("commit {commit} lists {file}, but neither its staged copy nor the final file exists")]
     MissingFile { commit: String, file: String },
+    #[error("topic '{topic}' partition {partition} under topics.dir '{topics_dir}' is written by job '{owner}' (its commit {seq}); this job is '{ours}'. Two jobs on one topic and one topics.dir would share one commit chain, so each would skip what the other wrote. Give this job a topics.dir of its own, or, to take the partition over from job '{owner}' (which must no longer run), set commit.takeover.job={owner}")]
+    OtherJob {
+        topic: String,
+        partition: i32,
+        topics_dir: String,
+        seq: u64,
+        owner: String,
+        ours: String,
+    },
     #[error("the commits of topic '{topic}' partition {partition} do not form a chain: {message}. The store does not hold what StreamX wrote (a store without conditional writes, two processes with different topics.dir settings writing one place, or commit records deleted by hand); stopping rather than guessing which data is right")]
     BrokenChain {
         topic: String,
@@ -69,6 +78,7 @@ impl CommitError {
             CommitError::Corrupt { .. }
             | CommitError::MissingFile { .. }
             | CommitError::BrokenChain { .. } => Origin::External,
+            CommitError::OtherJob { .. } => Origin::User,
         }
     }
 }
@@ -101,6 +111,11 @@ pub struct CommitRecord {
     pub end_offset: i64,
     /// Id of the process that created the commit.
     pub writer: String,
+    /// Name of the job (`name`) that created the commit; `None` in records written before jobs
+    /// were recorded, and by tools that write without one. Recovery refuses a chain whose newest
+    /// commit names another job (see [`CommitError::OtherJob`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
     pub files: Vec<CommittedFile>,
 }
 
@@ -134,12 +149,52 @@ pub struct Recovered {
     pub next_offset: Option<i64>,
 }
 
+/// The job a commit log writes for: its name, recorded in every commit, and the job whose
+/// chains it may take over (`commit.takeover.job`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobIdentity {
+    pub name: String,
+    pub takeover: Option<String>,
+}
+
+impl JobIdentity {
+    /// The prefix of this job's writer ids (`<tag>-<process id>`): a stable hash of the name, so
+    /// the store-wide sweep can tell its own job's staged files from other jobs' (see
+    /// [`garbage`]).
+    pub fn tag(&self) -> String {
+        job_tag(&self.name)
+    }
+
+    /// A writer id for one process of this job.
+    pub fn new_writer_id(&self) -> String {
+        format!("{}-{}", self.tag(), uuid::Uuid::new_v4().simple())
+    }
+}
+
+/// 16 hex digits of the FNV-1a hash of a job name (stable across builds and platforms).
+pub fn job_tag(name: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// The job tag a writer id starts with, if it has one (ids of older versions have none).
+pub fn writer_job_tag(writer: &str) -> Option<&str> {
+    let (tag, _) = writer.split_once('-')?;
+    (tag.len() == 16 && tag.bytes().all(|b| b.is_ascii_hexdigit())).then_some(tag)
+}
+
 /// The commit log of every Kafka partition under one `topics.dir`.
 #[derive(Debug, Clone)]
 pub struct CommitLog {
     store: Store,
     layout: Layout,
     writer_id: String,
+    /// The job this log commits for; `None` for readers and tools.
+    job: Option<JobIdentity>,
     /// Commit records kept per Kafka partition (older ones are pruned); at least 2, so that
     /// recovery can check that the newest commit starts right after the one before it.
     keep_commits: u64,
@@ -154,8 +209,20 @@ impl CommitLog {
             store,
             layout: Layout::new(topics_dir),
             writer_id: writer_id.to_string(),
+            job: None,
             keep_commits: DEFAULT_KEEP_COMMITS,
         }
+    }
+
+    /// Commits for `job`: its name goes into every commit record, and recovery refuses another
+    /// job's chain unless `job.takeover` names that job.
+    pub fn for_job(mut self, job: JobIdentity) -> Self {
+        self.job = Some(job);
+        self
+    }
+
+    pub fn job(&self) -> Option<&JobIdentity> {
+        self.job.as_ref()
     }
 
     /// Keeps the newest `n` commit records per partition (at least 2).
@@ -247,6 +314,7 @@ impl CommitLog {
             start_offset,
             end_offset,
             writer: self.writer_id.clone(),
+            job: self.job.as_ref().map(|j| j.name.clone()),
             files: staged,
         };
         for f in files {
@@ -363,6 +431,7 @@ impl CommitLog {
         let path = self.commit_path(topic, partition, seq);
         let record = self.read_commit(&path).await?;
         check_identity(&record, &path, topic, partition, seq)?;
+        self.check_owner(&record)?;
         self.check_chain(&record, &seqs).await?;
         self.publish(&record, &path).await?;
         for &old in seqs
@@ -460,6 +529,26 @@ impl CommitLog {
             )));
         }
         Ok(())
+    }
+
+    /// A chain whose newest commit names another job is not ours to continue: two jobs on one
+    /// topic and `topics.dir` would each resume after what the other wrote (and skip it). A
+    /// commit without a job name (older records, tools) is continued by anyone.
+    fn check_owner(&self, newest: &CommitRecord) -> Result<(), CommitError> {
+        let (Some(ours), Some(owner)) = (&self.job, &newest.job) else {
+            return Ok(());
+        };
+        if *owner == ours.name || ours.takeover.as_ref() == Some(owner) {
+            return Ok(());
+        }
+        Err(CommitError::OtherJob {
+            topic: newest.topic.clone(),
+            partition: newest.partition,
+            topics_dir: self.layout.topics_dir().to_string(),
+            seq: newest.seq,
+            owner: owner.clone(),
+            ours: ours.name.clone(),
+        })
     }
 
     /// Reads and parses one commit object.

@@ -140,6 +140,7 @@ async fn recovery_replays_a_half_published_commit() {
         start_offset: 0,
         end_offset: 4,
         writer: "w1".into(),
+        job: None,
         files: vec![CommittedFile {
             staging,
             final_path: f.final_path.clone(),

@@ -74,7 +74,8 @@ pub static KEYS: &[KeySpec] = &[
     // --- commit ---
     key("commit.fenced.backoff.ms", Some("30000"), "Pause of a partition that lost a commit race before it is recovered again."),
     key("commit.history.keep", Some("10"), "Commit records kept per Kafka partition; older ones are pruned (>= 2)."),
-    key("staging.cleanup.age.ms", Some("21600000"), "Age after which a staged file no commit explains is deleted (>= 1000); a writer commits any file it staged before half this age."),
+    key("staging.cleanup.age.ms", Some("21600000"), "Age after which a staged file of this job that no commit explains is deleted (1000..=604800000, at most 7 days; other jobs' files wait 7 days); a writer commits any file it staged before half this age."),
+    key("commit.takeover.job", None, "Name of another job whose commit chains this job may continue (that job must no longer run); without it, a topic partition whose newest commit another job made is refused."),
     // --- compaction (src/compact/config.rs) ---
     key("compact.target.file.size.bytes", Some("134217728"), "streamx compact: the size compacted files aim at (outputs land within 0.75-1.5x of it, except one remainder per directory)."),
     key("compact.min.input.files", Some("5"), "streamx compact: small files a directory needs before it is compacted (>= 2)."),

@@ -228,6 +228,8 @@ pub struct Config {
     pub keep_commits: u64,
     /// `staging.cleanup.age.ms`: a staged file no commit explains is deleted once this old.
     pub staging_cleanup_age: Duration,
+    /// `commit.takeover.job`: the job whose commit chains this one may continue.
+    pub takeover_job: Option<String>,
     pub fenced_backoff: Duration,
     /// Where rows go: `partition.by` SQL or a preset spelled in SQL.
     pub partition_rule: crate::partition::RuleSpec,

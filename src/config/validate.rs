@@ -101,6 +101,7 @@ impl Config {
             metrics_listen: metrics_listen(v)?,
             keep_commits: limits.keep_commits,
             staging_cleanup_age: limits.staging_cleanup_age,
+            takeover_job: v.get("commit.takeover.job").map(|(_, j)| j.to_string()),
         })
     }
 }
@@ -544,7 +545,9 @@ fn limits(v: &Values) -> Result<Limits, ConfigError> {
         memory_budget_bytes: num("memory.budget.bytes", 1 << 20, u64::MAX)?.unwrap_or(512 << 20),
         keep_commits: num("commit.history.keep", 2, 1 << 20)?.unwrap_or(10),
         staging_cleanup_age: ms(
-            num("staging.cleanup.age.ms", 1000, u64::MAX / 2)?,
+            // At most 7 days: `commit::FOREIGN_STAGING_AGE`, how long any job's sweep leaves
+            // another job's staged files.
+            num("staging.cleanup.age.ms", 1000, 604_800_000)?,
             21_600_000,
         ),
     })

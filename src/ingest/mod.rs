@@ -46,7 +46,7 @@ use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
-use crate::commit::{CommitLog, StagingCleanup};
+use crate::commit::{CommitLog, JobIdentity, StagingCleanup};
 use crate::config::Config;
 use crate::hive::registrar::Registrar;
 use crate::metrics::{Metrics, Snapshot};
@@ -152,7 +152,11 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
     };
     runtime.block_on(store.check_reachable(options.connect_timeout))?;
     runtime.block_on(store.probe_conditional_create(&config.topics_dir))?;
-    let writer_id = uuid::Uuid::new_v4().simple().to_string();
+    let job = JobIdentity {
+        name: config.name.clone(),
+        takeover: config.takeover_job.clone(),
+    };
+    let writer_id = job.new_writer_id();
     let registrar = match &config.hive {
         Some(hive) => Some(
             Registrar::start(
@@ -165,8 +169,9 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
         ),
         None => None,
     };
-    let commit_log =
-        CommitLog::new(store, &config.topics_dir, &writer_id).keep_commits(config.keep_commits);
+    let commit_log = CommitLog::new(store, &config.topics_dir, &writer_id)
+        .keep_commits(config.keep_commits)
+        .for_job(job);
     // Half-published commits are finished before anything is consumed; then the sweep repeats
     // in the background until the runtime ends with `run`.
     let cleanup = StagingCleanup {

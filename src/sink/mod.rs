@@ -26,6 +26,10 @@ mod encode;
 pub mod memory;
 pub mod pipeline;
 pub mod rotation;
+#[cfg(test)]
+mod staged_tests;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -97,7 +101,7 @@ pub enum SinkError {
         partition: i32,
         source: Box<arrow::error::ArrowError>,
     },
-    #[error("topic '{topic}' partition {partition}: the broker delivered offset {offset}, but the store's commits already cover offsets up to {committed_through} (commit {seq}): the partition's log went back (topic deleted and recreated, or log truncated), so those offsets now hold other records than the ones written. Stopping rather than dropping them; to write this partition again from its new log, move <topics.dir>/_streamx/commits/{topic}/{partition} aside (the files already written stay), or use a new topics.dir")]
+    #[error("topic '{topic}' partition {partition}: the broker delivered offset {offset}, but the store's commits already cover offsets up to {committed_through} (commit {seq}): the partition's log went back (topic deleted and recreated, or log truncated), so those offsets now hold other records than the ones written. Stopping rather than dropping them. To write the new log, give this job a new topics.dir (or store.url): what is under the old one stays as it is. Do not move the commit records aside: the new log starts again at low offsets, so its files would take the old files' names and replace them")]
     LogRewound {
         topic: String,
         partition: i32,
@@ -478,6 +482,8 @@ impl PartitionWriter {
             return Ok(());
         };
         let pending = finish_file(ctx, &self.topic, self.partition, dir, file)?;
+        // Before the upload: the store's clock starts the file's age no earlier than this.
+        a.first_staged.get_or_insert_with(Instant::now);
         let staged = ctx
             .runtime
             .block_on(
