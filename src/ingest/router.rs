@@ -8,6 +8,12 @@
 //! first record. A full chunk is one decode batch, which the partition's writer takes over
 //! without copying it again ([`crate::sink::PartitionWriter::push_chunk`]). Emptied chunks come
 //! back from the workers for reuse.
+//!
+//! Rebalances: a revocation is handled in two halves. The rebalance callback only queues it; the
+//! router gives the partitions' [`Ownership`] up (their queued chunks are dropped, no new commit
+//! starts), waits for their workers to answer the revoke, sends the advisory Kafka commits they
+//! made, and only then unassigns them ([`crate::source::unassign`]). A new assignment starts
+//! unpaused, whatever an earlier fence paused.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -23,7 +29,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::lag::LagGauge;
-use super::workers::{Command, Event, Queued, TopicPartition};
+use super::workers::{Command, Event, Ownership, Queued, TopicPartition};
 use super::{IngestError, IngestOptions};
 use crate::commit::Recovered;
 use crate::config::StartFrom;
@@ -55,10 +61,15 @@ const WATERMARK_TIMEOUT: Duration = Duration::from_secs(5);
 struct Owned {
     tp: TopicPartition,
     worker: usize,
+    /// Given up at revocation, before the worker hears of it.
+    ownership: Ownership,
     chunk: RecordBuffer,
     /// The next offset a record of this partition should have (the store's resume point, then
     /// past the last record routed).
     expected: Option<i64>,
+    /// Whether a record was routed since the partition was assigned or reset: the first one is
+    /// checked against the store's resume point for a retention gap.
+    resumed: bool,
     fenced: bool,
     /// A `PartitionEOF` with this partition number arrived since its last record. librdkafka's
     /// end event names no topic, so this only says "worth checking".
@@ -175,6 +186,16 @@ impl<'a> Router<'a> {
     /// Polls and routes until stopped, failed, or (with an end check) caught up; then has every
     /// worker commit what is open.
     pub fn run(&mut self, options: &IngestOptions) -> Result<(), IngestError> {
+        // Revocations are unassigned here, once the workers let go ([`Router::revoke`]); before
+        // and after this run the rebalance callback unassigns by itself.
+        let context = self.consumer.context();
+        context.set_router_unassigns(true);
+        let result = self.route_until_done(options);
+        context.set_router_unassigns(false);
+        result
+    }
+
+    fn route_until_done(&mut self, options: &IngestOptions) -> Result<(), IngestError> {
         let mut periodic = Every::new(END_CHECK);
         let mut routed_since_chores = 0;
         loop {
@@ -263,6 +284,10 @@ impl<'a> Router<'a> {
             payload.map_or(0, |p| p.len() as u64),
         );
         o.eof_hint = false;
+        if !o.resumed {
+            o.resumed = true;
+            check_resume_gap(self.consumer, &self.ctx.metrics, o, msg.offset());
+        }
         o.expected = Some(msg.offset() + 1);
         o.chunk.push(
             msg.offset(),
@@ -373,17 +398,10 @@ impl<'a> Router<'a> {
                         self.assign(Arc::from(topic), partition, recovered)?;
                     }
                 }
-                RebalanceEvent::Revoked(list) => {
-                    for (topic, partition) in list {
-                        let Some(o) = self
-                            .owned
-                            .get_mut(topic.as_str())
-                            .and_then(|m| m.remove(&partition))
-                        else {
-                            continue;
-                        };
-                        self.lag_gauge.forget(&(topic, partition));
-                        self.send(o.worker, Command::Revoke(o.tp))?;
+                RebalanceEvent::Revoked(list, unassign) => {
+                    self.revoke(list)?;
+                    if let Some(tpl) = unassign {
+                        crate::source::unassign(self.consumer, &tpl);
                     }
                 }
                 RebalanceEvent::Failed(e) => return Err(e.into()),
@@ -394,6 +412,42 @@ impl<'a> Router<'a> {
         Ok(assigned)
     }
 
+    /// Takes revoked partitions from their workers: the ownership is given up first (queued
+    /// chunks are dropped, no new commit starts), then each worker answers the revoke once any
+    /// commit under way has ended, and the advisory Kafka commits of what they committed go out
+    /// while the partitions are still assigned. Only then may librdkafka unassign them.
+    fn revoke(&mut self, list: Vec<(String, i32)>) -> Result<(), IngestError> {
+        let mut answers = Vec::new();
+        for (topic, partition) in &list {
+            let Some(o) = self
+                .owned
+                .get(topic.as_str())
+                .and_then(|m| m.get(partition))
+            else {
+                continue;
+            };
+            o.ownership.give_up();
+            let (worker, tp) = (o.worker, o.tp.clone());
+            let (done, answer) = std::sync::mpsc::sync_channel(1);
+            self.send(worker, Command::Revoke(tp, done))?;
+            answers.push(answer);
+        }
+        for answer in answers {
+            if answer.recv().is_err() {
+                self.apply_worker_events()?;
+                return Err(self.worker_failure());
+            }
+        }
+        self.apply_worker_events()?;
+        for (topic, partition) in list {
+            if let Some(m) = self.owned.get_mut(topic.as_str()) {
+                m.remove(&partition);
+            }
+            self.lag_gauge.forget(&(topic, partition));
+        }
+        Ok(())
+    }
+
     fn assign(
         &mut self,
         topic: Arc<str>,
@@ -402,16 +456,19 @@ impl<'a> Router<'a> {
     ) -> Result<(), IngestError> {
         let worker = worker_for(&topic, partition, self.workers.len());
         let tp: TopicPartition = (topic.clone(), partition);
+        let ownership = Ownership::new();
         let o = Owned {
             tp: tp.clone(),
             worker,
+            ownership: ownership.clone(),
             chunk: self.fresh_chunk(),
             expected: recovered.next_offset,
+            resumed: false,
             fenced: false,
             eof_hint: false,
         };
         self.owned.entry(topic).or_default().insert(partition, o);
-        self.send(worker, Command::Assign(tp, recovered))
+        self.send(worker, Command::Assign(tp, recovered, ownership))
     }
 
     /// Commits, fences, fenced partitions ready to resume and failures reported by the workers.
@@ -419,6 +476,9 @@ impl<'a> Router<'a> {
         while let Ok(event) = self.events.try_recv() {
             match event {
                 Event::Committed((topic, partition), end) => {
+                    if !self.owns(&topic, partition) {
+                        continue; // another member owns it now; its offsets are not ours to set
+                    }
                     let mut tpl = TopicPartitionList::new();
                     let _ = tpl.add_partition_offset(&topic, partition, Offset::Offset(end + 1));
                     if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
@@ -431,6 +491,12 @@ impl<'a> Router<'a> {
             }
         }
         Ok(())
+    }
+
+    fn owns(&self, topic: &str, partition: i32) -> bool {
+        self.owned
+            .get(topic)
+            .is_some_and(|m| m.contains_key(&partition))
     }
 
     fn pause_fenced(&mut self, (topic, partition): &TopicPartition) {
@@ -454,11 +520,7 @@ impl<'a> Router<'a> {
     /// its worker start over from there.
     fn resume_fenced(&mut self, tp: &TopicPartition) -> Result<(), IngestError> {
         let (topic, partition) = (&*tp.0, tp.1);
-        if !self
-            .owned
-            .get(topic)
-            .is_some_and(|m| m.contains_key(&partition))
-        {
+        if !self.owns(topic, partition) {
             return Ok(());
         }
         let recovered = self.consumer.context().recover(topic, partition)?;
@@ -477,6 +539,7 @@ impl<'a> Router<'a> {
             Some(o) => {
                 o.fenced = false;
                 o.expected = recovered.next_offset;
+                o.resumed = false;
                 o.chunk.clear();
                 o.worker
             }
@@ -579,6 +642,44 @@ fn partition_at_end(
     })
 }
 
+/// The first record after a partition resumed where the store said. Offsets skipped before it
+/// are normal when they held control records (transaction markers) or were compacted away; below
+/// the partition's log start offset they were deleted by retention before this job read them.
+/// Those cannot be written: they are counted and logged, once per resumption.
+fn check_resume_gap<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    metrics: &Metrics,
+    o: &Owned,
+    first: i64,
+) {
+    let Some(resume_at) = o.expected.filter(|&r| first > r) else {
+        return;
+    };
+    let (topic, partition) = (&*o.tp.0, o.tp.1);
+    let log_start = match consumer.fetch_watermarks(topic, partition, WATERMARK_TIMEOUT) {
+        Ok((low, _)) => low,
+        Err(e) => {
+            tracing::warn!(%topic, partition, from = resume_at, to = first - 1, error = %e, "offsets skipped at resumption (retention, compaction or transaction markers: the log start offset is unavailable to tell)");
+            return;
+        }
+    };
+    let Some(deleted) = deleted_before_read(resume_at, first, log_start) else {
+        tracing::debug!(%topic, partition, from = resume_at, to = first - 1, "offsets skipped at resumption (compaction or transaction markers)");
+        return;
+    };
+    let (deleted_to, missing) = (deleted.end, (deleted.end - deleted.start) as u64);
+    Metrics::add(&metrics.offsets_skipped_at_resume, missing);
+    tracing::warn!(%topic, partition, from = resume_at, to = deleted_to - 1, missing, log_start, "the broker deleted these offsets (retention) before this job read them; they cannot be written. Resuming at the first offset it has");
+}
+
+/// The offsets retention deleted before they were read: from the resume point up to the log
+/// start offset (or the first record delivered, if that is lower); `None` when the gap lies
+/// above the log start (transaction markers, compaction) or there is none.
+fn deleted_before_read(resume_at: i64, first: i64, log_start: i64) -> Option<std::ops::Range<i64>> {
+    let deleted_to = log_start.min(first);
+    (deleted_to > resume_at).then_some(resume_at..deleted_to)
+}
+
 fn headers_of<M: Message>(msg: &M) -> Vec<Header> {
     msg.headers()
         .map(|hs| {
@@ -595,6 +696,20 @@ fn headers_of<M: Message>(msg: &M) -> Vec<Header> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gap_below_the_log_start_is_counted_as_deleted_by_retention() {
+        // Resumed at 100; the broker's log starts at 150 and delivers 150 first.
+        assert_eq!(deleted_before_read(100, 150, 150), Some(100..150));
+        // Log start 150 but the first record delivered is 120 (a stale start offset): only
+        // what lies below the first record is gone.
+        assert_eq!(deleted_before_read(100, 120, 150), Some(100..120));
+        // A transaction marker or a compacted-away record at the resume point: no retention.
+        assert_eq!(deleted_before_read(100, 101, 0), None);
+        assert_eq!(deleted_before_read(100, 180, 90), None);
+        // No gap.
+        assert_eq!(deleted_before_read(100, 100, 150), None);
+    }
 
     #[test]
     fn partitions_of_a_topic_spread_over_the_workers() {

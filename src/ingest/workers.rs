@@ -20,6 +20,12 @@
 //!   A queued chunk holds its bytes in the memory budget ([`Queued`]) until the worker has
 //!   written it, so queued records and open files share `memory.budget.bytes`. The event channel
 //!   is unbounded: events are a few per commit and the router drains it on every loop.
+//! - Revocation drops, it does not drain: the router marks the partition's [`Ownership`] as
+//!   given up before it sends [`Command::Revoke`], so chunks still queued ahead of the revoke are
+//!   dropped unwritten and no commit of the partition starts after that; the router then waits
+//!   for the worker's answer to the revoke (any commit already under way has ended by then)
+//!   before it lets librdkafka unassign the partition. So the old owner never commits after the
+//!   group handed the partition to a new owner, which would fence the new one.
 //! - A worker reports commits (for the advisory Kafka offset commit), fences (the router pauses
 //!   the partition), fenced partitions whose backoff is over (the router recovers, seeks and
 //!   sends [`Command::Reset`]) and its own failure, after which it stops.
@@ -27,6 +33,7 @@
 //!   largest open files of its own writers.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -66,16 +73,36 @@ impl Queued {
     }
 }
 
+/// Whether one assignment of a partition still holds: shared by the router, which gives it up
+/// at revocation, and the worker, which writes and commits the partition only while it holds.
+#[derive(Debug, Clone, Default)]
+pub struct Ownership(Arc<AtomicBool>);
+
+impl Ownership {
+    pub fn new() -> Self {
+        Ownership(Arc::new(AtomicBool::new(true)))
+    }
+
+    pub fn holds(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    pub fn give_up(&self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
 /// What the router tells a worker.
 pub enum Command {
-    /// Own this partition, resuming where the store says it stands.
-    Assign(TopicPartition, Recovered),
+    /// Own this partition, resuming where the store says it stands, while the ownership holds.
+    Assign(TopicPartition, Recovered, Ownership),
     /// Consumed records of one owned partition, in offset order.
     Records(TopicPartition, Box<Queued>),
     /// A fenced partition recovered from the store; the consumer was moved there.
     Reset(TopicPartition, Recovered),
-    /// No longer owned: forget it (what is not committed is re-read by the next owner).
-    Revoke(TopicPartition),
+    /// No longer owned (its ownership is given up already): forget it, then answer. What is not
+    /// committed is re-read by the next owner.
+    Revoke(TopicPartition, SyncSender<()>),
     /// Commit everything open (end of input, shutdown), then answer.
     RotateAll(RotateReason, SyncSender<()>),
 }
@@ -92,10 +119,16 @@ pub enum Event {
     Failed(IngestError),
 }
 
+/// A writer with the assignment it writes for.
+struct Owned {
+    writer: PartitionWriter,
+    ownership: Ownership,
+}
+
 /// One worker's state: its writers and the buffers it hands back for reuse.
 struct Worker<'a> {
     ctx: &'a SinkContext,
-    writers: HashMap<TopicPartition, PartitionWriter>,
+    writers: HashMap<TopicPartition, Owned>,
     /// Fenced partitions already reported as ready to resume.
     resume_asked: HashSet<TopicPartition>,
     events: Sender<Event>,
@@ -141,10 +174,10 @@ pub fn run(
 impl Worker<'_> {
     fn apply(&mut self, command: Command) -> Result<(), IngestError> {
         match command {
-            Command::Assign(tp, recovered) => {
+            Command::Assign(tp, recovered, ownership) => {
                 let writer = PartitionWriter::new(self.ctx, &tp.0, tp.1, &recovered)?;
                 self.resume_asked.remove(&tp);
-                self.writers.insert(tp, writer);
+                self.writers.insert(tp, Owned { writer, ownership });
             }
             Command::Records(tp, queued) => {
                 let Queued { mut buffer, held } = *queued;
@@ -159,13 +192,14 @@ impl Worker<'_> {
             }
             Command::Reset(tp, recovered) => {
                 self.resume_asked.remove(&tp);
-                if let Some(writer) = self.writers.get_mut(&tp) {
-                    writer.reset(self.ctx, &recovered)?;
+                if let Some(owned) = self.writers.get_mut(&tp) {
+                    owned.writer.reset(self.ctx, &recovered)?;
                 }
             }
-            Command::Revoke(tp) => {
+            Command::Revoke(tp, done) => {
                 self.resume_asked.remove(&tp);
                 self.writers.remove(&tp);
+                let _ = done.send(());
             }
             Command::RotateAll(reason, done) => {
                 self.rotate_all(reason)?;
@@ -180,10 +214,14 @@ impl Worker<'_> {
         tp: &TopicPartition,
         buffer: &mut RecordBuffer,
     ) -> Result<(), IngestError> {
-        let Some(writer) = self.writers.get_mut(tp) else {
+        let Some(owned) = self.writers.get_mut(tp) else {
             return Ok(());
         };
-        let committed = writer.push_chunk(self.ctx, buffer)?;
+        if !owned.ownership.holds() {
+            // Revoked while the chunk was queued: the next owner reads it again.
+            return Ok(());
+        }
+        let committed = owned.writer.push_chunk(self.ctx, buffer)?;
         self.report(tp, committed)
     }
 
@@ -201,7 +239,10 @@ impl Worker<'_> {
     fn tick(&mut self, now: Instant) -> Result<(), IngestError> {
         let wall = wall_ms();
         let mut outcomes = Vec::new();
-        for (tp, writer) in &mut self.writers {
+        for (tp, Owned { writer, ownership }) in &mut self.writers {
+            if !ownership.holds() {
+                continue;
+            }
             outcomes.push((tp.clone(), writer.tick(self.ctx, now, wall)?));
             if let Some(since) = writer.fenced_since() {
                 if now.duration_since(since) >= self.ctx.config.fenced_backoff
@@ -219,8 +260,8 @@ impl Worker<'_> {
 
     fn rotate_all(&mut self, reason: RotateReason) -> Result<(), IngestError> {
         let mut outcomes = Vec::new();
-        for (tp, writer) in &mut self.writers {
-            if writer.has_open_records() {
+        for (tp, Owned { writer, ownership }) in &mut self.writers {
+            if ownership.holds() && writer.has_open_records() {
                 outcomes.push((tp.clone(), writer.rotate(self.ctx, reason)?));
             }
         }
@@ -236,8 +277,10 @@ impl Worker<'_> {
         let mut files: Vec<(u64, TopicPartition, String)> = self
             .writers
             .iter()
-            .flat_map(|(tp, w)| {
-                w.open_file_sizes()
+            .filter(|(_, o)| o.ownership.holds())
+            .flat_map(|(tp, o)| {
+                o.writer
+                    .open_file_sizes()
                     .into_iter()
                     .map(move |(dir, size)| (size, tp.clone(), dir))
             })
@@ -249,8 +292,8 @@ impl Worker<'_> {
             if self.ctx.memory.used() <= self.ctx.memory.target() {
                 break;
             }
-            if let Some(writer) = self.writers.get_mut(&tp) {
-                writer.spill(self.ctx, &dir)?;
+            if let Some(owned) = self.writers.get_mut(&tp) {
+                owned.writer.spill(self.ctx, &dir)?;
                 flushed += 1;
             }
         }
@@ -269,6 +312,59 @@ impl Worker<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::testing::{chunk, context, written};
+
+    /// Chunks that reach a worker after the router gave the partition up are dropped, and
+    /// nothing of the partition is committed after that: the next owner, which may already have
+    /// recovered the partition, is not fenced by a late commit of the old one. Before, every
+    /// chunk queued ahead of the revoke was written, and the commits they crossed were made.
+    #[test]
+    fn chunks_queued_ahead_of_a_revocation_are_dropped_not_committed() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(dir.path(), &runtime, &[]);
+        let (commands, queue) = std::sync::mpsc::sync_channel(COMMAND_QUEUE);
+        let (events_tx, events) = std::sync::mpsc::channel();
+        let (spent_tx, _spent) = std::sync::mpsc::channel();
+        let tp: TopicPartition = (Arc::from("t"), 0);
+        let fresh = Recovered {
+            next_seq: 0,
+            next_offset: None,
+        };
+        std::thread::scope(|scope| {
+            scope.spawn(|| run(&ctx, queue, events_tx, spent_tx));
+            let ownership = Ownership::new();
+            let assign = Command::Assign(tp.clone(), fresh.clone(), ownership.clone());
+            commands.send(assign).unwrap();
+            let first: Vec<i64> = (0..10).collect();
+            let queued = Queued::new(chunk(&first), &ctx.memory);
+            commands.send(Command::Records(tp.clone(), queued)).unwrap();
+            // The router revokes while the next chunk (crossing flush.size) is queued.
+            let (done, answer) = std::sync::mpsc::sync_channel(1);
+            let second: Vec<i64> = (10..20).collect();
+            let wait_first = std::time::Instant::now() + Duration::from_secs(30);
+            while !matches!(events.try_recv(), Ok(Event::Committed(_, 9))) {
+                assert!(
+                    std::time::Instant::now() < wait_first,
+                    "offsets 0..=9 committed"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            ownership.give_up();
+            let queued = Queued::new(chunk(&second), &ctx.memory);
+            commands.send(Command::Records(tp.clone(), queued)).unwrap();
+            commands.send(Command::Revoke(tp.clone(), done)).unwrap();
+            answer.recv().expect("the worker answers the revoke");
+            drop(commands);
+        });
+        assert_eq!(written(dir.path()), vec![(0..10).collect::<Vec<i64>>()]);
+        assert!(
+            !events.try_iter().any(|e| matches!(e, Event::Committed(..))),
+            "nothing committed after the revocation"
+        );
+        let recovered = runtime.block_on(ctx.commit_log.recover("t", 0)).unwrap();
+        assert_eq!(recovered.next_offset, Some(10));
+    }
 
     #[test]
     fn a_queued_chunk_holds_its_bytes_in_the_budget_until_dropped() {

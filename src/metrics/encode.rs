@@ -39,7 +39,7 @@ fn job_labels(job: &str) -> Labels {
 
 type Counted = (&'static str, &'static str, fn(&Snapshot) -> u64);
 
-const COUNTERS: [Counted; 10] = [
+const COUNTERS: [Counted; 11] = [
     ("records_consumed", "Records read from Kafka", |s| {
         s.records_consumed
     }),
@@ -66,6 +66,11 @@ const COUNTERS: [Counted; 10] = [
     ("files_committed", "Files committed to the store", |s| {
         s.files_committed
     }),
+    (
+        "offsets_skipped_at_resume",
+        "Offsets the broker no longer had when a partition resumed where the store said (deleted by retention or compaction before they were read)",
+        |s| s.offsets_skipped_at_resume,
+    ),
     (
         "files_spilled",
         "Files staged early because the memory budget was reached",

@@ -40,6 +40,9 @@ pub struct Metrics {
     pub bytes_committed: AtomicU64,
     pub commits: AtomicU64,
     pub commits_fenced: AtomicU64,
+    /// Offsets between where the store said a partition stands and the first record the broker
+    /// delivered after it: deleted by retention (or compaction) before StreamX read them.
+    pub offsets_skipped_at_resume: AtomicU64,
     /// Seconds from the start of a commit (staging its open files) to its commit record,
     /// observed once per successful commit.
     pub commit_latency: Histogram,
@@ -66,6 +69,7 @@ impl Default for Metrics {
             bytes_committed: AtomicU64::default(),
             commits: AtomicU64::default(),
             commits_fenced: AtomicU64::default(),
+            offsets_skipped_at_resume: AtomicU64::default(),
             commit_latency: Histogram::new(commit_latency_buckets()),
             consumer_lag: Mutex::default(),
             memory_used: Levels::default(),
@@ -140,6 +144,7 @@ pub struct Snapshot {
     pub bytes_committed: u64,
     pub commits: u64,
     pub commits_fenced: u64,
+    pub offsets_skipped_at_resume: u64,
 }
 
 impl Metrics {
@@ -160,6 +165,7 @@ impl Metrics {
             bytes_committed: g(&self.bytes_committed),
             commits: g(&self.commits),
             commits_fenced: g(&self.commits_fenced),
+            offsets_skipped_at_resume: g(&self.offsets_skipped_at_resume),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod embedded;
 pub mod stats;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -62,7 +63,10 @@ pub enum RebalanceEvent {
     /// Partitions now owned, with where the store says each stands, and when the group handed
     /// them over (before their recovery from the store).
     Assigned(Vec<(String, i32, Recovered)>, Instant),
-    Revoked(Vec<(String, i32)>),
+    /// Partitions taken away. With a list, librdkafka has not been told yet: the router
+    /// unassigns it ([`unassign`]) once the partitions' workers have let go of them, so nothing
+    /// of theirs is committed after the group moved them on.
+    Revoked(Vec<(String, i32)>, Option<TopicPartitionList>),
     Failed(SourceError),
 }
 
@@ -74,6 +78,10 @@ pub struct IngestContext {
     events: Mutex<Vec<RebalanceEvent>>,
     /// The newest statistics not yet taken (see [`IngestContext::take_offsets`]).
     offsets: Mutex<Option<Offsets>>,
+    /// Set while a router handles revocations (it unassigns once the workers let go); when
+    /// unset (before the router runs, and while the consumer closes) the rebalance callback
+    /// unassigns at once.
+    router_unassigns: AtomicBool,
 }
 
 /// The fetched partitions' offsets, from librdkafka's statistics.
@@ -91,7 +99,13 @@ impl IngestContext {
             start_from,
             events: Mutex::new(Vec::new()),
             offsets: Mutex::new(None),
+            router_unassigns: AtomicBool::new(false),
         }
+    }
+
+    /// Whether revocations are left to the router to unassign (see [`RebalanceEvent::Revoked`]).
+    pub fn set_router_unassigns(&self, on: bool) {
+        self.router_unassigns.store(on, Ordering::SeqCst);
     }
 
     /// The fetched partitions' offsets from the statistics emitted since the last call (every
@@ -232,6 +246,11 @@ impl IngestContext {
         } else {
             consumer.assign(&to_assign)
         };
+        // librdkafka keeps an application's pause across an unassign and a new assignment
+        // (confluentinc/librdkafka#1849): a partition paused after a fence, revoked during its
+        // backoff and assigned back here would stay paused for good. A new owner starts
+        // unpaused.
+        let result = result.and_then(|()| consumer.resume(&to_assign));
         if let Err(e) = result {
             self.push(RebalanceEvent::Failed(SourceError::Consumer(e)));
         }
@@ -241,6 +260,24 @@ impl IngestContext {
             "partitions assigned and recovered from the store"
         );
         self.push(RebalanceEvent::Assigned(assigned, joined));
+    }
+}
+
+impl IngestContext {
+    /// Queues the `Revoked` event; unassigns at once unless the router will, once the
+    /// partitions' workers let go of them.
+    fn revoke(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        revoked: Vec<(String, i32)>,
+        tpl: &TopicPartitionList,
+    ) {
+        if self.router_unassigns.load(Ordering::SeqCst) {
+            self.push(RebalanceEvent::Revoked(revoked, Some(tpl.clone())));
+        } else {
+            unassign(consumer, tpl);
+            self.push(RebalanceEvent::Revoked(revoked, None));
+        }
     }
 }
 
@@ -270,28 +307,36 @@ impl ConsumerContext for IngestContext {
                     lost = consumer.assignment_lost(),
                     "revoked"
                 );
-                let result = if cooperative {
-                    consumer.incremental_unassign(tpl)
-                } else {
-                    consumer.unassign()
-                };
-                if let Err(e) = result {
-                    tracing::warn!(error = %e, "unassign failed");
-                }
-                self.push(RebalanceEvent::Revoked(revoked));
+                self.revoke(consumer, revoked, tpl);
             }
             other => {
                 let e = KafkaError::Rebalance(other.into());
                 tracing::warn!(error = %e, "rebalance error");
-                let _ = consumer.unassign();
                 let revoked = tpl
                     .elements()
                     .iter()
                     .map(|e| (e.topic().to_string(), e.partition()))
                     .collect();
-                self.push(RebalanceEvent::Revoked(revoked));
+                self.revoke(consumer, revoked, tpl);
             }
         }
+    }
+}
+
+/// Tells librdkafka that revoked partitions are let go of (the second half of a revocation, see
+/// [`RebalanceEvent::Revoked`]).
+pub fn unassign<C: ConsumerContext>(consumer: &BaseConsumer<C>, revoked: &TopicPartitionList) {
+    let cooperative = matches!(
+        consumer.rebalance_protocol(),
+        RebalanceProtocol::Cooperative
+    );
+    let result = if cooperative {
+        consumer.incremental_unassign(revoked)
+    } else {
+        consumer.unassign()
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "unassign failed");
     }
 }
 
