@@ -476,7 +476,10 @@ fn a_reader_that_listed_before_the_swap_reads_every_listed_input_after_it() {
         .collect();
     assert!(!listed.is_empty());
     let report = compact(&pairs, false);
-    assert!(report.dirs_done > 0 && report.problems.is_empty(), "{report:?}");
+    assert!(
+        report.dirs_done > 0 && report.problems.is_empty(),
+        "{report:?}"
+    );
     let mut seen = BTreeMap::new();
     for location in &listed {
         let bytes = rt
@@ -530,12 +533,19 @@ fn a_record_whose_outputs_are_gone_fails_its_directory_only() {
     assert_eq!(problem.dir, bad_dir, "{problem:?}");
     assert!(!problem.local, "{problem:?}");
     assert!(problem.message.contains(&records[0]), "{problem:?}");
-    assert_eq!(report.dirs_done, planned - 1, "the other directories were compacted");
+    assert_eq!(
+        report.dirs_done,
+        planned - 1,
+        "the other directories were compacted"
+    );
     nothing_missing(&view.offsets(&base.topic));
     assert_exactly_once(&view.offsets(&base.topic), PARTITIONS, PER_PARTITION);
     // The binary names the directory and the record, and exits non-zero.
     let out = compact_command(&pairs, &[], &[]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
-    assert!(stderr.contains(&bad_dir) && stderr.contains(&records[0]), "{stderr}");
+    assert!(
+        stderr.contains(&bad_dir) && stderr.contains(&records[0]),
+        "{stderr}"
+    );
 }

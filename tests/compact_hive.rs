@@ -324,13 +324,22 @@ fn a_hive_less_run_after_a_failed_switch_back_keeps_what_the_partition_needs() {
     let out = compact_command(&hive_less, &[], &[]).output().unwrap();
     let staging = ingest.out.path().join("topics/_streamx/compaction-staging");
     for location in &away {
-        let rel = location.split("_streamx/compaction-staging/").nth(1).unwrap();
+        let rel = location
+            .split("_streamx/compaction-staging/")
+            .nth(1)
+            .unwrap();
         let dir = staging.join(rel);
         let files = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
-        assert!(files > 0, "{location}: the partition's staged directory was kept");
+        assert!(
+            files > 0,
+            "{location}: the partition's staged directory was kept"
+        );
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "the Hive-less run says it could not finish: {stderr}");
+    assert!(
+        !out.status.success(),
+        "the Hive-less run says it could not finish: {stderr}"
+    );
     assert!(stderr.contains("hive.integration"), "{stderr}");
     let out = compact_command(&pairs, &[], &[]).output().unwrap();
     assert!(
@@ -341,5 +350,10 @@ fn a_hive_less_run_after_a_failed_switch_back_keeps_what_the_partition_needs() {
     assert_eq!(ingest.locations(), locations, "every partition back home");
     let all = TOTAL + 30 * i64::from(PARTITIONS);
     let rows = spark_query(&uris(), &ingest.count_sql());
-    assert_eq!(rows, vec![json!({"n": all, "d": all})], "{:#?}", ingest.locations());
+    assert_eq!(
+        rows,
+        vec![json!({"n": all, "d": all})],
+        "{:#?}",
+        ingest.locations()
+    );
 }
