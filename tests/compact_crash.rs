@@ -1,7 +1,9 @@
 //! Crash tests of `streamx compact`: the real binary aborted at every fault point of the swap
 //! and SIGKILLed at random moments, then run again: every (partition, offset) exactly once, no
 //! staged leftovers, and a further run plans nothing. Also: compactors running at once never
-//! corrupt, and a corrupt input only skips its directory.
+//! corrupt, a corrupt input only skips its directory, a record whose outputs another run deleted
+//! fails its directory only, and a journal reader that listed before a swap reads the inputs it
+//! listed from the trash after it.
 
 mod common;
 

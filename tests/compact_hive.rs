@@ -3,8 +3,9 @@
 //! every row exactly once after compaction, in both `compact.hive.swap` modes; a Spark reader
 //! loop running while compaction runs never counts fewer rows (`files`) and never more or fewer
 //! (`location`); late records into a compacted hour are read by Spark, and a kill at either
-//! partition switch is finished by the next run. Every test makes its own database, topic and
-//! store directory.
+//! partition switch is finished by the next run, also after a run without Hive settings came in
+//! between (it keeps the staged directory the partition points at). Every test makes its own
+//! database, topic and store directory.
 
 mod common;
 
