@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  newest record k of the directory (none: k = -1)
-//!     │  complete k if a killed run left it half done (publish outputs, delete inputs: idempotent)
+//!     │  complete k if a killed run left it half done (publish outputs, inputs to the trash: idempotent)
 //!     │  stage outputs at _streamx/compaction-staging/<topic>/<dir>/<k+1>/<run>/
 //!     │  create record k+1 ── AlreadyExists ──► another compactor owns the directory: back off
 //!     ▼  complete k+1; delete staging of seqs <= k+1; prune records older than compact.retention.ms

@@ -1,5 +1,5 @@
 //! The swap of one directory: rewrite into staging, create the record (the atomic point),
-//! publish outputs, delete inputs, clean up.
+//! publish outputs, move inputs to the trash, clean up.
 //!
 //! ```text
 //!  rewrite ──► staged outputs ──► create record k (PutMode::Create)
