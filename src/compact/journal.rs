@@ -7,6 +7,7 @@
 //!     │  stage outputs at _streamx/compaction-staging/<topic>/<dir>/<k+1>/<run>/
 //!     │  create record k+1 ── AlreadyExists ──► another compactor owns the directory: back off
 //!     ▼  complete k+1; delete staging of seqs <= k+1; prune records older than compact.retention.ms
+//!  a later run deletes the trash of swaps older than compact.input.grace.ms
 //! ```
 //!
 //! Only the newest record of a directory can be incomplete: a run completes it before it plans
