@@ -1,7 +1,9 @@
 //! Crash tests of `streamx compact`: the real binary aborted at every fault point of the swap
 //! and SIGKILLed at random moments, then run again: every (partition, offset) exactly once, no
 //! staged leftovers, and a further run plans nothing. Also: compactors running at once never
-//! corrupt, and a corrupt input only skips its directory.
+//! corrupt, a corrupt input only skips its directory, a record whose outputs another run deleted
+//! fails its directory only, and a journal reader that listed before a swap reads the inputs it
+//! listed from the trash after it.
 
 mod common;
 
@@ -450,4 +452,102 @@ fn compact_slowly(pairs: &[(String, String)], stall_ms: u32) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A reader that lists the topic through the journal (`streamx query`'s listing), then opens
+/// what it listed after a whole `streamx compact` run moved the inputs away, reads every row
+/// once: the inputs wait in the trash for `compact.input.grace.ms`, and a later run past the
+/// grace empties it.
+#[test]
+fn a_reader_that_listed_before_the_swap_reads_every_listed_input_after_it() {
+    use futures::TryStreamExt;
+    use object_store::ObjectStoreExt;
+    let base = ingest_once();
+    let (copy, pairs, view) = base.copy();
+    let url = copy.path().to_string_lossy().to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = streamx::store::Store::with_url(&url, &BTreeMap::<String, String>::new()).unwrap();
+    let reader = streamx::compact::view::JournalView::new(store.clone(), "topics");
+    let prefix = store.path(&format!("topics/{}", base.topic));
+    let listed: Vec<object_store::path::Path> = rt
+        .block_on(object_store::ObjectStore::list(&reader, Some(&prefix)).try_collect::<Vec<_>>())
+        .unwrap()
+        .into_iter()
+        .map(|m| m.location)
+        .filter(|l| l.as_ref().ends_with(".parquet"))
+        .collect();
+    assert!(!listed.is_empty());
+    let report = compact(&pairs, false);
+    assert!(
+        report.dirs_done > 0 && report.problems.is_empty(),
+        "{report:?}"
+    );
+    let mut seen = BTreeMap::new();
+    for location in &listed {
+        let bytes = rt
+            .block_on(async { reader.get(location).await?.bytes().await })
+            .unwrap_or_else(|e| panic!("{location} listed before the swap: {e}"));
+        count_offsets(bytes, &mut seen);
+    }
+    assert_exactly_once(&seen, PARTITIONS, PER_PARTITION);
+    // Plain listings see the outputs alone; the moved inputs wait in the trash.
+    assert_exactly_once(&view.offsets(&base.topic), PARTITIONS, PER_PARTITION);
+    let trash = || view.list("topics/_streamx/compaction-trash");
+    assert_eq!(trash().len(), report.files_in, "{:?}", trash());
+    // A run inside the grace (1 h by default) keeps them; one past it deletes them.
+    compact(&pairs, false);
+    assert_eq!(trash().len(), report.files_in);
+    let mut past = pairs.clone();
+    past.push(("compact.input.grace.ms".into(), "0".into()));
+    compact(&past, false);
+    assert!(trash().is_empty(), "{:?}", trash());
+    assert_exactly_once(&view.offsets(&base.topic), PARTITIONS, PER_PARTITION);
+}
+
+/// A record naming outputs that are gone (another run deleted its staging: a frozen compactor,
+/// clock skew, a smaller `compact.retention.ms`) fails its directory only: the run reports it
+/// with the record's key, compacts the other directories and exits non-zero.
+#[test]
+fn a_record_whose_outputs_are_gone_fails_its_directory_only() {
+    let base = ingest_once();
+    let (copy, mut pairs, view) = base.copy();
+    pairs.push(("compact.parallelism".into(), "1".into()));
+    let planned = compact(&pairs, true).plans.len();
+    assert!(planned >= 2, "two hours: two directories");
+    let out = compact_command(&pairs, &[], &[("STREAMX_FAULT", "compact.after_record")])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the run was aborted");
+    let records = view.list("topics/_streamx/compactions");
+    assert_eq!(records.len(), 1, "{records:?}");
+    std::fs::remove_dir_all(copy.path().join("topics/_streamx/compaction-staging")).unwrap();
+    let record = records[0].trim_start_matches("topics/_streamx/compactions/");
+    let bad_dir = record
+        .trim_start_matches(&format!("{}/", base.topic))
+        .rsplit_once('/')
+        .unwrap()
+        .0
+        .to_string();
+    let report = streamx::compact::run(&config(&pairs), &Default::default())
+        .expect("one bad directory must not stop the run");
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    let problem = &report.problems[0];
+    assert_eq!(problem.dir, bad_dir, "{problem:?}");
+    assert!(!problem.local, "{problem:?}");
+    assert!(problem.message.contains(&records[0]), "{problem:?}");
+    assert_eq!(
+        report.dirs_done,
+        planned - 1,
+        "the other directories were compacted"
+    );
+    nothing_missing(&view.offsets(&base.topic));
+    assert_exactly_once(&view.offsets(&base.topic), PARTITIONS, PER_PARTITION);
+    // The binary names the directory and the record, and exits non-zero.
+    let out = compact_command(&pairs, &[], &[]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&bad_dir) && stderr.contains(&records[0]),
+        "{stderr}"
+    );
 }

@@ -3,8 +3,9 @@
 //! every row exactly once after compaction, in both `compact.hive.swap` modes; a Spark reader
 //! loop running while compaction runs never counts fewer rows (`files`) and never more or fewer
 //! (`location`); late records into a compacted hour are read by Spark, and a kill at either
-//! partition switch is finished by the next run. Every test makes its own database, topic and
-//! store directory.
+//! partition switch is finished by the next run, also after a run without Hive settings came in
+//! between (it keeps the staged directory the partition points at). Every test makes its own
+//! database, topic and store directory.
 
 mod common;
 
@@ -280,4 +281,80 @@ fn location_swap_killed_at_either_switch_is_finished_by_the_next_run() {
             ingest.spark_reads_every_row_once();
         }
     }
+}
+
+/// A kill before the partition switched back home, late records committed home, then a run
+/// without the Hive settings: that run keeps the staged directory the partition points at (and
+/// leaves the directory alone, failing with the keys to set); the next run with them puts the
+/// partition home, and Spark through the metastore reads every row once, late ones included.
+#[test]
+fn a_hive_less_run_after_a_failed_switch_back_keeps_what_the_partition_needs() {
+    let ingest = HiveIngest::new("location");
+    let locations = ingest.locations();
+    // One directory at a time: the kill leaves exactly one swap, complete but for its switch.
+    let mut pairs = ingest.pairs.clone();
+    pairs.push(("compact.parallelism".into(), "1".into()));
+    let out = compact_command(
+        &pairs,
+        &[],
+        &[("STREAMX_FAULT", "compact.before_switch_back")],
+    )
+    .output()
+    .unwrap();
+    assert!(!out.status.success(), "the run was aborted");
+    let away: Vec<String> = ingest
+        .locations()
+        .into_iter()
+        .filter(|(_, l)| l.contains("_streamx/compaction-staging"))
+        .map(|(_, l)| l)
+        .collect();
+    assert!(!away.is_empty(), "a partition left on its staged outputs");
+    // Late records into the compacted hours land in their home directories.
+    let servers = ingest.cluster.bootstrap_servers();
+    for p in 0..PARTITIONS {
+        produce_timed_from(&servers, &ingest.topic, p, 30, (HOUR_BASE_MS, 1000), |n| {
+            event(p, n as u64)
+        });
+    }
+    ingest_to_end(&ingest.pairs);
+    let hive_less: Vec<(String, String)> = pairs
+        .iter()
+        .filter(|(k, _)| !k.starts_with("hive.") && k != "compact.hive.swap")
+        .cloned()
+        .collect();
+    let out = compact_command(&hive_less, &[], &[]).output().unwrap();
+    let staging = ingest.out.path().join("topics/_streamx/compaction-staging");
+    for location in &away {
+        let rel = location
+            .split("_streamx/compaction-staging/")
+            .nth(1)
+            .unwrap();
+        let dir = staging.join(rel);
+        let files = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
+        assert!(
+            files > 0,
+            "{location}: the partition's staged directory was kept"
+        );
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "the Hive-less run says it could not finish: {stderr}"
+    );
+    assert!(stderr.contains("hive.integration"), "{stderr}");
+    let out = compact_command(&pairs, &[], &[]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(ingest.locations(), locations, "every partition back home");
+    let all = TOTAL + 30 * i64::from(PARTITIONS);
+    let rows = spark_query(&uris(), &ingest.count_sql());
+    assert_eq!(
+        rows,
+        vec![json!({"n": all, "d": all})],
+        "{:#?}",
+        ingest.locations()
+    );
 }

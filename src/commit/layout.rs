@@ -6,7 +6,9 @@
 //!  <topics.dir>/_streamx/schemas/<topic>/<n>.json                          inferred JSON schema versions
 //!  <topics.dir>/_streamx/probe/<uuid>                                       conditional-write probe
 //!  <topics.dir>/_streamx/compactions/<topic>/<dir>/<seq:020>.json           compaction records
+//!  <topics.dir>/_streamx/compactions/<topic>/<dir>/<seq:020>.home           its partition is home
 //!  <topics.dir>/_streamx/compaction-staging/<topic>/<dir>/<seq:020>/<run>/<name>  staged outputs
+//!  <topics.dir>/_streamx/compaction-trash/<topic>/<dir>/<seq:020>/<name>   compacted inputs (grace)
 //!  <topics.dir>/<topic>/<dir>/<topic>+compacted+<seq:010>+<n:04>.<ext>      compaction outputs
 //!  <topics.dir>/<topic>/<partition path>/<topic>+<p>+<first>+<last>.<ext>  published data
 //! ```
@@ -99,6 +101,11 @@ impl Layout {
         format!("{}/{seq:020}.json", self.compactions_dir(topic, dir))
     }
 
+    /// Marks that the Hive partition of compaction record `seq` (a location swap) is back home.
+    pub fn compaction_record_home(&self, topic: &str, dir: &str, seq: u64) -> String {
+        format!("{}/{seq:020}.home", self.compactions_dir(topic, dir))
+    }
+
     /// `<topics.dir>/_streamx/compaction-staging`: `<topic>/<dir>/<seq>/<run>/<name>` below.
     pub fn compaction_staging_root(&self) -> String {
         format!("{}/_streamx/compaction-staging", self.topics_dir)
@@ -127,6 +134,40 @@ impl Layout {
             "{}/{run}/{name}",
             self.compaction_staging_dir(topic, dir, seq)
         )
+    }
+
+    /// `<topics.dir>/_streamx/compaction-trash`: `<topic>/<dir>/<seq>/<name>` below, the inputs
+    /// of compaction `seq` moved out of their directory, kept for `compact.input.grace.ms`.
+    pub fn compaction_trash_root(&self) -> String {
+        format!("{}/_streamx/compaction-trash", self.topics_dir)
+    }
+
+    /// The trash of compaction `seq` of one data directory.
+    pub fn compaction_trash_dir(&self, topic: &str, dir: &str, seq: u64) -> String {
+        join(&[
+            &self.compaction_trash_root(),
+            topic,
+            dir,
+            &format!("{seq:020}"),
+        ])
+    }
+
+    /// Where input `name` of compaction `seq` waits out its grace period.
+    pub fn compaction_trash(&self, topic: &str, dir: &str, seq: u64, name: &str) -> String {
+        format!("{}/{name}", self.compaction_trash_dir(topic, dir, seq))
+    }
+
+    /// Takes apart a trashed input's key given relative to [`Layout::compaction_trash_root`]
+    /// (`<topic>/<dir...>/<seq>/<name>`): `(topic, dir, seq)`.
+    pub fn parse_compaction_trash(relative: &str) -> Option<(String, String, u64)> {
+        let parts: Vec<&str> = relative.trim_matches('/').split('/').collect();
+        if parts.len() < 3 {
+            return None;
+        }
+        let (head, tail) = parts.split_at(parts.len() - 2);
+        let seq = tail[0].parse().ok()?;
+        let (topic, dir) = head.split_first()?;
+        Some((topic.to_string(), dir.join("/"), seq))
     }
 
     /// The data directory of a topic (`dir` relative to it; empty = the topic directory).
@@ -256,6 +297,18 @@ mod tests {
         assert_eq!(
             Layout::parse_compaction_staging(rel),
             Some(("clicks".into(), String::new(), 3))
+        );
+        let trashed = l.compaction_trash("clicks", "dt=1/hour=03", 4, "x.parquet");
+        assert_eq!(
+            trashed,
+            "topics/_streamx/compaction-trash/clicks/dt=1/hour=03/00000000000000000004/x.parquet"
+        );
+        let rel = trashed
+            .strip_prefix(&format!("{}/", l.compaction_trash_root()))
+            .unwrap();
+        assert_eq!(
+            Layout::parse_compaction_trash(rel),
+            Some(("clicks".into(), "dt=1/hour=03".into(), 4))
         );
         let name = Layout::compaction_output_name("clicks", 3, 1, "parquet");
         assert_eq!(name, "clicks+compacted+0000000003+0001.parquet");

@@ -24,6 +24,10 @@ pub struct CompactConfig {
     /// `compact.hive.swap=location`: the Hive partition points at the staged outputs while the
     /// files of its directory are swapped (needs `hive.integration=true`).
     pub hive_location_swap: bool,
+    /// `compact.input.grace.ms`: how long the inputs of a swap wait in the trash (out of every
+    /// listing, still readable by a reader that resolves them through the journal) before a
+    /// later run deletes them.
+    pub input_grace_ms: u64,
 }
 
 impl Default for CompactConfig {
@@ -37,6 +41,7 @@ impl Default for CompactConfig {
             max_bytes_per_run: 100 << 30,
             retention_ms: 86_400_000,
             hive_location_swap: false,
+            input_grace_ms: 3_600_000,
         }
     }
 }
@@ -114,6 +119,7 @@ pub fn from_config<'a>(
             d.max_bytes_per_run,
         )?,
         retention_ms: num("compact.retention.ms", 60_000, u64::MAX / 4, d.retention_ms)?,
+        input_grace_ms: num("compact.input.grace.ms", 0, u64::MAX / 4, d.input_grace_ms)?,
     })
 }
 

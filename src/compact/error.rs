@@ -19,7 +19,7 @@ pub enum CompactError {
     Commit(#[from] CommitError),
     #[error("compaction record {path} is unreadable: {message}")]
     CorruptRecord { path: String, message: String },
-    #[error("compaction record {record} lists output {file}, but neither its staged copy nor the published file exists")]
+    #[error("compaction record {record} lists output {file}, but neither its staged copy nor the published file exists (another run deleted it: a frozen compactor, clock skew, or a smaller compact.retention.ms); the directory is skipped, its inputs are kept, until the record is resolved")]
     MissingOutput { record: String, file: String },
     #[error("directory {dir}: input {path} is corrupt or unreadable ({message}); the directory is skipped and nothing in it was deleted")]
     CorruptInput {
@@ -42,7 +42,7 @@ pub enum CompactError {
         what: String,
         source: Box<crate::hive::HiveError>,
     },
-    #[error("compaction record {record} switches a Hive partition, but hive.integration is off; run with the job's Hive settings")]
+    #[error("compaction record {record} switched a Hive partition to its staged outputs and no run has confirmed it back home, but this run has no Hive settings: set hive.integration=true and hive.metastore.uris as the job does; until then the directory and its staged files are left as they are")]
     HiveNeeded { record: String },
     #[error("cannot start the I/O runtime: {0}")]
     Runtime(std::io::Error),

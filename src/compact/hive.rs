@@ -7,8 +7,9 @@
 //!   ──► the directory's other files (not inputs) copied next to the staged outputs
 //!   ──► alter_partition: location = staged outputs     metastore readers: outputs only
 //!   ──► publish: copy staged -> data directory          (the staged copy stays for readers)
-//!   ──► delete inputs
+//!   ──► inputs moved to the trash
 //!   ──► alter_partition: location = home                metastore readers: outputs + late rows
+//!   ──► <record>.home written (later runs skip the metastore; a Hive-less run may go on)
 //!  staged copy deleted by a later run once older than compact.retention.ms
 //! ```
 //!
@@ -16,6 +17,8 @@
 //! (its path comes from the layout, never from the metastore): pointing the partition anywhere
 //! else for good would hide them. Each step is idempotent, so the next run replays the newest
 //! record of a directory (and puts its partition back home) whatever step a kill interrupted.
+//! A run without Hive settings cannot see where a partition points: it leaves a directory whose
+//! newest location swap has no `.home` marker, and that swap's staged files, as they are.
 
 use std::sync::Mutex;
 

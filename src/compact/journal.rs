@@ -3,10 +3,11 @@
 //!
 //! ```text
 //!  newest record k of the directory (none: k = -1)
-//!     │  complete k if a killed run left it half done (publish outputs, delete inputs: idempotent)
+//!     │  complete k if a killed run left it half done (publish outputs, inputs to the trash: idempotent)
 //!     │  stage outputs at _streamx/compaction-staging/<topic>/<dir>/<k+1>/<run>/
 //!     │  create record k+1 ── AlreadyExists ──► another compactor owns the directory: back off
 //!     ▼  complete k+1; delete staging of seqs <= k+1; prune records older than compact.retention.ms
+//!  a later run deletes the trash of swaps older than compact.input.grace.ms
 //! ```
 //!
 //! Only the newest record of a directory can be incomplete: a run completes it before it plans
@@ -14,7 +15,7 @@
 //! it is the newest, and a run never creates a record for a plan older than half of
 //! `compact.retention.ms`; so a record key a stale run could still try to create stays taken.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures::TryStreamExt;
 use object_store::path::Path;
@@ -31,7 +32,7 @@ use crate::store::Store;
 /// StreamX would not know to undo; records without it are written as version 1.
 pub const RECORD_VERSION: u32 = 2;
 
-/// An input file of a compaction (deleted by the swap).
+/// An input file of a compaction (moved to the trash by the swap).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordInput {
     /// Key relative to the store root.
@@ -180,8 +181,8 @@ impl Journal {
         }
     }
 
-    /// Whether a record's swap has finished: inputs are deleted in order after every output is
-    /// published, so a missing last input means everything was done.
+    /// Whether a record's swap has finished: inputs leave their directory in order after every
+    /// output is published, so a missing last input means everything was done.
     pub async fn is_complete(&self, record: &CompactionRecord) -> Result<bool, CompactError> {
         let Some(last) = record.inputs.last() else {
             return Ok(true);
@@ -189,8 +190,9 @@ impl Journal {
         Ok(!self.exists(&last.path).await?)
     }
 
-    /// Publishes every output of a record (staging -> final, idempotent), then deletes its
-    /// inputs. Returns how many outputs moved and inputs went. A location swap (`record.hive`)
+    /// Publishes every output of a record (staging -> final, idempotent), then moves its
+    /// inputs into the record's trash (deleted by a later run after `compact.input.grace.ms`).
+    /// Returns how many outputs and inputs moved. A location swap (`record.hive`)
     /// first points the partition at the staged outputs, publishes copies (the staged files stay
     /// for readers planned on them) and finally points the partition back home.
     pub async fn complete(
@@ -214,13 +216,10 @@ impl Journal {
         }
         let published = self.publish(record, switch.is_some()).await?;
         fault::point("compact.after_publish");
-        let mut deleted = 0;
+        let mut moved = 0;
         for (i, input) in record.inputs.iter().enumerate() {
-            let path = self.store.path(&input.path);
-            match self.store.inner.delete(&path).await {
-                Ok(()) => deleted += 1,
-                Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(store_err("delete (compacted input)", &path, e)),
+            if self.trash(record, input).await? {
+                moved += 1;
             }
             if i == 0 {
                 fault::point("compact.after_first_delete");
@@ -228,9 +227,60 @@ impl Journal {
         }
         if let Some((swap, client)) = switch {
             fault::point("compact.before_switch_back");
-            client.point(swap, &swap.home)?;
+            self.put_home(record, swap, client).await?;
         }
-        Ok((published, deleted))
+        Ok((published, moved))
+    }
+
+    /// Moves an input out of its directory into the trash of its record (idempotent: false
+    /// when it is gone already).
+    async fn trash(
+        &self,
+        record: &CompactionRecord,
+        input: &RecordInput,
+    ) -> Result<bool, CompactError> {
+        let name = input.path.rsplit('/').next().unwrap_or(&input.path);
+        let from = self.store.path(&input.path);
+        let to = self.store.path(&self.layout.compaction_trash(
+            &record.topic,
+            &record.dir,
+            record.seq,
+            name,
+        ));
+        match self.store.inner.rename(&from, &to).await {
+            Ok(()) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(store_err("rename (compacted input to the trash)", &from, e)),
+        }
+    }
+
+    /// Points a location swap's partition back home and marks the record so (`<record>.home`):
+    /// runs skip the metastore for it from then on, and a run without Hive settings knows the
+    /// staged directory is no longer needed. True when the partition was altered.
+    pub async fn put_home(
+        &self,
+        record: &CompactionRecord,
+        swap: &PartitionSwap,
+        client: &HiveSwap,
+    ) -> Result<bool, CompactError> {
+        let altered = client.point(swap, &swap.home)?;
+        let mark = self.store.path(&self.home_mark(record));
+        self.store
+            .inner
+            .put(&mark, Vec::new().into())
+            .await
+            .map_err(|e| store_err("put (compaction record home mark)", &mark, e))?;
+        Ok(altered)
+    }
+
+    /// Whether the partition of a location swap is known to be back home (see [`Self::put_home`]).
+    pub async fn is_home(&self, record: &CompactionRecord) -> Result<bool, CompactError> {
+        self.exists(&self.home_mark(record)).await
+    }
+
+    fn home_mark(&self, record: &CompactionRecord) -> String {
+        self.layout
+            .compaction_record_home(&record.topic, &record.dir, record.seq)
     }
 
     /// Copies the files a location swap carries into the staged directory (idempotent; a file
@@ -307,13 +357,15 @@ impl Journal {
     /// up to their newest record (completed, or lost to another run), and any older than
     /// `max_age_ms` (no run creates a record for a plan that old). `only` limits it to one
     /// directory. Published staging (location swaps: readers may have planned on it) is kept
-    /// until older than `keep_published_ms`. Best effort; returns how many went.
+    /// until older than `keep_published_ms`. The staging of the directories in `hold` is kept
+    /// whole (a partition may still point at it). Best effort; returns how many went.
     pub async fn clean_staging(
         &self,
         topic: &str,
         newest: &BTreeMap<String, u64>,
         only: Option<&str>,
         (max_age_ms, keep_published_ms): (i64, i64),
+        hold: &BTreeSet<String>,
     ) -> Result<usize, CompactError> {
         let root = self.layout.compaction_staging_root();
         let root_path = self.store.path(&root);
@@ -328,7 +380,7 @@ impl Journal {
             let Some((t, dir, seq)) = Layout::parse_compaction_staging(&rel) else {
                 continue;
             };
-            if t != topic || only.is_some_and(|o| o != dir) {
+            if t != topic || only.is_some_and(|o| o != dir) || hold.contains(&dir) {
                 continue;
             }
             let settled = newest.get(&dir).is_some_and(|&n| seq <= n);
@@ -364,7 +416,58 @@ impl Journal {
             if let Err(e) = self.store.inner.delete(&path).await {
                 tracing::warn!(record = %path, error = %e, "could not prune a compaction record");
             }
+            let mark = self
+                .store
+                .path(&self.layout.compaction_record_home(topic, dir, l.seq));
+            let _ = self.store.inner.delete(&mark).await;
         }
+    }
+
+    /// Deletes the trashed inputs of `topic` whose swap is older than `grace_ms`: its record's
+    /// time as listed in `records` (or, for a pruned record, the trashed file's own time),
+    /// whichever is later. The trash of `fresh` directories' newest swaps (completed by this
+    /// run) and of swaps newer than `records` is kept. Returns how many files went.
+    pub async fn clean_trash(
+        &self,
+        topic: &str,
+        records: &TopicRecords,
+        grace_ms: i64,
+        fresh: &BTreeSet<String>,
+    ) -> Result<usize, CompactError> {
+        let root = self.layout.compaction_trash_root();
+        let root_path = self.store.path(&root);
+        let prefix = self.store.path(&format!("{root}/{topic}"));
+        let metas = list_all(&self.store, &prefix, "list (compaction trash)").await?;
+        let now = crate::clock::wall_ms();
+        let mut deleted = 0;
+        for m in metas {
+            let Some(rel) = relative(&root_path, &m.location) else {
+                continue;
+            };
+            let Some((t, dir, seq)) = Layout::parse_compaction_trash(&rel) else {
+                continue;
+            };
+            let Some(newest) = records.get(&dir).and_then(|l| l.last()) else {
+                continue;
+            };
+            if t != topic || seq > newest.seq || (seq == newest.seq && fresh.contains(&dir)) {
+                continue;
+            }
+            let listed = records[&dir].iter().find(|l| l.seq == seq);
+            let since = listed
+                .map_or(i64::MIN, |l| l.modified_ms)
+                .max(m.last_modified.timestamp_millis());
+            if now - since < grace_ms {
+                continue;
+            }
+            match self.store.inner.delete(&m.location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => deleted += 1,
+                Err(e) => {
+                    tracing::warn!(path = %m.location, error = %e, "could not delete a compacted input from the trash")
+                }
+            }
+        }
+        Ok(deleted)
     }
 
     /// Best effort: deletes staged files of an attempt that will not be published.

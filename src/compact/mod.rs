@@ -8,20 +8,28 @@
 //!
 //! ```text
 //!  per topic: records ──► complete the newest record of each directory if a killed run left it
-//!             │           (publish outputs, delete inputs), delete dead staging, prune records
+//!             │           (publish outputs, inputs to the trash), delete dead staging and the
+//!             │           trash past compact.input.grace.ms, prune records; a directory whose
+//!             │           record cannot be finished is reported and left out of this run
 //!             ▼
 //!  list data directories ──► pinned files (newest ingest commit of each Kafka partition)
 //!             │             ──► --where on partition columns ──► select + bin-pack (plan)
 //!             ▼
 //!  --dry-run: print the plan │ otherwise, compact.parallelism directories at a time:
 //!                            └─► rewrite to staging ──► create record (PutMode::Create)
-//!                                ──► publish outputs ──► delete inputs
+//!                                ──► publish outputs ──► inputs to the trash
 //! ```
 //!
 //! Contract:
-//! - no reader misses a row: inputs are deleted only after every output is published;
+//! - a listing never misses a row: inputs leave their directory (into the trash, deleted by a
+//!   later run after `compact.input.grace.ms`) only after every output is published; a reader
+//!   through [`view::JournalView`] (`streamx query`) also reads an input it listed before the
+//!   swap from the trash; other readers that open a listed input after its move fail (README,
+//!   "What readers see");
 //! - a directory-listing reader can see a row twice only between the first publish and the last
-//!   delete of one swap; one that lists through [`view::JournalView`] (`streamx query`) never;
+//!   input's move of one swap; one that lists through [`view::JournalView`] never;
+//! - one directory whose record cannot be finished (outputs another run deleted, a location
+//!   swap to finish without Hive settings) is reported and skipped; the others go on;
 //! - a kill at any point leaves a state the next `streamx compact` completes (record exists) or
 //!   rolls back (no record: the staged outputs are deleted); two compactors never both swap a
 //!   directory (the loser of the record's create backs off);
@@ -40,7 +48,7 @@ pub mod scan;
 pub mod swap;
 pub mod view;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -99,7 +107,7 @@ async fn run_async(config: &Config, options: &CompactOptions) -> Result<Report, 
     let mut plans = Vec::new();
     let mut newest: BTreeMap<(String, String), u64> = BTreeMap::new();
     for topic in &topics {
-        let seqs = recover(
+        let recovered = recover(
             &journal,
             hive.as_deref(),
             topic,
@@ -108,9 +116,10 @@ async fn run_async(config: &Config, options: &CompactOptions) -> Result<Report, 
             &mut report,
         )
         .await?;
-        for (dir, seq) in seqs {
+        for (dir, seq) in recovered.newest {
             newest.insert((topic.clone(), dir), seq);
         }
+        let mut planned = Vec::new();
         plan_topic(
             &store,
             &layout,
@@ -118,10 +127,12 @@ async fn run_async(config: &Config, options: &CompactOptions) -> Result<Report, 
             config,
             topic,
             options,
-            &mut plans,
+            &mut planned,
             &mut report,
         )
         .await?;
+        planned.retain(|p| !recovered.blocked.contains(&p.dir));
+        plans.extend(planned);
     }
     let (plans, deferred) = plan::limit_bytes(plans, cfg.max_bytes_per_run);
     report.plans = plans;
@@ -142,10 +153,20 @@ async fn run_async(config: &Config, options: &CompactOptions) -> Result<Report, 
     Ok(report)
 }
 
+/// What recovery left for the rest of a run: each directory's newest sequence number, and the
+/// directories that must not be compacted this run (their newest record could not be finished).
+#[derive(Debug, Default)]
+struct Recovered {
+    newest: BTreeMap<String, u64>,
+    blocked: BTreeSet<String>,
+}
+
 /// Completes the newest record of every directory of `topic` that a killed run left half done,
-/// deletes staged outputs no record will publish, prunes old records. Returns each directory's
-/// newest sequence number. A location swap's partition is put back home if a kill left it on
-/// the staged outputs. A dry run only reads.
+/// deletes staged outputs no record will publish and trashed inputs past
+/// `compact.input.grace.ms`, prunes old records. A location swap's partition is put back home if
+/// a kill left it on the staged outputs. A directory whose record cannot be finished (a missing
+/// output, a pending switch and no Hive settings) is reported and blocked, its staging kept;
+/// the other directories go on. A dry run only reads.
 async fn recover(
     journal: &Journal,
     hive: Option<&HiveSwap>,
@@ -153,26 +174,31 @@ async fn recover(
     cfg: &config::CompactConfig,
     dry_run: bool,
     report: &mut Report,
-) -> Result<BTreeMap<String, u64>, CompactError> {
+) -> Result<Recovered, CompactError> {
     let retention_ms = cfg.retention_ms as i64;
     let records = journal.list(topic).await?;
-    let mut newest = BTreeMap::new();
+    let mut out = Recovered::default();
+    let mut fresh = BTreeSet::new();
     for (dir, listed) in &records {
         let Some(last) = listed.last() else { continue };
-        newest.insert(dir.clone(), last.seq);
+        out.newest.insert(dir.clone(), last.seq);
         if dry_run {
             continue;
         }
-        let record = journal.read(topic, dir, last.seq).await?;
-        if !journal.is_complete(&record).await? {
-            let (published, deleted) = journal.complete(&record, hive).await?;
-            tracing::info!(%topic, %dir, seq = last.seq, published, deleted, "completed the swap of an earlier run");
-            report.recovered += 1;
-        } else if let (Some(swap), Some(client)) = (&record.hive, hive) {
-            // One metastore call per directory whose newest swap switched its partition.
-            if client.point(swap, &swap.home)? {
-                tracing::info!(%topic, %dir, seq = last.seq, "put the Hive partition of an earlier run's swap back home");
-                report.recovered += 1;
+        match recover_dir(journal, hive, topic, dir, last.seq, report).await {
+            Ok(true) => {
+                fresh.insert(dir.clone());
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(%topic, %dir, error = %e, "directory left as it is");
+                report.problems.push(Problem {
+                    topic: topic.to_string(),
+                    dir: dir.clone(),
+                    local: e.is_directory_local(),
+                    message: e.to_string(),
+                });
+                out.blocked.insert(dir.clone());
             }
         }
         journal.prune(topic, dir, listed, retention_ms).await;
@@ -183,11 +209,46 @@ async fn recover(
         } else {
             0
         };
+        let ages = (retention_ms / 2, keep);
         journal
-            .clean_staging(topic, &newest, None, (retention_ms / 2, keep))
+            .clean_staging(topic, &out.newest, None, ages, &out.blocked)
             .await?;
+        let grace = cfg.input_grace_ms as i64;
+        journal.clean_trash(topic, &records, grace, &fresh).await?;
     }
-    Ok(newest)
+    Ok(out)
+}
+
+/// Finishes the newest record `seq` of one directory: completes it if a killed run left it half
+/// done (true), or puts a location swap's partition back home unless a run already did.
+async fn recover_dir(
+    journal: &Journal,
+    hive: Option<&HiveSwap>,
+    topic: &str,
+    dir: &str,
+    seq: u64,
+    report: &mut Report,
+) -> Result<bool, CompactError> {
+    let record = journal.read(topic, dir, seq).await?;
+    if record.hive.is_some() && hive.is_none() && !journal.is_home(&record).await? {
+        return Err(CompactError::HiveNeeded {
+            record: journal.layout().compaction_record(topic, dir, seq),
+        });
+    }
+    if !journal.is_complete(&record).await? {
+        let (published, moved) = journal.complete(&record, hive).await?;
+        tracing::info!(%topic, %dir, seq, published, moved, "completed the swap of an earlier run");
+        report.recovered += 1;
+        return Ok(true);
+    }
+    if let (Some(swap), Some(client)) = (&record.hive, hive) {
+        // One metastore call per directory whose newest swap is not known to be home.
+        if !journal.is_home(&record).await? && journal.put_home(&record, swap, client).await? {
+            tracing::info!(%topic, %dir, seq, "put the Hive partition of an earlier run's swap back home");
+            report.recovered += 1;
+        }
+    }
+    Ok(false)
 }
 
 /// Lists, filters and selects the directories of one topic.

@@ -44,8 +44,8 @@ pub struct Report {
     pub rows: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
-    /// The longest publish -> delete step of a directory (ms): the only time a directory-listing
-    /// reader can see a row twice.
+    /// The longest step from the first publish to the last input moved to the trash of a
+    /// directory (ms): the only time a directory-listing reader can see a row twice.
     pub duplicate_window_ms: u64,
     #[serde(skip)]
     pub elapsed: Duration,

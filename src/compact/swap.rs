@@ -1,17 +1,17 @@
 //! The swap of one directory: rewrite into staging, create the record (the atomic point),
-//! publish outputs, delete inputs, clean up.
+//! publish outputs, move inputs to the trash, clean up.
 //!
 //! ```text
 //!  rewrite ──► staged outputs ──► create record k (PutMode::Create)
 //!                                   ├─ Lost: another compactor owns the directory ──► discard, back off
-//!                                   └─ Won ──► publish outputs ──► delete inputs ──► staging <= k deleted
+//!                                   └─ Won ──► publish outputs ──► inputs to the trash ──► staging <= k deleted
 //! ```
 //!
 //! Fault points (`STREAMX_FAULT`): `compact.after_stage`, `compact.after_record`, then in
 //! [`Journal::complete`] `compact.after_first_publish`, `compact.after_publish`,
-//! `compact.after_first_delete`; with a location swap ([`super::hive`]) also
+//! `compact.after_first_delete` (after the first input moved to the trash); with a location swap ([`super::hive`]) also
 //! `compact.after_switch` (partition pointed at the staged outputs) and
-//! `compact.before_switch_back` (inputs deleted, partition not yet back home).
+//! `compact.before_switch_back` (inputs in the trash, partition not yet back home).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -129,7 +129,13 @@ pub async fn swap(ctx: Arc<SwapContext>, plan: DirPlan, seq: u64) -> Result<Swap
     let window = window.elapsed();
     let newest = BTreeMap::from([(plan.dir.clone(), seq)]);
     ctx.journal
-        .clean_staging(&plan.topic, &newest, Some(&plan.dir), ctx.staging_ages())
+        .clean_staging(
+            &plan.topic,
+            &newest,
+            Some(&plan.dir),
+            ctx.staging_ages(),
+            &Default::default(),
+        )
         .await?;
     Ok(Swapped::Done(Box::new(record), window))
 }

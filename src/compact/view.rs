@@ -10,8 +10,12 @@
 //! ```
 //!
 //! A record whose inputs are all gone is finished; one with no output listed has not
-//! published. Only these two mixed cases can show a row twice, and inputs are deleted only after
-//! every output is published, so the rule is exact for one listing.
+//! published. Only these two mixed cases can show a row twice, and inputs leave their directory
+//! only after every output is published, so the rule is exact for one listing.
+//!
+//! A reader that listed an input before its swap and opens it after finds it in the trash
+//! (`_streamx/compaction-trash/<topic>/<dir>/<seq>/<name>`, kept for `compact.input.grace.ms`):
+//! reads that miss go there.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -94,6 +98,41 @@ impl JournalView {
     }
 }
 
+impl JournalView {
+    /// Where a data file a compaction moved out of its directory waits out
+    /// `compact.input.grace.ms` (the newest swap's trash naming it), for a reader that listed it
+    /// before the swap.
+    async fn trashed(&self, location: &Path) -> Option<Path> {
+        let layout = self.journal.layout();
+        let rel = relative(&self.store.path(layout.topics_dir()), location)?;
+        let (topic_dir, name) = rel.rsplit_once('/')?;
+        let (topic, dir) = topic_dir.split_once('/').unwrap_or((topic_dir, ""));
+        if topic.starts_with('_') {
+            return None;
+        }
+        let root = layout.compaction_trash_root();
+        let root_path = self.store.path(&root);
+        let prefix = self.store.path(&format!("{root}/{topic_dir}"));
+        let listed: Vec<ObjectMeta> = self
+            .store
+            .inner
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .ok()?;
+        listed
+            .into_iter()
+            .filter(|m| m.location.filename() == Some(name))
+            .filter_map(|m| {
+                let (t, d, seq) =
+                    Layout::parse_compaction_trash(&relative(&root_path, &m.location)?)?;
+                (t == topic && d == dir).then_some((seq, m.location))
+            })
+            .max_by_key(|(seq, _)| *seq)
+            .map(|(_, moved)| moved)
+    }
+}
+
 impl fmt::Display for JournalView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "JournalView({})", self.store.url)
@@ -120,11 +159,27 @@ impl ObjectStore for JournalView {
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
-        self.store.inner.get_opts(location, options).await
+        match self.store.inner.get_opts(location, options.clone()).await {
+            Err(object_store::Error::NotFound { path, source }) => {
+                match self.trashed(location).await {
+                    Some(moved) => self.store.inner.get_opts(&moved, options).await,
+                    None => Err(object_store::Error::NotFound { path, source }),
+                }
+            }
+            other => other,
+        }
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
-        self.store.inner.get_ranges(location, ranges).await
+        match self.store.inner.get_ranges(location, ranges).await {
+            Err(object_store::Error::NotFound { path, source }) => {
+                match self.trashed(location).await {
+                    Some(moved) => self.store.inner.get_ranges(&moved, ranges).await,
+                    None => Err(object_store::Error::NotFound { path, source }),
+                }
+            }
+            other => other,
+        }
     }
 
     fn delete_stream(

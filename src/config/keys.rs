@@ -84,6 +84,7 @@ pub static KEYS: &[KeySpec] = &[
     key("compact.parallelism", Some("2"), "streamx compact: directories compacted at once (1..=256)."),
     key("compact.max.bytes.per.run", Some("107374182400"), "streamx compact: input bytes one run takes on at most (whole directories)."),
     key("compact.retention.ms", Some("86400000"), "streamx compact: compaction records older than this are pruned, the newest of each directory kept (>= 60000)."),
+    key("compact.input.grace.ms", Some("3600000"), "streamx compact: compacted inputs are moved out of their directory into _streamx/compaction-trash and deleted by a later run once their swap is older than this (streamx query can still read an input it listed before the swap); 0 = at the next run."),
     key("compact.hive.swap", Some("files"), "streamx compact with hive.integration=true: files = swap files inside the partition directory (Hive readers may see a row twice during one publish -> delete step); location = point the partition at the staged outputs with alter_partition for the swap, then back (metastore readers never see a row twice)."),
     // --- Hive Metastore (src/hive/config.rs) ---
     key("hive.integration", Some("false"), "Register a Hive table per topic and its partitions after every commit."),
