@@ -620,3 +620,28 @@ fn nested_keys_past_the_field_cap_rescue_their_object() {
         .as_primitive::<Int64Type>();
     assert_eq!(u2.value(1), 9);
 }
+
+/// The last version (`json.schema.max.versions`) keeps fields without a type untyped: values for
+/// them (`n` seen only as null, `e` only as `{}`) are rescued, and the batch still decodes.
+#[test]
+fn the_last_version_rescues_values_of_untyped_fields() {
+    let options = crate::config::formats::JsonInference {
+        max_versions: 1,
+        ..Default::default()
+    };
+    let shared = Arc::new(TopicSchema::in_memory("t", &options));
+    let mut dec = JsonDecoder::shared("t".into(), shared, JsonEvolution::AddNewColumns, 16);
+    let d = dec.decode(&json(&[r#"{"a":1,"e":{},"n":null}"#])).unwrap();
+    assert!(d.rejected.is_empty());
+    let d = dec
+        .decode(&json(&[
+            r#"{"a":2,"e":{"k":1},"n":"x"}"#,
+            r#"{"a":3,"e":{},"n":null}"#,
+        ]))
+        .unwrap();
+    assert!(d.rejected.is_empty(), "{:?}", d.rejected);
+    assert_eq!(col_i64(&d.batch, "a"), vec![Some(2), Some(3)]);
+    let rescued = col_str(&d.batch, "_rescued_data");
+    assert_eq!(rescued, vec![Some(r#"{"e":{"k":1},"n":"x"}"#.into()), None]);
+    assert_eq!(d.batch.schema().fields().len(), 2, "{:?}", d.batch.schema());
+}
