@@ -547,3 +547,100 @@ fn the_first_version_samples_every_partition() {
         }
     }
 }
+
+/// The stored versions of `topic`'s inferred schema: (number, field names), oldest first.
+fn stored_versions(out: &Path, topic: &str) -> Vec<(u64, Vec<String>)> {
+    let dir = out.join(format!("topics/_streamx/schemas/{topic}"));
+    let mut versions: Vec<(u64, Vec<String>)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            let n = path.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+            let stored: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            let names = stored["fields"].as_array().unwrap().iter();
+            (
+                n,
+                names
+                    .map(|f| f["name"].as_str().unwrap().to_string())
+                    .collect(),
+            )
+        })
+        .collect();
+    versions.sort();
+    versions
+}
+
+/// Issue 23 item 8: JSON whose keys are data (a user id per key). 5,000 records, each with a key
+/// no record had before, decoded 100 at a time. Every batch used to make a schema version and
+/// close the open files: 62 versions and files, a schema of 5,001 columns. The inferred schema
+/// now stops growing at `json.schema.max.fields` (default 1,000, fields at every level), and at
+/// `json.schema.max.versions` (default 100) it stops changing: the keys past either go to
+/// `_rescued_data`, so versions and files stay few and no key is lost.
+#[test]
+fn dynamic_keys_stop_at_the_field_cap_and_are_rescued() {
+    init_logs();
+    let cluster = EmbeddedCluster::start(1).unwrap();
+    let servers = cluster.bootstrap_servers();
+    let topic = unique("dynamic-keys");
+    cluster.create_topic(&topic, 1).unwrap();
+    let values: Vec<String> = (0..5000)
+        .map(|i| format!(r#"{{"id":{i},"user_{i:05}":{i}}}"#))
+        .collect();
+    produce_values(&servers, &topic, 0, &values);
+    let run = |max_versions: &str| {
+        let out = tempfile::tempdir().unwrap();
+        let group = unique("g");
+        let extra = [
+            ("decode.batch.records", "100"),
+            ("flush.size", "100000"),
+            ("group.id", group.as_str()),
+            ("json.schema.max.versions", max_versions),
+        ];
+        let pairs = inferring_job(&servers, &topic, out.path(), &extra);
+        let opts = IngestOptions {
+            stop_at_end: true,
+            ..Default::default()
+        };
+        ingest::run(config(&pairs), opts).expect("ingest");
+        let versions = stored_versions(out.path(), &topic);
+        let files = data_files(&out.path().join("topics").join(&topic), ".parquet").len();
+        let rows = pyarrow_rows(out.path(), &topic);
+        assert_no_field_lost(&values, &rows);
+        let last = rows[4999]["_rescued_data"].as_str().unwrap_or_default();
+        assert_eq!(last, r#"{"user_04999":4999}"#);
+        (versions, files)
+    };
+    // Default caps: the first version and one per batch of 100 new keys up to 1,000 fields.
+    let (versions, files) = run("100");
+    let widest = versions.iter().map(|(_, f)| f.len()).max().unwrap();
+    assert!(
+        versions.len() <= 11 && files <= 11 && widest == 1000,
+        "{} versions, {files} files, {widest} fields",
+        versions.len()
+    );
+    // Three versions at most: three files.
+    let (versions, files) = run("3");
+    assert_eq!((versions.len(), files), (3, 3));
+}
+
+/// At `json.schema.max.versions` a field still without a type (seen only as null) cannot get one
+/// any more: its values go to `_rescued_data` (not into the placeholder column, which is never
+/// written), as do fields the last version lacks.
+#[test]
+fn the_last_version_rescues_values_of_untyped_and_new_fields() {
+    let mut values: Vec<String> = (0..10)
+        .map(|i| format!(r#"{{"a":{i},"n":null}}"#))
+        .collect();
+    values.extend((10..20).map(|i| format!(r#"{{"a":{i},"n":{i}}}"#)));
+    values.extend((20..30).map(|i| format!(r#"{{"a":{i},"b":"x{i}","n":{{"k":{i}}}}}"#)));
+    let (rows, files) = ingest_values(
+        &values,
+        &[("json.schema.max.versions", "1"), ("flush.size", "1000")],
+    );
+    assert_no_field_lost(&values, &rows);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(rows[15]["_rescued_data"], r#"{"n":15}"#);
+    assert_eq!(rows[25]["_rescued_data"], r#"{"b":"x25","n":{"k":25}}"#);
+    assert_eq!(rows[25]["a"], 25);
+}

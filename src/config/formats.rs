@@ -95,7 +95,16 @@ pub struct JsonInference {
     pub rescued_column: String,
     /// `value.schema.hints`: types fixed for the named top-level columns.
     pub hints: Option<arrow::datatypes::SchemaRef>,
+    /// `json.schema.max.fields`: the most fields, counted at every level, a version may have.
+    pub max_fields: usize,
+    /// `json.schema.max.versions`: the version past which the schema no longer changes.
+    pub max_versions: u64,
 }
+
+/// Default of `json.schema.max.fields`.
+pub const DEFAULT_MAX_FIELDS: usize = 1000;
+/// Default of `json.schema.max.versions`.
+pub const DEFAULT_MAX_VERSIONS: u64 = 100;
 
 impl Default for JsonInference {
     fn default() -> Self {
@@ -103,6 +112,8 @@ impl Default for JsonInference {
             evolution: JsonEvolution::AddNewColumns,
             rescued_column: "_rescued_data".to_string(),
             hints: None,
+            max_fields: DEFAULT_MAX_FIELDS,
+            max_versions: DEFAULT_MAX_VERSIONS,
         }
     }
 }
@@ -138,10 +149,16 @@ fn json_inference<'a>(
                 .map_err(|e| invalid(key, v, e))
         })
         .transpose()?;
+    let cap = |name: &str, default: u64| match get(name) {
+        None => Ok(default),
+        Some((key, v)) => super::values::number(key, v.trim(), 1, 100_000),
+    };
     Ok(JsonInference {
         evolution,
         rescued_column,
         hints,
+        max_fields: cap("json.schema.max.fields", DEFAULT_MAX_FIELDS as u64)? as usize,
+        max_versions: cap("json.schema.max.versions", DEFAULT_MAX_VERSIONS)?,
     })
 }
 

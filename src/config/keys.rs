@@ -64,6 +64,8 @@ pub static KEYS: &[KeySpec] = &[
     key("include.kafka.metadata", Some("false"), "Add _topic, _partition, _offset, _timestamp, _key and _headers columns."),
     key("value.schema.hints", None, "Types fixed for some inferred JSON columns, e.g. `ts TIMESTAMP, amount DECIMAL(10,2)`; the rest is inferred."),
     key("json.schema.evolution", Some("add-new-columns"), "Inferred JSON schema evolution: add-new-columns, rescue, fail-on-new-columns or none."),
+    key("json.schema.max.fields", Some("1000"), "Most fields (at every level) an inferred JSON schema grows to; keys past it go to the rescued-data column (1..=100000)."),
+    key("json.schema.max.versions", Some("100"), "Most versions an inferred JSON schema has per topic; past it the schema is frozen and new fields go to the rescued-data column (1..=100000)."),
     key("json.rescued.data.column", Some("_rescued_data"), "Column keeping, as JSON text, the fields of an inferred-schema JSON record that fit no column."),
     key("decode.batch.records", Some("2048"), "Records decoded together (1..=1000000)."),
     // --- errors ---

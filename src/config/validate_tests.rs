@@ -383,6 +383,23 @@ fn json_inference_keys() {
     );
     let e = err(&[("value.schema.hints", "ts TIMESTAMPZ")]).to_string();
     assert!(e.contains("value.schema.hints"), "{e}");
+    let c = ok(&[]);
+    assert_eq!(
+        (c.formats.json.max_fields, c.formats.json.max_versions),
+        (1000, 100)
+    );
+    let c = ok(&[
+        ("json.schema.max.fields", "50"),
+        ("json.schema.max.versions", "3"),
+    ]);
+    assert_eq!(
+        (c.formats.json.max_fields, c.formats.json.max_versions),
+        (50, 3)
+    );
+    for key in ["json.schema.max.fields", "json.schema.max.versions"] {
+        let e = err(&[(key, "0")]).to_string();
+        assert!(e.contains(key) && e.contains("from 1 to 100000"), "{e}");
+    }
 }
 
 #[test]

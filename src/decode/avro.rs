@@ -32,11 +32,14 @@
 //! check after each feed that exactly one row was added and every byte consumed. On any failure a
 //! slow path probes the records (a decoder per id, rebuilt after each bad record, the cause taken
 //! from decoding the bad record alone), then decodes the good ones together, or one by one if an
-//! error shows only at flush (invalid UTF-8). Known limit of the fast path: a value whose valid
-//! Avro body is followed by exactly a 5-byte `0x00` + known schema id tail is accepted (the tail
-//! is ignored) when it is the last record fed of a buffer; anywhere else the next record fed
-//! fails the checks and the buffer takes the slow path, which rejects it. Schemas whose records encode to zero bytes (records
-//! without fields) are not supported: such values are rejected as having no data.
+//! error shows only at flush (invalid UTF-8). A buffer in which no record decodes (a JSON topic
+//! read with `value.avro.schema`) gives an empty batch and every record rejected with its cause,
+//! like any bad record (`errors.tolerance`, dead letter queue), never a failed call.
+//! Known limit of the fast path: a value whose valid Avro body is followed by exactly a 5-byte
+//! `0x00` + known schema id tail is accepted (the tail is ignored) when it is the last record fed
+//! of a buffer; anywhere else the next record fed fails the checks and the buffer takes the slow
+//! path, which rejects it. Schemas whose records encode to zero bytes (records without fields)
+//! are not supported: such values are rejected as having no data.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -483,6 +486,11 @@ impl AvroDecoder {
                 decoder = self.build_main(&[id], size)?;
                 rows = 0;
             }
+        }
+        if good.is_empty() {
+            // Every record was bad (say a JSON topic read as Avro): nothing to decode, and
+            // arrow-avro refuses a decoder without writer schemas.
+            return Ok(RecordBatch::new_empty(schema.clone()));
         }
         let ids: Vec<u32> = good
             .iter()

@@ -20,7 +20,8 @@
 //!   is the result: a stable schema costs nothing more than before.
 //! - `add-new-columns`: otherwise the whole buffer is inferred and merged into the topic's schema
 //!   (new nullable columns, first real types, safe widening; a new stored version when it adds
-//!   something), and the buffer is decoded again with the newest version.
+//!   something, within `json.schema.max.fields` and `json.schema.max.versions`), and the buffer
+//!   is decoded again with the newest version; what the caps left out is rescued (below).
 //! - Rescue (every mode, the slow path): each record is decoded alone; a record that fails is
 //!   split by top-level field, each field decoded alone; the fields that fit are decoded, the
 //!   others are written as one JSON object (text) into the rescued-data column of that row. No

@@ -584,3 +584,64 @@ fn an_inferred_schema_gets_a_direct_decoder_for_each_version() {
     assert!(d.direct.is_some());
     assert_eq!(d.direct_give_ups, 0);
 }
+
+/// Keys that are data inside an object (`scores` by user id): past `json.schema.max.fields` a
+/// record with a key the schema lacks keeps its other fields as columns and rescues the whole
+/// `scores` object; a record whose keys all have columns decodes as usual.
+#[test]
+fn nested_keys_past_the_field_cap_rescue_their_object() {
+    let options = crate::config::formats::JsonInference {
+        max_fields: 4,
+        ..Default::default()
+    };
+    let shared = Arc::new(TopicSchema::in_memory("t", &options));
+    let mut dec = JsonDecoder::shared("t".into(), shared, JsonEvolution::AddNewColumns, 16);
+    let first = [r#"{"id":1,"scores":{"u1":5,"u2":6}}"#];
+    let d = dec.decode(&json(&first)).unwrap();
+    assert!(d.rejected.is_empty());
+    let d = dec
+        .decode(&json(&[
+            r#"{"id":2,"scores":{"u1":7,"u3":8}}"#,
+            r#"{"id":3,"scores":{"u2":9}}"#,
+        ]))
+        .unwrap();
+    assert!(d.rejected.is_empty());
+    assert_eq!(col_i64(&d.batch, "id"), vec![Some(2), Some(3)]);
+    let rescued = col_str(&d.batch, "_rescued_data");
+    assert_eq!(
+        rescued,
+        vec![Some(r#"{"scores":{"u1":7,"u3":8}}"#.into()), None]
+    );
+    let scores = d.batch.column_by_name("scores").unwrap().as_struct();
+    assert_eq!(scores.fields().len(), 2, "u3 did not become a column");
+    let u2 = scores
+        .column_by_name("u2")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    assert_eq!(u2.value(1), 9);
+}
+
+/// The last version (`json.schema.max.versions`) keeps fields without a type untyped: values for
+/// them (`n` seen only as null, `e` only as `{}`) are rescued, and the batch still decodes.
+#[test]
+fn the_last_version_rescues_values_of_untyped_fields() {
+    let options = crate::config::formats::JsonInference {
+        max_versions: 1,
+        ..Default::default()
+    };
+    let shared = Arc::new(TopicSchema::in_memory("t", &options));
+    let mut dec = JsonDecoder::shared("t".into(), shared, JsonEvolution::AddNewColumns, 16);
+    let d = dec.decode(&json(&[r#"{"a":1,"e":{},"n":null}"#])).unwrap();
+    assert!(d.rejected.is_empty());
+    let d = dec
+        .decode(&json(&[
+            r#"{"a":2,"e":{"k":1},"n":"x"}"#,
+            r#"{"a":3,"e":{},"n":null}"#,
+        ]))
+        .unwrap();
+    assert!(d.rejected.is_empty(), "{:?}", d.rejected);
+    assert_eq!(col_i64(&d.batch, "a"), vec![Some(2), Some(3)]);
+    let rescued = col_str(&d.batch, "_rescued_data");
+    assert_eq!(rescued, vec![Some(r#"{"e":{"k":1},"n":"x"}"#.into()), None]);
+    assert_eq!(d.batch.schema().fields().len(), 2, "{:?}", d.batch.schema());
+}

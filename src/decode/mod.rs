@@ -66,6 +66,14 @@ pub enum DecodeError {
         offset: i64,
         fields: Vec<String>,
     },
+    /// A schema version would not read back from its stored text as the same schema (a bug:
+    /// stored, it would make readers see other fields and store a spurious version).
+    #[error("version {version} of the inferred schema of topic '{topic}' does not survive storing: {message}")]
+    SchemaText {
+        topic: String,
+        version: u64,
+        message: String,
+    },
     /// The stored schema versions of a topic could not be read or written.
     #[error("schema versions of topic '{topic}' at {path}: {message}")]
     SchemaStore {
@@ -83,7 +91,7 @@ impl DecodeError {
             | DecodeError::Schema { .. }
             | DecodeError::NewColumns { .. } => crate::Origin::User,
             DecodeError::SchemaStore { .. } => crate::Origin::External,
-            DecodeError::Arrow(_) => crate::Origin::Internal,
+            DecodeError::Arrow(_) | DecodeError::SchemaText { .. } => crate::Origin::Internal,
             DecodeError::Registry(e) => e.origin(),
         }
     }

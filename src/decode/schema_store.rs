@@ -11,7 +11,13 @@
 //! - A version holds the inferred types, `Null` included (a field seen only as null or empty
 //!   keeps no type until a value gives one), as JSON: `{"topic", "version", "fields": [{"name",
 //!   "type"}]}` where `type` is Arrow's `DataType` text (`Int64`, `List(Utf8)`,
-//!   `Struct("a": Int64)`), parsed back with `DataType::from_str`.
+//!   `Struct("a": Int64)`), parsed back with `DataType::from_str`; a list or struct whose text
+//!   does not parse back to the same type (field names with quotes, backslashes, control
+//!   characters, the empty name: JSON allows any key) is spelled out instead,
+//!   `{"struct": [{"name", "type"}, ...]}` or `{"list": {"name", "type"}}`, and a field that is
+//!   not nullable says `"nullable": false`. Before a version is created it is read back from the
+//!   bytes to store and must equal the schema exactly ([`DecodeError::SchemaText`] otherwise), so
+//!   every reader of a version sees the fields it was created with and never stores them again.
 //! - [`SchemaStore`]'s methods block on the runtime handle: they are called from the sink thread
 //!   (as the commit log's calls are), never from inside an async task.
 
@@ -46,7 +52,34 @@ struct StoredVersion {
 struct StoredField {
     name: String,
     #[serde(rename = "type")]
-    data_type: String,
+    data_type: StoredType,
+    #[serde(default = "nullable", skip_serializing_if = "is_nullable")]
+    nullable: bool,
+}
+
+/// A field's type: Arrow's `DataType` text when it parses back to the same type, else (a struct
+/// whose field names the text cannot carry: quotes, backslashes, control characters, the empty
+/// name) the list or struct spelled out as JSON.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum StoredType {
+    Text(String),
+    Nested(Nested),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Nested {
+    List(Box<StoredField>),
+    Struct(Vec<StoredField>),
+}
+
+fn nullable() -> bool {
+    true
+}
+
+fn is_nullable(n: &bool) -> bool {
+    *n
 }
 
 impl SchemaStore {
@@ -74,6 +107,19 @@ impl SchemaStore {
         let key = self.layout.schema_version(topic, n);
         let path = self.store.path(&key);
         let body = to_json(topic, n, schema);
+        // What is stored must read back as exactly this schema: else every reader of the version
+        // (a restart, the loser of a race) would see other fields and store them again.
+        let back = from_json(&body);
+        if back.as_ref() != Ok(schema) {
+            return Err(DecodeError::SchemaText {
+                topic: topic.to_string(),
+                version: n,
+                message: match back {
+                    Ok(other) => format!("it reads back as {other:?}, not as {schema:?}"),
+                    Err(e) => e,
+                },
+            });
+        }
         let opts = PutOptions {
             mode: PutMode::Create,
             ..Default::default()
@@ -186,16 +232,31 @@ fn to_json(topic: &str, version: u64, schema: &Schema) -> Vec<u8> {
     let stored = StoredVersion {
         topic: topic.to_string(),
         version,
-        fields: schema
-            .fields()
-            .iter()
-            .map(|f| StoredField {
-                name: f.name().clone(),
-                data_type: f.data_type().to_string(),
-            })
-            .collect(),
+        fields: schema.fields().iter().map(|f| stored_field(f)).collect(),
     };
     serde_json::to_vec_pretty(&stored).expect("a schema version serialises")
+}
+
+fn stored_field(field: &Field) -> StoredField {
+    StoredField {
+        name: field.name().clone(),
+        data_type: stored_type(field.data_type()),
+        nullable: field.is_nullable(),
+    }
+}
+
+fn stored_type(t: &DataType) -> StoredType {
+    let text = t.to_string();
+    if DataType::from_str(&text).is_ok_and(|back| back == *t) {
+        return StoredType::Text(text);
+    }
+    match t {
+        DataType::List(item) => StoredType::Nested(Nested::List(Box::new(stored_field(item)))),
+        DataType::Struct(fields) => StoredType::Nested(Nested::Struct(
+            fields.iter().map(|f| stored_field(f)).collect(),
+        )),
+        _ => StoredType::Text(text),
+    }
 }
 
 fn from_json(bytes: &[u8]) -> Result<Schema, String> {
@@ -203,13 +264,25 @@ fn from_json(bytes: &[u8]) -> Result<Schema, String> {
     let fields = stored
         .fields
         .into_iter()
-        .map(|f| {
-            let t = DataType::from_str(&f.data_type)
-                .map_err(|e| format!("field '{}': type '{}': {e}", f.name, f.data_type))?;
-            Ok(Arc::new(Field::new(f.name, t, true)))
-        })
+        .map(|f| field_of(f).map(Arc::new))
         .collect::<Result<Vec<_>, String>>()?;
     Ok(Schema::new(fields))
+}
+
+fn field_of(f: StoredField) -> Result<Field, String> {
+    let t = match f.data_type {
+        StoredType::Text(text) => DataType::from_str(&text)
+            .map_err(|e| format!("field '{}': type '{text}': {e}", f.name))?,
+        StoredType::Nested(Nested::List(item)) => DataType::List(Arc::new(field_of(*item)?)),
+        StoredType::Nested(Nested::Struct(fields)) => DataType::Struct(
+            fields
+                .into_iter()
+                .map(field_of)
+                .collect::<Result<Vec<_>, String>>()?
+                .into(),
+        ),
+    };
+    Ok(Field::new(f.name, t, f.nullable))
 }
 
 #[cfg(test)]
@@ -232,11 +305,69 @@ mod tests {
             Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), true),
             Field::new("d", DataType::Decimal128(10, 2), true),
         ]);
-        let back = from_json(&to_json("t", 3, &schema)).unwrap();
-        assert_eq!(back, schema);
+        let text = to_json("t", 3, &schema);
+        assert_eq!(from_json(&text).unwrap(), schema);
+        // Types whose text parses back are stored as text, as versions always were.
+        let text = String::from_utf8(text).unwrap();
+        assert!(
+            text.contains(r#""type": "List(Struct(\"id\": Utf8, \"variant\": Null))""#),
+            "{text}"
+        );
+        assert!(!text.contains("nullable"), "{text}");
         let err = from_json(br#"{"topic":"t","version":1,"fields":[{"name":"x","type":"Nope"}]}"#)
             .unwrap_err();
         assert!(err.contains("field 'x'"), "{err}");
+    }
+
+    /// JSON object keys are arbitrary strings: quotes, backslashes, control characters, the
+    /// empty key, at any depth. A stored version must read back as exactly the schema written,
+    /// or a restart (or the loser of a create race) sees a different schema and makes a new,
+    /// spurious version of the same fields (or cannot read the version at all).
+    #[test]
+    fn any_json_key_round_trips_through_the_stored_json() {
+        use super::super::shared_schema::TopicSchema;
+        use crate::config::formats::JsonInference;
+        let keys = [
+            "a\"b",
+            "back\\slash",
+            "",
+            "new\nline",
+            "tab\t",
+            "ünï ✓",
+            "x: y, z",
+            "'q'",
+        ];
+        let inner: Fields = keys
+            .iter()
+            .map(|k| Field::new(*k, DataType::Int64, true))
+            .collect();
+        let deep = DataType::Struct(Fields::from(vec![Field::new(
+            "\"",
+            DataType::Struct(inner.clone()),
+            true,
+        )]));
+        let schema = Schema::new(vec![
+            Field::new("s", DataType::Struct(inner.clone()), true),
+            Field::new("l", DataType::new_list(DataType::Struct(inner), true), true),
+            Field::new("d", deep, true),
+            Field::new("", DataType::Utf8, true),
+        ]);
+        let back = from_json(&to_json("t", 1, &schema));
+        assert_eq!(back.as_ref(), Ok(&schema));
+
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().to_str().unwrap();
+        let store = Store::with_url(url, &std::collections::BTreeMap::new()).unwrap();
+        let schemas = SchemaStore::new(store, Layout::new("topics"), runtime.handle().clone());
+        let options = JsonInference::default();
+        let open = || TopicSchema::stored("keys", &options, schemas.clone()).unwrap();
+        let (v1, _) = open().merge(&schema).unwrap();
+        assert_eq!(v1.version, 1);
+        // A restart and a second process see version 1 as it was written: nothing new to store.
+        let (again, _) = open().merge(&schema).unwrap();
+        assert_eq!(again.version, 1, "no spurious version of the same fields");
+        assert_eq!(again.inferred, v1.inferred);
     }
 
     fn fields(names: &[&str]) -> Schema {

@@ -32,6 +32,16 @@
 //!   losing that race re-reads the newest stored version and merges into it. So the partitions,
 //!   the processes of the group and every restart share one history; version numbers are the
 //!   stored ones. Without a store (tests, `JsonDecoder::new`) versions live in memory.
+//! - Caps ([`Caps`]), so JSON whose keys are data (a user id per key) cannot make a version, and a
+//!   rotation of every open file, per key: a merge adds fields only while the version has at
+//!   most `json.schema.max.fields` fields counted at every level ([`count_fields`]; new fields
+//!   are taken in name order, each with all its nested fields or not at all, [`merge_within`]);
+//!   version `json.schema.max.versions` is the last one: later merges change nothing. What is
+//!   left out reaches the rescued-data column through the decoder's rescue path (the record's
+//!   fields that do not fit), never dropped; each cap is logged once per topic and process.
+//!   In the last version under `add-new-columns` a field without a type decodes as `Null`
+//!   ([`decodable_last`]), so a value for it is rescued rather than put in a placeholder that is
+//!   never written.
 //! - Hints (`value.schema.hints`): a hinted top-level field has the hinted type in every version,
 //!   whatever inference says; conflicts on it are not reported.
 //! - The decodable schema ([`decodable`]) maps types not known yet (`Null`, a struct with no
@@ -39,14 +49,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 
 use super::schema_store::SchemaStore;
 use super::DecodeError;
-use crate::config::formats::JsonInference;
+use crate::config::formats::{JsonEvolution, JsonInference};
 use crate::decode::json::INFERENCE_SAMPLE;
 
 /// The shared schemas of one process, by topic.
@@ -79,6 +89,28 @@ pub struct TopicSchema {
     rescued_column: String,
     /// The first records of each partition, gathered until the first version exists.
     sample: Mutex<Sample>,
+    /// `json.schema.max.fields` and `json.schema.max.versions` (see [`Caps`]).
+    caps: Caps,
+}
+
+/// The bounds of a topic's schema (`json.schema.max.fields`, `json.schema.max.versions`), so
+/// JSON whose keys are data (a user id per key) cannot make a version, and a rotation of every
+/// open file, per key.
+#[derive(Debug)]
+struct Caps {
+    /// The most fields, counted at every level (a struct's fields, a list's element struct's
+    /// fields), a version may have. Fields past it are not added: their values go to the
+    /// rescued-data column.
+    max_fields: usize,
+    /// The last version: once it exists the schema no longer changes.
+    max_versions: u64,
+    /// Whether fields without a type are kept `Null` in the decodable schema of the last version
+    /// (`add-new-columns`, whose placeholders are never written: the values they would get go to
+    /// the rescued-data column instead, as no later version can give them a type).
+    freeze_untyped: bool,
+    /// Whether each cap was reported (logged once per topic and process).
+    fields_reported: AtomicBool,
+    versions_reported: AtomicBool,
 }
 
 /// The first record values of every partition of a topic in this process: what the first version
@@ -121,6 +153,13 @@ impl TopicSchema {
             hints: options.hints.clone(),
             rescued_column: options.rescued_column.clone(),
             sample: Mutex::new(Sample::default()),
+            caps: Caps {
+                max_fields: options.max_fields,
+                max_versions: options.max_versions.max(1),
+                freeze_untyped: options.evolution == JsonEvolution::AddNewColumns,
+                fields_reported: AtomicBool::new(false),
+                versions_reported: AtomicBool::new(false),
+            },
         }
     }
 
@@ -173,16 +212,40 @@ impl TopicSchema {
     }
 
     fn version_of(&self, version: u64, inferred: Schema) -> SchemaVersion {
+        let last = version >= self.caps.max_versions && self.caps.freeze_untyped;
+        let schema = match last {
+            true => decodable_last(&inferred, &self.rescued_column),
+            false => decodable(&inferred, Some(&self.rescued_column)),
+        };
         SchemaVersion {
             version,
-            schema: decodable(&inferred, Some(&self.rescued_column)),
+            schema,
             inferred: Arc::new(inferred),
         }
     }
 
-    /// `current` merged with `inferred`, hinted fields set to their hinted types.
+    /// `current` merged with `inferred` within `json.schema.max.fields` (fields past it are left
+    /// out and reported once), hinted fields set to their hinted types.
     fn merged(&self, current: &Schema, inferred: &Schema) -> (Schema, Vec<Conflict>) {
-        let (merged, mut conflicts) = merge_schemas(current, inferred, Scalars::Keep);
+        let budget = self
+            .caps
+            .max_fields
+            .saturating_sub(count_fields(current.fields()));
+        let (merged, mut conflicts, left_out) =
+            merge_within(current, inferred, Scalars::Keep, budget);
+        if let Some(first) = left_out.first() {
+            if !self.caps.fields_reported.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    topic = %self.topic,
+                    "the inferred JSON schema has reached json.schema.max.fields={}: new fields \
+                     ({} in this batch, e.g. '{first}') are not added as columns; their values go \
+                     to the rescued-data column '{}'",
+                    self.caps.max_fields,
+                    left_out.len(),
+                    self.rescued_column
+                );
+            }
+        }
         let Some(hints) = &self.hints else {
             return (merged, conflicts);
         };
@@ -228,6 +291,10 @@ impl TopicSchema {
                 if merged == *v.inferred {
                     return Ok((v.clone(), conflicts));
                 }
+                if v.version >= self.caps.max_versions {
+                    self.report_last_version(v.version);
+                    return Ok((v.clone(), conflicts));
+                }
                 (merged, conflicts, v.version)
             }
         };
@@ -237,6 +304,12 @@ impl TopicSchema {
                 let Some((n, stored)) = store.newest(&self.topic)? else {
                     continue;
                 };
+                if n >= self.caps.max_versions {
+                    // Another writer made the last version: it is the schema from now on.
+                    self.report_last_version(n);
+                    (base, merged) = (n - 1, stored);
+                    break;
+                }
                 let (again, _) = self.merged(&stored, &merged);
                 base = n;
                 if again == stored {
@@ -253,6 +326,21 @@ impl TopicSchema {
         // The first version exists: the sample has served.
         *self.sample.lock().unwrap_or_else(PoisonError::into_inner) = Sample::default();
         Ok((next, conflicts))
+    }
+}
+
+impl TopicSchema {
+    fn report_last_version(&self, version: u64) {
+        if !self.caps.versions_reported.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                topic = %self.topic,
+                "the inferred JSON schema is at version {version}, json.schema.max.versions={}: \
+                 it no longer changes; new fields and values of fields without a type go to the \
+                 rescued-data column '{}'",
+                self.caps.max_versions,
+                self.rescued_column
+            );
+        }
     }
 }
 
@@ -297,13 +385,44 @@ pub fn merge_schemas(
     inferred: &Schema,
     scalars: Scalars,
 ) -> (Schema, Vec<Conflict>) {
+    let (merged, conflicts, _) = merge_within(current, inferred, scalars, usize::MAX);
+    (merged, conflicts)
+}
+
+/// [`merge_schemas`] adding at most `budget` fields (counted as [`count_fields`] does): new
+/// fields are taken in name order, depth first, each with everything under it or not at all;
+/// a field without a type keeps it when its first type would bring more fields than are left.
+/// Also returns the paths of the fields left out.
+pub fn merge_within(
+    current: &Schema,
+    inferred: &Schema,
+    scalars: Scalars,
+    budget: usize,
+) -> (Schema, Vec<Conflict>, Vec<String>) {
     let mut conflicts = Vec::new();
     let mut merge = Merge {
         scalars,
         conflicts: &mut conflicts,
+        budget,
+        left_out: Vec::new(),
     };
     let fields = merge.fields("", current.fields(), inferred.fields());
-    (Schema::new(fields), conflicts)
+    let left_out = std::mem::take(&mut merge.left_out);
+    (Schema::new(fields), conflicts, left_out)
+}
+
+/// The fields of `fields` at every level: each field, plus the fields of its type.
+pub fn count_fields(fields: &Fields) -> usize {
+    fields.iter().map(|f| 1 + count_type(f.data_type())).sum()
+}
+
+/// The fields inside `t` (a struct's, a list element's).
+fn count_type(t: &DataType) -> usize {
+    match t {
+        DataType::Struct(fields) => count_fields(fields),
+        DataType::List(item) | DataType::LargeList(item) => count_type(item.data_type()),
+        _ => 0,
+    }
 }
 
 /// The schema records decode into: fields sorted by name at every level, types not known yet
@@ -321,23 +440,44 @@ pub fn decodable(inferred: &Schema, rescued: Option<&str>) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// The decodable schema of a topic's last version (`json.schema.max.versions`) under
+/// `add-new-columns`: as [`decodable`], but a field without a type stays `Null` (a struct without
+/// fields stays so): a value arriving for it no longer decodes into a placeholder that would be
+/// dropped, it fails the record's field, which goes to the rescued-data column.
+pub fn decodable_last(inferred: &Schema, rescued: &str) -> SchemaRef {
+    let mut fields = map_fields(inferred.fields(), &DataType::clone);
+    fields.retain(|f| f.name() != rescued);
+    fields.push(Arc::new(Field::new(rescued, DataType::Utf8, true)));
+    Arc::new(Schema::new(fields))
+}
+
 struct Merge<'a> {
     scalars: Scalars,
     conflicts: &'a mut Vec<Conflict>,
+    /// How many more fields may be added.
+    budget: usize,
+    /// The paths of the fields not added for want of budget.
+    left_out: Vec<String>,
 }
 
 impl Merge<'_> {
-    /// The union of two field lists by name, sorted, every field nullable.
+    /// The union of two field lists by name, sorted, every field nullable (new fields within the
+    /// budget, taken in name order).
     fn fields(&mut self, prefix: &str, current: &Fields, inferred: &Fields) -> Fields {
         let mut by_name: BTreeMap<&str, DataType> = BTreeMap::new();
         for f in current.iter() {
             by_name.insert(f.name().as_str(), sorted(f.data_type()));
         }
-        for f in inferred.iter() {
+        let mut inferred: Vec<&FieldRef> = inferred.iter().collect();
+        inferred.sort_by(|a, b| a.name().cmp(b.name()));
+        for f in inferred {
             let path = format!("{prefix}{}", f.name());
             let merged = match by_name.get(f.name().as_str()) {
                 Some(have) => self.types(&path, have, f.data_type()),
-                None => sorted(f.data_type()),
+                None => match self.take(&path, 1 + count_type(f.data_type())) {
+                    true => sorted(f.data_type()),
+                    false => continue,
+                },
             };
             by_name.insert(f.name().as_str(), merged);
         }
@@ -353,8 +493,11 @@ impl Merge<'_> {
         let widen = self.scalars == Scalars::Widen;
         match (current, inferred) {
             (c, i) if c == i => c.clone(),
-            (Null, other) | (other, Null) => sorted(other),
-            (Struct(f), other) | (other, Struct(f)) if f.is_empty() => sorted(other),
+            // A first type may bring fields (a struct, a list of structs): within the budget.
+            (Null, i) => self.first_type(path, current, i),
+            (c, Null) => sorted(c),
+            (Struct(f), i) if f.is_empty() => self.first_type(path, current, i),
+            (c, Struct(f)) if f.is_empty() => sorted(c),
             (Int64, Float64) | (Float64, Int64) if widen => Float64,
             (c, i) if widen && is_scalar(c) && is_scalar(i) => Utf8,
             (List(c), List(i)) => {
@@ -370,6 +513,26 @@ impl Merge<'_> {
                 });
                 c.clone()
             }
+        }
+    }
+}
+
+impl Merge<'_> {
+    /// Whether `cost` more fields fit in the budget (then taken from it); else `path` is left out.
+    fn take(&mut self, path: &str, cost: usize) -> bool {
+        if cost > self.budget {
+            self.left_out.push(path.to_string());
+            return false;
+        }
+        self.budget -= cost;
+        true
+    }
+
+    /// `inferred` as the first type of a field without one (`untyped`), if its fields fit.
+    fn first_type(&mut self, path: &str, untyped: &DataType, inferred: &DataType) -> DataType {
+        match self.take(path, count_type(inferred)) {
+            true => sorted(inferred),
+            false => untyped.clone(),
         }
     }
 }
@@ -530,6 +693,66 @@ mod tests {
             .merge(&schema(&[("b", strukt(&[("k", Int64)]))]))
             .unwrap();
         assert_eq!((v.version, conflicts.len()), (2, 1));
+    }
+
+    #[test]
+    fn fields_past_the_cap_are_left_out_in_name_order() {
+        let s = |f: &[(&str, DataType)]| strukt(f);
+        let current = schema(&[("a", Int64), ("n", Null), ("s", s(&[("x", Int64)]))]);
+        assert_eq!(count_fields(current.fields()), 4);
+        let inferred = schema(&[
+            ("d", Utf8),
+            ("c", s(&[("k", Int64)])),
+            ("b", Boolean),
+            ("s", s(&[("y", Int64), ("w", Int64)])),
+            ("n", s(&[("k", Int64)])),
+        ]);
+        // Budget 3: `b` (1), then `c` with its field (2); `d` does not fit, nor `s.w`, `s.y`,
+        // nor `n`'s first type (a struct with a field).
+        let (m, conflicts, left_out) = merge_within(&current, &inferred, Scalars::Keep, 3);
+        assert!(conflicts.is_empty());
+        assert_eq!(left_out, ["d", "n", "s.w", "s.y"]);
+        let want = schema(&[
+            ("a", Int64),
+            ("b", Boolean),
+            ("c", s(&[("k", Int64)])),
+            ("n", Null),
+            ("s", s(&[("x", Int64)])),
+        ]);
+        assert_eq!(m, want);
+        // A first type without fields costs nothing.
+        let (m, _, left_out) =
+            merge_within(&current, &schema(&[("n", list(Utf8))]), Scalars::Keep, 0);
+        assert!(left_out.is_empty());
+        assert_eq!(m.field_with_name("n").unwrap().data_type(), &list(Utf8));
+        // Without a cap nothing is left out.
+        let (m, _) = merge_schemas(&current, &inferred, Scalars::Keep);
+        assert_eq!(count_fields(m.fields()), 11);
+    }
+
+    #[test]
+    fn the_topic_stops_at_max_fields_and_max_versions() {
+        let options = JsonInference {
+            max_fields: 5,
+            max_versions: 2,
+            ..Default::default()
+        };
+        let shared = TopicSchema::in_memory("t", &options);
+        let first = schema(&[("a", Int64), ("n", Null), ("s", strukt(&[("x", Int64)]))]);
+        let (v1, _) = shared.merge(&first).unwrap();
+        assert_eq!(v1.version, 1);
+        // One field fits (`b`, first by name); `c` is left out.
+        let (v2, _) = shared.merge(&schema(&[("c", Utf8), ("b", Utf8)])).unwrap();
+        assert_eq!(v2.version, 2);
+        assert_eq!(count_fields(v2.inferred.fields()), 5);
+        assert!(v2.inferred.field_with_name("c").is_err());
+        // Version 2 is the last: `n` keeps no type (and decodes as Null, so a value for it is
+        // rescued instead of landing in a placeholder that is never written).
+        let (same, _) = shared.merge(&schema(&[("n", Int64)])).unwrap();
+        assert_eq!(same, v2);
+        assert_eq!(shared.version(), 2);
+        assert_eq!(v2.schema.field_with_name("n").unwrap().data_type(), &Null);
+        assert_eq!(v1.schema.field_with_name("n").unwrap().data_type(), &Utf8);
     }
 
     #[test]

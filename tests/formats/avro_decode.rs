@@ -421,3 +421,34 @@ fn non_avro_and_referencing_schemas_are_rejected_per_record() {
     assert!(cause(&d, 1).contains("schema references"));
     assert!(cause(&d, 2).contains("not a usable Avro schema"));
 }
+
+/// Issue 23 item 10: a plain-Avro job reading a JSON topic. A buffer in which no record is Avro
+/// used to fail the whole call ("Writer schema store must contain at least one schema", an
+/// internal error); every record must be rejected with its cause instead, and a later buffer of
+/// good records still decodes.
+#[test]
+fn a_buffer_with_no_avro_record_rejects_each_record() {
+    let mut dec = AvroDecoder::plain(ALL_TYPES, AvroDecoderOptions::default()).unwrap();
+    let json: Vec<Option<Vec<u8>>> = (0..5)
+        .map(|i| Some(format!("{{\"seq\":{i},\"note\":\"json, not avro\"}}").into_bytes()))
+        .collect();
+    let d = dec
+        .decode(&buffer(&json))
+        .expect("bad records are the input's fault, not a failed call");
+    assert_eq!(rejected(&d), vec![0, 1, 2, 3, 4]);
+    assert_eq!(d.batch.num_rows(), 0);
+    assert_eq!(d.batch.schema(), dec.schema().unwrap());
+    for i in 0..5 {
+        assert!(
+            cause(&d, i).contains("configured schema"),
+            "{}",
+            cause(&d, i)
+        );
+    }
+    let s = schema(ALL_TYPES);
+    let d = dec
+        .decode(&buffer(&[Some(avro_datum(&s, order(7)))]))
+        .unwrap();
+    assert!(d.rejected.is_empty(), "{:?}", d.rejected);
+    check_orders(&d.batch, &[7]);
+}

@@ -369,3 +369,126 @@ fn tombstones_fail_are_ignored_or_written_and_keys_and_headers_become_columns() 
         }
     }
 }
+
+/// Plain Avro (V2, no Confluent framing) of record `i`.
+fn plain_v2(i: i64) -> Vec<u8> {
+    let rec = AV::Record(vec![
+        ("id".into(), AV::Long(i)),
+        ("name".into(), AV::String(format!("n{i}"))),
+        ("email".into(), AV::Union(0, Box::new(AV::Null))),
+    ]);
+    avro_datum(&schema(crate::avro_evolution::V2), rec)
+}
+
+/// A dead letter: payload and the error headers topic, partition, offset, exception message.
+type DeadLetter = (Vec<u8>, [String; 4]);
+
+/// Reads `n` records from `topic`, polling with a deadline.
+fn dead_letters(servers: &str, topic: &str, n: usize) -> Vec<DeadLetter> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", unique("dlq-reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut got = Vec::new();
+    while got.len() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {n} dead letters",
+            got.len()
+        );
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            let header = |name: &str| {
+                m.headers()
+                    .and_then(|h| h.iter().find(|x| x.key == name).and_then(|x| x.value))
+                    .map(|v| String::from_utf8_lossy(v).to_string())
+                    .unwrap_or_default()
+            };
+            let names = ["topic", "partition", "offset", "exception.message"];
+            let headers = names.map(|n| header(&format!("__connect.errors.{n}")));
+            got.push((m.payload().unwrap_or_default().to_vec(), headers));
+        }
+    }
+    got
+}
+
+/// Issue 23 item 10: an `input.format=avro` job with `value.avro.schema` whose first records are
+/// JSON. It used to stop with "[internal error (a StreamX bug)] ... Writer schema store must
+/// contain at least one schema" even under errors.tolerance=all. Now: with a dead letter queue
+/// every JSON record lands there with topic, partition, offset and cause, and the Avro records
+/// are written; with errors.tolerance=none the run stops with a user error naming
+/// topic/partition/offset.
+#[test]
+fn plain_avro_job_on_json_records_dead_letters_them() {
+    let json = |i: i64| format!("{{\"seq\":{i},\"note\":\"json, not avro\"}}").into_bytes();
+    let mut values: Vec<KeyValue> = (0..8).map(|i| (None, Some(json(i)))).collect();
+    values.extend((8..16).map(|i| (None, Some(plain_v2(i)))));
+    let j = job(&values);
+    let dlq = unique("dlq");
+    j._cluster.create_topic(&dlq, 1).unwrap();
+    let (out, strict_out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (out_s, strict_s) = (
+        out.path().to_str().unwrap().to_string(),
+        strict_out.path().to_str().unwrap().to_string(),
+    );
+    let (g1, g2) = (unique("g"), unique("g"));
+    let strict = vec![
+        ("name", j.topic.as_str()),
+        ("bootstrap.servers", j.servers.as_str()),
+        ("topics", j.topic.as_str()),
+        ("store.url", strict_s.as_str()),
+        ("group.id", g1.as_str()),
+        ("input.format", "avro"),
+        ("value.avro.schema", crate::avro_evolution::V2),
+        ("format.class", "json"),
+        ("decode.batch.records", "4"),
+        ("flush.size", "100000"),
+    ];
+    let err = run(&strict).unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.origin(), streamx::Origin::User, "{text}");
+    assert!(
+        text.contains(&format!("topic '{}' partition 0 offset 0", j.topic)),
+        "{text}"
+    );
+
+    let mut tolerant = strict.clone();
+    tolerant.retain(|(k, _)| !matches!(*k, "store.url" | "group.id"));
+    tolerant.extend([
+        ("store.url", out_s.as_str()),
+        ("group.id", g2.as_str()),
+        ("errors.tolerance", "all"),
+        ("errors.deadletterqueue.topic.name", dlq.as_str()),
+    ]);
+    let snap = run(&tolerant).unwrap_or_else(|e| panic!("{e}"));
+    let counts = (
+        snap.records_written,
+        snap.records_skipped,
+        snap.records_dead_lettered,
+    );
+    assert_eq!(counts, (8, 8, 8));
+    let mut ids = Vec::new();
+    for f in files(&out.path().join("topics").join(&j.topic), ".json") {
+        for line in std::fs::read_to_string(f).unwrap().lines() {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            ids.push(row["id"].as_i64().unwrap());
+        }
+    }
+    ids.sort();
+    assert_eq!(ids, (8..16).collect::<Vec<_>>());
+    let mut letters = dead_letters(&j.servers, &dlq, 8);
+    letters.sort_by_key(|(_, h)| h[2].parse::<i64>().unwrap());
+    for (i, (payload, [topic, partition, offset, message])) in letters.iter().enumerate() {
+        assert_eq!(payload, &json(i as i64));
+        assert_eq!(
+            (topic.as_str(), partition.as_str(), offset.as_str()),
+            (j.topic.as_str(), "0", i.to_string().as_str())
+        );
+        assert!(!message.is_empty(), "a reason for offset {i}");
+    }
+}
