@@ -204,3 +204,78 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+fn job(name: &str) -> JobIdentity {
+    JobIdentity {
+        name: name.into(),
+        takeover: None,
+    }
+}
+
+/// A job's sweep applies its own (short) staging.cleanup.age.ms to its own job's staged files
+/// only: another job's live writer, whose age may be far longer, keeps its spilled file until
+/// the foreign age. Before, any job's sweep deleted every unexplained staged file older than its
+/// own age, and the other job's next commit named a deleted file.
+#[tokio::test]
+async fn a_sweep_leaves_another_jobs_young_staged_files_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = store(dir.path());
+    let (a, b) = (job("archive"), job("parquet"));
+    let writer_a = CommitLog::new(st.clone(), "topics", &a.new_writer_id()).for_job(a.clone());
+    let writer_b = CommitLog::new(st.clone(), "topics", &b.new_writer_id()).for_job(b);
+    let spilled = writer_a.stage("t", 0, 0, file("t", 0, 0, 4)).await.unwrap();
+    let now = StagingCleanup {
+        min_age: std::time::Duration::ZERO,
+    };
+    let report = writer_b.sweep(now).await.unwrap();
+    assert_eq!((report.staging_deleted, report.staging_kept), (0, 1));
+    let out = writer_a
+        .commit("t", 0, 0, 0, 4, vec![], vec![spilled])
+        .await
+        .expect("the spilled file is still there to publish");
+    assert!(matches!(out, CommitOutcome::Committed(_)));
+    // The job's own orphans go at its own age.
+    writer_a.stage("t", 0, 7, file("t", 0, 5, 9)).await.unwrap();
+    let report = writer_a.sweep(now).await.unwrap();
+    assert_eq!(report.staging_deleted, 1);
+}
+
+#[test]
+fn writer_ids_carry_their_jobs_tag() {
+    let a = job("a");
+    let id = a.new_writer_id();
+    assert_eq!(writer_job_tag(&id), Some(a.tag().as_str()));
+    assert_ne!(a.tag(), job("b").tag());
+    assert_eq!(job_tag("a"), job_tag("a"), "stable");
+    assert_eq!(writer_job_tag("w1"), None, "older ids have no tag");
+    assert_eq!(writer_job_tag("4f2a9c0e5b7d1f3c"), None);
+}
+
+/// Recovery refuses a partition whose newest commit another job made, and continues it with
+/// commit.takeover.job; commits without a job name are continued by anyone.
+#[tokio::test]
+async fn recovery_refuses_another_jobs_chain_unless_taken_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = store(dir.path());
+    let first = CommitLog::new(st.clone(), "topics", "w1").for_job(job("first"));
+    first
+        .commit("t", 0, 0, 0, 9, vec![file("t", 0, 0, 9)], vec![])
+        .await
+        .unwrap();
+    let second = CommitLog::new(st.clone(), "topics", "w2").for_job(job("second"));
+    match second.recover("t", 0).await {
+        Err(CommitError::OtherJob { owner, ours, .. }) => {
+            assert_eq!((owner.as_str(), ours.as_str()), ("first", "second"))
+        }
+        other => panic!("expected OtherJob, got {other:?}"),
+    }
+    let taking_over = JobIdentity {
+        name: "second".into(),
+        takeover: Some("first".into()),
+    };
+    let second = CommitLog::new(st.clone(), "topics", "w2").for_job(taking_over);
+    assert_eq!(second.recover("t", 0).await.unwrap().next_offset, Some(10));
+    let tool = CommitLog::new(st, "topics", "reader");
+    assert_eq!(tool.recover("t", 1).await.unwrap().next_seq, 0);
+    assert!(tool.recover("t", 0).await.is_ok(), "readers without a job");
+}
