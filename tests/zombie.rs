@@ -62,9 +62,14 @@ fn run_zombie(label: &str, separate_groups: bool) {
         tempfile::NamedTempFile::new().unwrap(),
         tempfile::NamedTempFile::new().unwrap(),
     );
-    let (log_a, log_b) = (log_a_file.path(), log_b_file.path());
-    let _print_on_failure = PrintOnPanic(vec![log_a.to_path_buf(), log_b.to_path_buf()]);
-    let args = |group: &str, session_ms: &str| {
+    let log_c_file = tempfile::NamedTempFile::new().unwrap();
+    let (log_a, log_b, log_c) = (log_a_file.path(), log_b_file.path(), log_c_file.path());
+    let _print_on_failure = PrintOnPanic(vec![
+        log_a.to_path_buf(),
+        log_b.to_path_buf(),
+        log_c.to_path_buf(),
+    ]);
+    let args = |group: &str, session_ms: &str, backoff_ms: &str| {
         set_args(&job(
             &servers,
             &topic,
@@ -78,21 +83,21 @@ fn run_zombie(label: &str, separate_groups: bool) {
                 ("rotate.interval.ms", "2500"),
                 ("consumer.session.timeout.ms", session_ms),
                 ("consumer.heartbeat.interval.ms", "300"),
-                ("commit.fenced.backoff.ms", "1000"),
+                ("commit.fenced.backoff.ms", backoff_ms),
             ],
         ))
     };
     let group = unique("zombie-group");
     let (args_a, args_b) = if separate_groups {
         // Alone in its group, A keeps its session through the freeze: nothing but the commit
-        // log can stop it.
+        // log can stop it. Its fences last 5 s, so the rebalance below falls inside them.
         (
-            args(&group, "30000"),
-            args(&unique("zombie-other-group"), "3000"),
+            args(&group, "30000", "5000"),
+            args(&unique("zombie-other-group"), "3000", "1000"),
         )
     } else {
         // B gets A's partitions once A's 3 s session has expired.
-        (args(&group, "3000"), args(&group, "3000"))
+        (args(&group, "3000", "1000"), args(&group, "3000", "1000"))
     };
 
     // A commits 4 files of 5000 records per partition; the 1234 records after them stay open
@@ -180,6 +185,19 @@ fn run_zombie(label: &str, separate_groups: bool) {
         }
     );
 
+    // In two groups, a rebalance of A's group while A's partitions are paused by their fences:
+    // C joins A's group (eager: every partition of A is revoked, some are assigned back to A).
+    // A partition assigned back must start unpaused, and nothing C or A wrote may repeat.
+    let mut c = separate_groups.then(|| spawn_ingest(&args_a, None, log_c));
+    if separate_groups {
+        poll(
+            "C's joining to revoke A's partitions",
+            Duration::from_secs(30),
+            Duration::from_millis(50),
+            || revoked(log_a),
+        );
+    }
+
     // Both carry on with fresh records until everything is committed (in one group A rejoins
     // and gets partitions back; in two groups both write every partition and keep fencing each
     // other), then stop cleanly.
@@ -192,11 +210,18 @@ fn run_zombie(label: &str, separate_groups: bool) {
         || {
             assert!(a.try_wait().unwrap().is_none(), "A exited");
             assert!(b.try_wait().unwrap().is_none(), "B exited");
+            if let Some(c) = c.as_mut() {
+                assert!(c.try_wait().unwrap().is_none(), "C exited");
+            }
             view.committed_through(&topic, PARTITIONS)
                 == vec![Some(total as i64 - 1); PARTITIONS as usize]
         },
     );
-    for (name, child) in [("A", &mut a), ("B", &mut b)] {
+    let mut children = vec![("A", &mut a), ("B", &mut b)];
+    if let Some(c) = c.as_mut() {
+        children.push(("C", c));
+    }
+    for (name, child) in children {
         signal(child, libc::SIGTERM);
         let status = wait_exit(child, Duration::from_secs(30))
             .unwrap_or_else(|| panic!("{label}: {name} did not stop on SIGTERM"));
