@@ -14,7 +14,8 @@
 //!   new file while records keep coming, and they land after the resume;
 //! - two workers split a job's partitions, one takes over when the other is SIGKILLed, both
 //!   restarted (one configured by `CONNECT_*` variables only) run the job again, exactly once;
-//! - a job whose store is missing is FAILED with the error as `trace`; restart brings it back.
+//! - a job whose store is missing is FAILED with the error as `trace` (automatic restarts off);
+//!   restart brings it back (automatic restarts: tests/worker_recovery.rs).
 //!
 //! Cluster-wide restarts: tests/worker_cluster.rs; the image's entrypoint and basic auth:
 //! tests/worker_entry.rs; helpers: tests/common/worker.rs.
@@ -323,7 +324,9 @@ fn two_workers_share_a_job_and_one_takes_over_when_the_other_is_killed() {
 fn a_failed_job_reports_its_trace_and_restart_brings_it_back() {
     let s = setup("failed", 1);
     s.produce(1, 0, 4);
-    let w = Worker::start(s.dir.path(), &s.props);
+    // Automatic restarts off (tests/worker_recovery.rs has them): FAILED until asked.
+    let props = format!("{}task.restart.backoff.max.ms=0\n", s.props);
+    let w = Worker::start(s.dir.path(), &props);
     let name = unique("clickstream");
     let mut job = s.seed_job(&name);
     let missing = unique("nobucket");
@@ -334,6 +337,8 @@ fn a_failed_job_reports_its_trace_and_restart_brings_it_back() {
     let trace = status["tasks"][0]["trace"].as_str().unwrap();
     assert!(trace.contains(&missing), "{trace}");
     assert!(!trace.contains("secret"), "{trace}");
+    assert!(trace.contains("POST /connectors/<name>/restart"), "{trace}");
+    assert!(status["tasks"][0].get("restarts").is_none(), "{status}");
 
     // The bucket appears; a restart of the failed tasks brings the job back.
     let endpoint = service_env("STREAMX_TEST_S3_ENDPOINT");

@@ -72,8 +72,10 @@ fn wait_committed(workers: [&Worker; 2], name: &str, partitions: i64, upto: i64)
 fn a_restart_asked_of_one_worker_restarts_the_job_on_every_worker() {
     let s = setup("restartall", 2);
     s.produce(2, 0, 4);
-    let a = Worker::start(s.dir.path(), &s.props);
-    let b = Worker::start(s.dir.path(), &s.props);
+    // Restarts asked for, not automatic ones (tests/worker_recovery.rs): failed tasks wait.
+    let props = format!("{}task.restart.backoff.max.ms=0\n", s.props);
+    let a = Worker::start(s.dir.path(), &props);
+    let b = Worker::start(s.dir.path(), &props);
     let endpoint = service_env("STREAMX_TEST_S3_ENDPOINT");
 
     // Two jobs whose buckets do not exist yet: their task fails on each worker.

@@ -139,11 +139,26 @@ impl Collector for Jobs {
             }
         }
         self.encode_commit_latency(&mut encoder)?;
-        self.encode_lag(&mut encoder)
+        self.encode_lag(&mut encoder)?;
+        self.encode_task_restarts(&mut encoder)
     }
 }
 
 impl Jobs {
+    fn encode_task_restarts(&self, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
+        let mut family = encoder.encode_descriptor(
+            "task_restarts",
+            "Tasks restarted by the worker itself after a transient (external) failure",
+            None,
+            MetricType::Counter,
+        )?;
+        for (job, m) in &self.0 {
+            let value = m.task_restarts.load(Ordering::Relaxed);
+            ConstCounter::new(value).encode(family.encode_family(&job_labels(job))?)?;
+        }
+        Ok(())
+    }
+
     fn encode_commit_latency(&self, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
         let mut family = encoder.encode_descriptor(
             "commit_latency",
@@ -188,6 +203,7 @@ mod tests {
         let a = Arc::new(Metrics::default());
         Metrics::add(&a.records_consumed, 7);
         Metrics::add(&a.files_committed, 2);
+        Metrics::add(&a.task_restarts, 3);
         a.partitions_assigned.store(3, Ordering::Relaxed);
         a.observe_commit(Duration::from_millis(30));
         a.set_lag([(("t".to_string(), 1), 9)]);
@@ -203,6 +219,8 @@ mod tests {
             "streamx_consumer_lag{job=\"a\",topic=\"t\",partition=\"1\"} 9",
             "streamx_memory_budget_used_bytes{job=\"b\"} 0",
             "streamx_hive_registrations_pending{job=\"a\"} 0",
+            "streamx_task_restarts_total{job=\"a\"} 3",
+            "streamx_task_restarts_total{job=\"b\"} 0",
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }

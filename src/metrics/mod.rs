@@ -53,6 +53,8 @@ pub struct Metrics {
     pub memory_used: Levels,
     /// Directories committed and not yet registered in the Hive Metastore.
     pub hive_pending: Levels,
+    /// Tasks of the job that `streamx worker` restarted by itself after a transient failure.
+    pub task_restarts: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -74,6 +76,7 @@ impl Default for Metrics {
             consumer_lag: Mutex::default(),
             memory_used: Levels::default(),
             hive_pending: Levels::default(),
+            task_restarts: AtomicU64::default(),
         }
     }
 }

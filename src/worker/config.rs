@@ -18,6 +18,8 @@
 //! | `security.protocol`, `sasl.*`, `ssl.*` | the worker's Kafka clients and every job's consumer |
 //! | `config.providers`, `config.providers.*` | accepted; `${env:..}` and `${file:..}` always resolve |
 //! | `rest.basic.auth.user`, `rest.basic.auth.password` | optional basic auth of the REST API ([`super::auth`]) |
+//! | `task.restart.backoff.initial.ms` | StreamX: wait before a failed task's first automatic restart (default 1000) |
+//! | `task.restart.backoff.max.ms` | StreamX: the longest wait, doubling up to it; 0 = no automatic restarts (default 60000; [`super::restart`]) |
 //!
 //! Every other key a Connect worker accepts (images set many) is logged once and ignored; a value
 //! that cannot be right (`rest.port=abc`, a listener that is not `http://host:port`) is an error.
@@ -25,7 +27,9 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
+use std::time::Duration;
 
+use super::restart::RestartPolicy;
 use crate::config::keys;
 
 /// What is wrong with the worker's settings.
@@ -66,7 +70,14 @@ pub struct WorkerConfig {
     pub client: BTreeMap<String, String>,
     /// The REST API's basic auth credentials, when set.
     pub basic_auth: Option<super::auth::BasicAuth>,
+    /// When failed tasks restart by themselves (`task.restart.backoff.*`).
+    pub restart: RestartPolicy,
 }
+
+/// `task.restart.backoff.initial.ms`.
+pub const RESTART_INITIAL: &str = "task.restart.backoff.initial.ms";
+/// `task.restart.backoff.max.ms`.
+pub const RESTART_MAX: &str = "task.restart.backoff.max.ms";
 
 /// Worker keys that are used; everything else is logged once and ignored.
 const USED: &[&str] = &[
@@ -81,6 +92,8 @@ const USED: &[&str] = &[
     "rest.advertised.port",
     super::auth::USER,
     super::auth::PASSWORD,
+    RESTART_INITIAL,
+    RESTART_MAX,
 ];
 
 /// True for client security keys, shared by the worker's clients and every job's consumer.
@@ -167,8 +180,45 @@ impl WorkerConfig {
             job_defaults,
             client,
             basic_auth: super::auth::BasicAuth::from_keys(|k| get(k).map(str::to_string))?,
+            restart: restart_policy(get(RESTART_INITIAL), get(RESTART_MAX))?,
         })
     }
+}
+
+/// The automatic restart policy from its two keys (defaults for the unset ones).
+fn restart_policy(
+    initial: Option<&str>,
+    max: Option<&str>,
+) -> Result<RestartPolicy, WorkerConfigError> {
+    let ms = |key: &str, value: Option<&str>, min: u64| -> Result<Option<Duration>, _> {
+        let Some(v) = value else {
+            return Ok(None);
+        };
+        match v.parse::<u64>() {
+            Ok(n) if n >= min => Ok(Some(Duration::from_millis(n))),
+            _ => Err(WorkerConfigError::Invalid {
+                key: key.to_string(),
+                value: v.to_string(),
+                allowed: if min == 0 {
+                    "milliseconds, 0 or more (0: failed tasks are not restarted automatically)"
+                } else {
+                    "milliseconds, 1 or more"
+                },
+            }),
+        }
+    };
+    let default = RestartPolicy::default();
+    let max = ms(RESTART_MAX, max, 0)?.unwrap_or(default.max);
+    let initial = ms(RESTART_INITIAL, initial, 1)?.unwrap_or(default.initial);
+    Ok(RestartPolicy {
+        // A first wait above the cap is the cap.
+        initial: if max.is_zero() {
+            initial
+        } else {
+            initial.min(max)
+        },
+        max,
+    })
 }
 
 fn port(key: &str, value: &str) -> Result<u16, WorkerConfigError> {
@@ -303,6 +353,35 @@ mod tests {
             .job_defaults
             .contains_key("key.converter.schema.registry.url"));
         assert!(!c.job_defaults.contains_key("plugin.path"));
+    }
+
+    #[test]
+    fn restart_backoff_keys() {
+        let c = WorkerConfig::from_map(&map(BASE)).unwrap();
+        assert_eq!(c.restart, RestartPolicy::default());
+        let mut m = map(BASE);
+        m.insert(RESTART_INITIAL.into(), "250".into());
+        m.insert(RESTART_MAX.into(), "5000".into());
+        let p = WorkerConfig::from_map(&m).unwrap().restart;
+        assert_eq!(
+            (p.initial, p.max),
+            (Duration::from_millis(250), Duration::from_secs(5))
+        );
+        m.insert(RESTART_MAX.into(), "0".into());
+        assert!(!WorkerConfig::from_map(&m).unwrap().restart.enabled());
+        m.insert(RESTART_MAX.into(), "100".into());
+        let p = WorkerConfig::from_map(&m).unwrap().restart;
+        assert_eq!(p.initial, Duration::from_millis(100), "capped");
+        for (key, bad) in [
+            (RESTART_MAX, "-1"),
+            (RESTART_INITIAL, "0"),
+            (RESTART_INITIAL, "1s"),
+        ] {
+            let mut m = map(BASE);
+            m.insert(key.into(), bad.into());
+            let e = WorkerConfig::from_map(&m).unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains(bad), "{e}");
+        }
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //!   Registry (from the config topic) ──► reconcile ──► per job: config changed or target not
 //!                                                      RUNNING => stop tasks (commit, leave group)
 //!                                                      target RUNNING and no tasks => start them
-//!   task thread ends with an error ──► FAILED, the error as `trace`, until `restart`
+//!   task thread ends with an error ──► FAILED, the error as `trace`
+//!        External error (store, brokers): restarted after a backoff ([`super::restart`]),
+//!            `restarts` counted in the status and in `streamx_task_restarts_total`
+//!        User or Internal error: FAILED until `restart`
 //! ```
 //!
 //! A job's config as stored is validated again here with this worker's defaults; a config this
@@ -17,23 +20,32 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use crate::config::{Config, ConfigError, RawConfig, Source};
 use crate::ingest::{self, IngestOptions};
 use crate::metrics::Metrics;
+use crate::Origin;
 
+use super::restart::{Failure, RestartPolicy};
 use super::store::{Registry, TargetState};
 
-/// A state as Kafka Connect names it, with the error when FAILED.
+/// A state as Kafka Connect names it, with the error when FAILED, and (StreamX's own) how
+/// often the worker restarted the task by itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct State {
     pub state: &'static str,
     pub trace: Option<String>,
+    pub restarts: u64,
 }
 
 impl State {
-    fn of(state: &'static str) -> State {
-        State { state, trace: None }
+    pub fn of(state: &'static str) -> State {
+        State {
+            state,
+            trace: None,
+            restarts: 0,
+        }
     }
 }
 
@@ -48,23 +60,68 @@ pub struct JobStatus {
 struct Task {
     stop: Arc<AtomicBool>,
     handle: Mutex<Option<JoinHandle<()>>>,
-    /// Set when the thread ends: `Err(trace)` when it failed.
-    outcome: Mutex<Option<Result<(), String>>>,
+    /// Set when the thread ends: `Err` when it failed.
+    outcome: Mutex<Option<Result<(), Failure>>>,
+    started: Instant,
+    /// Automatic restarts of this task (its earlier runs) since it was last started by the
+    /// reconciler or a restart request.
+    restarts: u64,
+    /// Of those, the ones in a row after short runs: the backoff's exponent.
+    streak: u32,
 }
 
 impl Task {
     /// RUNNING until the thread has ended (also while it stops: it may still write), then
-    /// PAUSED (job paused), FAILED with the error, or UNASSIGNED (about to be started again).
-    fn state(&self, target: TargetState) -> State {
-        match lock(&self.outcome).as_ref() {
+    /// PAUSED (job paused), FAILED with the error (also while waiting for an automatic
+    /// restart, which the trace announces), or UNASSIGNED (about to be started again).
+    fn state(&self, target: TargetState, policy: &RestartPolicy) -> State {
+        let mut state = match lock(&self.outcome).as_ref() {
             None => State::of("RUNNING"),
             Some(Ok(())) if target == TargetState::Paused => State::of("PAUSED"),
             Some(Ok(())) => State::of("UNASSIGNED"),
-            Some(Err(trace)) => State {
+            Some(Err(f)) => State {
                 state: "FAILED",
-                trace: Some(trace.clone()),
+                trace: Some(self.annotated(f, policy, target)),
+                restarts: 0,
             },
+        };
+        state.restarts = self.restarts;
+        state
+    }
+
+    /// The failure's trace and what happens next.
+    fn annotated(&self, f: &Failure, policy: &RestartPolicy, target: TargetState) -> String {
+        let next = match self.retry_after(f, policy) {
+            Some(at) if target == TargetState::Running => {
+                let wait = at.saturating_duration_since(Instant::now()).as_secs_f64();
+                format!(
+                    "restarting automatically in {wait:.1} s (automatic restart {}; task.restart.backoff.max.ms)",
+                    self.restarts + 1
+                )
+            }
+            _ if policy.enabled() && f.origin != Origin::External => {
+                "not restarted automatically (restarting cannot fix this error); fix the cause, then POST /connectors/<name>/restart".into()
+            }
+            _ => "restart it with POST /connectors/<name>/restart".into(),
+        };
+        format!("{}\n{next}", f.trace)
+    }
+
+    /// When the worker restarts this failed task by itself; `None` when it does not.
+    fn retry_at(&self, policy: &RestartPolicy) -> Option<Instant> {
+        match lock(&self.outcome).as_ref() {
+            Some(Err(f)) => self.retry_after(f, policy),
+            _ => None,
         }
+    }
+
+    /// When the worker restarts this task after failure `f`.
+    fn retry_after(&self, f: &Failure, policy: &RestartPolicy) -> Option<Instant> {
+        if !policy.restarts(f.origin) {
+            return None;
+        }
+        let streak = policy.streak_after(self.streak, self.started, f.at);
+        Some(f.at + policy.delay(streak))
     }
 
     fn failed(&self) -> bool {
@@ -121,6 +178,8 @@ pub struct Jobs {
     /// overlap: consumers of a group leave one at a time, never together (tansu stops assigning
     /// a group whose members leave at the same moment, shared/notes/kafka.md).
     lifecycle: Mutex<()>,
+    /// When failed tasks restart by themselves.
+    policy: RestartPolicy,
 }
 
 /// `${env:VAR}` and `${file:path:key}` (a properties file) in a value, resolved when a task
@@ -153,11 +212,12 @@ pub fn resolve_providers(value: &str) -> Result<String, String> {
 
 impl Jobs {
     /// `defaults` are the worker's job defaults with `bootstrap.servers` among them.
-    pub fn new(defaults: BTreeMap<String, String>) -> Jobs {
+    pub fn new(defaults: BTreeMap<String, String>, policy: RestartPolicy) -> Jobs {
         Jobs {
             defaults,
             jobs: Mutex::new(BTreeMap::new()),
             lifecycle: Mutex::new(()),
+            policy,
         }
     }
 
@@ -242,21 +302,70 @@ impl Jobs {
                 continue;
             }
             job.tasks.retain(|t| !t.ended_ok());
-            let config = match self.ingest_config(name, &job.config, true) {
-                Ok(config) => config,
-                Err(e) => {
-                    if job.failure.is_none() {
-                        tracing::error!(job = %name, error = %e, "job cannot run on this worker");
-                    }
-                    job.failure = Some(e.to_string());
-                    continue;
-                }
+            let Some(config) = self.runnable(name, job) else {
+                continue;
             };
-            job.failure = None;
             while job.tasks.len() < config.tasks_max {
                 let id = job.tasks.len();
+                let metrics = job.metrics.clone();
                 job.tasks
-                    .push(spawn(name, id, config.clone(), job.metrics.clone()));
+                    .push(spawn(name, id, config.clone(), metrics, (0, 0)));
+            }
+        }
+    }
+
+    /// The config job `name`'s tasks run with on this worker; `None` (and the job FAILED with
+    /// the reason) when it cannot run here.
+    fn runnable(&self, name: &str, job: &mut Job) -> Option<Config> {
+        match self.ingest_config(name, &job.config, true) {
+            Ok(config) => {
+                job.failure = None;
+                Some(config)
+            }
+            Err(e) => {
+                if job.failure.is_none() {
+                    tracing::error!(job = %name, error = %e, "job cannot run on this worker");
+                }
+                job.failure = Some(e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Restarts the failed tasks whose backoff is over ([`super::restart`]); the reconciler
+    /// calls it every [`RESTART_TICK`].
+    pub fn restart_due(&self) {
+        if !self.policy.enabled() {
+            return;
+        }
+        let _turn = lock(&self.lifecycle);
+        let now = Instant::now();
+        let mut jobs = lock(&self.jobs);
+        for (name, job) in jobs.iter_mut() {
+            let due = |t: &Arc<Task>| t.retry_at(&self.policy).is_some_and(|at| at <= now);
+            if job.target != TargetState::Running || !job.tasks.iter().any(due) {
+                continue;
+            }
+            let Some(config) = self.runnable(name, job) else {
+                continue;
+            };
+            for id in 0..job.tasks.len() {
+                let old = &job.tasks[id];
+                if !due(old) {
+                    continue;
+                }
+                // Its thread has ended: the join returns at once.
+                old.join();
+                let failed_at = match lock(&old.outcome).as_ref() {
+                    Some(Err(f)) => f.at,
+                    _ => now,
+                };
+                let streak = self.policy.streak_after(old.streak, old.started, failed_at);
+                let restarts = old.restarts + 1;
+                tracing::warn!(job = %name, task = id, restarts, "restarting a task that failed on an external error");
+                Metrics::add(&job.metrics.task_restarts, 1);
+                let metrics = job.metrics.clone();
+                job.tasks[id] = spawn(name, id, config.clone(), metrics, (restarts, streak + 1));
             }
         }
     }
@@ -285,6 +394,7 @@ impl Jobs {
             (Some(f), _) => State {
                 state: "FAILED",
                 trace: Some(f.clone()),
+                restarts: 0,
             },
             (None, TargetState::Running) => State::of("RUNNING"),
             (None, TargetState::Paused) => State::of("PAUSED"),
@@ -294,7 +404,7 @@ impl Jobs {
             .tasks
             .iter()
             .enumerate()
-            .map(|(id, t)| (id, t.state(job.target)))
+            .map(|(id, t)| (id, t.state(job.target, &self.policy)))
             .collect();
         Some(JobStatus { connector, tasks })
     }
@@ -336,12 +446,25 @@ fn stop_one_by_one(tasks: &[Arc<Task>]) {
     }
 }
 
-fn spawn(name: &str, id: usize, config: Config, metrics: Arc<Metrics>) -> Arc<Task> {
+/// How often the reconciler looks for failed tasks to restart.
+pub const RESTART_TICK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Starts task `id` of job `name`; `(restarts, streak)` carry over from the run it replaces.
+fn spawn(
+    name: &str,
+    id: usize,
+    config: Config,
+    metrics: Arc<Metrics>,
+    (restarts, streak): (u64, u32),
+) -> Arc<Task> {
     let stop = Arc::new(AtomicBool::new(false));
     let task = Arc::new(Task {
         stop: stop.clone(),
         handle: Mutex::new(None),
         outcome: Mutex::new(None),
+        started: Instant::now(),
+        restarts,
+        streak,
     });
     let options = IngestOptions {
         shutdown: stop,
@@ -359,15 +482,26 @@ fn spawn(name: &str, id: usize, config: Config, metrics: Arc<Metrics>) -> Arc<Ta
                     Ok(())
                 }
                 Err(e) => {
-                    tracing::error!(%job, task = id, error = %e, "task failed");
-                    Err(format!("[{}] {e}", e.origin()))
+                    tracing::error!(%job, task = id, error = %e, origin = %e.origin(), "task failed");
+                    Err(Failure {
+                        trace: format!("[{}] {e}", e.origin()),
+                        origin: e.origin(),
+                        at: Instant::now(),
+                    })
                 }
             };
             *lock(&me.outcome) = Some(result);
         });
     match handle {
         Ok(h) => *lock(&task.handle) = Some(h),
-        Err(e) => *lock(&task.outcome) = Some(Err(format!("cannot start the task thread: {e}"))),
+        // The system refused a thread (a resource limit): worth trying again later.
+        Err(e) => {
+            *lock(&task.outcome) = Some(Err(Failure {
+                trace: format!("[{}] cannot start the task thread: {e}", Origin::External),
+                origin: Origin::External,
+                at: Instant::now(),
+            }))
+        }
     }
     task
 }
@@ -404,7 +538,7 @@ mod tests {
         ]
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .into();
-        let jobs = Jobs::new(defaults);
+        let jobs = Jobs::new(defaults, RestartPolicy::default());
         let stored: BTreeMap<String, String> = [
             ("name", "clickstream"),
             ("connector.class", "com.qubole.streamx.s3.S3SinkConnector"),

@@ -18,21 +18,24 @@
 //!
 //! Owns: the REST listener, the config topic clients, the job registry and every task thread.
 //! Contract: an answer 2xx to a write means the config topic holds it; a starting worker reads
-//! the topic to its end and runs every job in its stored state (running, paused, stopped); a
-//! task that fails is FAILED with its error as `trace` until restarted. With
+//! the topic to its end before it starts or stops anything, then runs every job in its stored
+//! state (running, paused, stopped); a task that fails is FAILED with its error as `trace`,
+//! and restarted by the worker after a capped backoff when the error is external (store,
+//! brokers), otherwise kept FAILED until restarted ([`restart`]). With
 //! `status.storage.topic` every worker publishes its tasks' states (status thread, every
 //! [`STATUS_PERIOD`]) and `/status` shows every worker's tasks. Secrets are never logged; GET config returns configs as
 //! stored (tools compare them), validate answers show `[hidden]`.
 //!
 //! - [`config`]: worker keys and the `CONNECT_*` environment mapping.
 //! - [`store`]: the config topic: writes with read-your-write, the follower, the [`store::Registry`].
-//! - [`jobs`]: job lifecycle and statuses.
+//! - [`jobs`]: job lifecycle and statuses; [`restart`]: when failed tasks restart by themselves.
 //! - [`service`]: the API's operations and errors; [`rest`]: the HTTP routes.
 
 pub mod auth;
 pub mod config;
 pub mod jobs;
 pub mod rest;
+pub mod restart;
 pub mod service;
 pub mod store;
 
@@ -72,7 +75,7 @@ pub fn run(config: WorkerConfig, shutdown: Arc<AtomicBool>) -> Result<(), Worker
     defaults
         .entry("bootstrap.servers".into())
         .or_insert_with(|| config.bootstrap_servers.clone());
-    let jobs = Arc::new(Jobs::new(defaults));
+    let jobs = Arc::new(Jobs::new(defaults, config.restart));
     let (tx, rx) = mpsc::channel::<Change>();
     let reconciler = {
         let jobs = jobs.clone();
@@ -111,9 +114,18 @@ pub fn run(config: WorkerConfig, shutdown: Arc<AtomicBool>) -> Result<(), Worker
 }
 
 /// The reconciler thread: applies the follower's changes in order until the store closes the
-/// channel. Of several registries queued together only the newest matters.
+/// channel, and restarts failed tasks whose backoff is over. Of several registries queued
+/// together only the newest matters.
 fn reconcile(jobs: &Jobs, changes: &mpsc::Receiver<Change>) {
-    while let Ok(first) = changes.recv() {
+    loop {
+        let first = match changes.recv_timeout(jobs::RESTART_TICK) {
+            Ok(change) => change,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                jobs.restart_due();
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
         let mut queued = vec![first];
         queued.extend(changes.try_iter());
         let newest = queued

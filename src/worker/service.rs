@@ -55,11 +55,16 @@ pub struct Worker {
 /// [`super::STATUS_PERIOD`]).
 const STATUS_FRESH_MS: i64 = 15_000;
 
-/// `{state, worker_id, trace?}`.
+/// `{state, worker_id, trace?, restarts?}`: Kafka Connect's shape; `restarts` (StreamX's own,
+/// how often the worker restarted the task by itself, [`super::restart`]) only once there was
+/// one, so a status without restarts is exactly Connect's.
 fn state_json(s: &State, worker_id: &str) -> Value {
     let mut v = json!({"state": s.state, "worker_id": worker_id});
     if let Some(t) = &s.trace {
         v["trace"] = json!(t);
+    }
+    if s.restarts > 0 {
+        v["restarts"] = json!(s.restarts);
     }
     v
 }
@@ -188,10 +193,7 @@ impl Worker {
     pub fn status(&self, name: &str) -> Result<Value, ApiError> {
         self.stored(name)?;
         let status = self.jobs.status(name).unwrap_or_else(|| JobStatus {
-            connector: State {
-                state: "UNASSIGNED",
-                trace: None,
-            },
+            connector: State::of("UNASSIGNED"),
             tasks: Vec::new(),
         });
         let me = &self.config.advertised;

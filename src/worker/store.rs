@@ -20,7 +20,10 @@
 //! One follower thread consumes the topic from the beginning, for as long as the worker runs,
 //! folding records into a [`Registry`] (latest value per key wins, so the topic works as a plain
 //! log on a broker that does not compact) and calling `on_change` after each batch that changed
-//! it, and for each restart record ([`Change`]).
+//! it, and for each restart record ([`Change`]). Nothing is handed on before the topic has been
+//! read to its end (the barrier this worker wrote when it opened the topic, below): the first
+//! registry the worker acts on is the whole topic's, never a prefix of it, in which a job
+//! deleted later would still exist or a replaced config would still be current.
 //!
 //! A write produces its records, waits for the broker's acknowledgement, then produces a barrier
 //! record with a fresh id and waits until the follower has read it back: everything before the
@@ -368,6 +371,8 @@ fn follow(
     on_change: impl Fn(Change),
 ) {
     let (lock, cond) = &*shared;
+    // The registry last handed to `on_change`; none until the topic has been read to its end.
+    let mut told: Option<Registry> = None;
     while !stop.load(Ordering::Relaxed) {
         let mut batch = Vec::new();
         let mut next = consumer.poll(Duration::from_millis(100));
@@ -386,7 +391,6 @@ fn follow(
         }
         let (changed, restarts) = {
             let mut s = lock.lock().unwrap_or_else(|e| e.into_inner());
-            let before = s.registry.clone();
             let restarts: Vec<Change> = batch
                 .iter()
                 .filter_map(|(key, value)| s.fold(key, value.as_deref()))
@@ -394,8 +398,7 @@ fn follow(
             // Barriers of other workers are never claimed: keep only the newest few.
             let excess = s.barriers_seen.len().saturating_sub(1024);
             s.barriers_seen.drain(..excess);
-            let changed = (s.registry != before).then(|| s.registry.clone());
-            (changed, restarts)
+            (changed_since(&s, &mut told), restarts)
         };
         // The registry first: a restart of a job created in the same batch finds it.
         changed
@@ -405,6 +408,17 @@ fn follow(
         restarts.into_iter().for_each(&on_change);
         cond.notify_all();
     }
+}
+
+/// The registry to hand on, when it differs from the one last handed on (`told`), and only
+/// once the topic has been read to its end (`live`): a registry read halfway may still hold a
+/// job deleted further on, or an old config of one, and must never be acted on.
+fn changed_since(s: &Shared, told: &mut Option<Registry>) -> Option<Registry> {
+    if !s.live || told.as_ref() == Some(&s.registry) {
+        return None;
+    }
+    *told = Some(s.registry.clone());
+    told.clone()
 }
 
 impl Shared {
@@ -510,6 +524,44 @@ mod tests {
         assert_eq!(got, Some(want));
         assert_eq!(s.fold("restart-connector-a", None), None, "a tombstone");
         assert!(s.registry.configs.is_empty());
+    }
+
+    #[test]
+    fn nothing_is_handed_on_before_the_topic_is_read_to_its_end() {
+        let mut s = Shared {
+            live_after: Some("me".into()),
+            ..Shared::default()
+        };
+        let mut told = None;
+        s.fold("connector-a", Some(br#"{"properties":{"x":"1"}}"#));
+        s.fold("connector-b", Some(br#"{"properties":{"x":"old"}}"#));
+        assert_eq!(changed_since(&s, &mut told), None, "a prefix of the topic");
+        s.fold("connector-a", None);
+        s.fold("connector-b", Some(br#"{"properties":{"x":"new"}}"#));
+        assert_eq!(
+            changed_since(&s, &mut told),
+            None,
+            "not read to the end yet"
+        );
+        s.fold("streamx-barrier-me", None);
+        let first = changed_since(&s, &mut told).expect("the whole topic, once read");
+        assert_eq!(first.configs.len(), 1, "{first:?}");
+        assert_eq!(first.configs["b"]["x"], "new");
+        assert_eq!(changed_since(&s, &mut told), None, "unchanged");
+        s.fold("target-state-b", Some(br#"{"state":"PAUSED"}"#));
+        let next = changed_since(&s, &mut told).expect("a change once live");
+        assert_eq!(next.target("b"), TargetState::Paused);
+    }
+
+    #[test]
+    fn an_empty_topic_is_handed_on_once_read() {
+        let mut s = Shared {
+            live_after: Some("me".into()),
+            ..Shared::default()
+        };
+        let mut told = None;
+        s.fold("streamx-barrier-me", None);
+        assert_eq!(changed_since(&s, &mut told), Some(Registry::default()));
     }
 
     #[test]
