@@ -475,7 +475,7 @@ fn a_restart_and_a_second_process_continue_the_stored_versions() {
     });
     a.stop();
     b.stop();
-    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_streamx"))
+    let cli = std::process::Command::new(streamx_bin())
         .arg("schema")
         .args(
             pairs

@@ -282,8 +282,14 @@ pub fn wait_until(what: &str, deadline: Duration, mut f: impl FnMut() -> bool) {
 }
 
 /// The `streamx` binary built for these tests.
+/// The `streamx` binary the tests run: `STREAMX_TEST_BIN` when set (a copy of one checkout's
+/// build, safe from other checkouts that share the target directory and replace
+/// `target/debug/streamx`), else the one cargo built for these tests.
 pub fn streamx_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_streamx")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("STREAMX_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_streamx").into())
+    })
 }
 
 /// `--set k=v` arguments.

@@ -35,7 +35,7 @@ impl Worker {
         let port = free_port();
         let props = format!("{props}\nlisteners=http://127.0.0.1:{port}\n");
         let log = dir.join(format!("worker-{port}.log"));
-        let mut cmd = Command::new(worker_bin());
+        let mut cmd = Command::new(streamx_bin());
         cmd.arg("worker")
             .env("STREAMX_LOG", "info,librdkafka=warn")
             .stdout(Stdio::null())
@@ -86,12 +86,6 @@ impl Drop for Worker {
     fn drop(&mut self) {
         terminate(&mut self.child);
     }
-}
-
-/// The binary workers run: `STREAMX_TEST_WORKER_BIN` when set (a copy of this branch's build,
-/// safe from other builds sharing the target directory), else the one cargo built.
-pub fn worker_bin() -> String {
-    std::env::var("STREAMX_TEST_WORKER_BIN").unwrap_or_else(|_| streamx_bin().to_string())
 }
 
 pub fn terminate(child: &mut Child) {
