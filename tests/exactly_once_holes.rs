@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::util::Timeout;
 use rdkafka::ClientConfig;
 use streamx::commit::CommitLog;
 use streamx::ingest::{self, IngestOptions};
@@ -229,4 +230,45 @@ fn snapshot_files(out: &std::path::Path) -> Vec<(String, Vec<u8>)> {
         .collect();
     files.sort();
     files
+}
+
+/// Item 9: offsets the broker deleted (retention) while the job was not reading are counted and
+/// logged, not skipped silently. The embedded broker keeps at most 5 MB per partition, deleting
+/// its oldest batches past that, as size-based retention does: 7 MB produced after the job's
+/// last commit move the log start past it.
+#[test]
+fn offsets_deleted_by_retention_before_they_were_read_are_counted() {
+    init_logs();
+    let cluster = EmbeddedCluster::start(1).unwrap();
+    let servers = cluster.bootstrap_servers();
+    let topic = unique("retention");
+    cluster.create_topic(&topic, 1).unwrap();
+    let value = |seq: u64, note: &str| {
+        format!(r#"{{"p":0,"seq":{seq},"user":"u","amount":1.5,"note":"{note}"}}"#)
+    };
+    let small: Vec<String> = (0..100).map(|n| value(n, "small")).collect();
+    produce_values(&servers, &topic, 0, &small);
+    let out = tempfile::tempdir().unwrap();
+    let pairs = job(&servers, &topic, out.path(), &[("flush.size", "50")]);
+    run_to_end(&pairs).expect("first run");
+    let big_note = "x".repeat(10_000);
+    let big: Vec<String> = (100..800).map(|n| value(n, &big_note)).collect();
+    produce_values(&servers, &topic, 0, &big);
+    let watermarks: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &servers)
+        .create()
+        .unwrap();
+    let (log_start, end) = watermarks
+        .fetch_watermarks(&topic, 0, Timeout::After(Duration::from_secs(10)))
+        .unwrap();
+    assert!(
+        log_start > 100 && end == 800,
+        "retention moved the log start past the last commit: {log_start}..{end}"
+    );
+    let snap = run_to_end(&pairs).expect("second run");
+    assert_eq!(snap.offsets_skipped_at_resume, (log_start - 100) as u64);
+    assert_eq!(snap.records_written, (800 - log_start) as u64);
+    assert_exactly_once_where(&offsets_written(out.path(), &topic), 1, 800, |_, o| {
+        o < 100 || o >= log_start
+    });
 }
