@@ -124,7 +124,15 @@ impl IngestContext {
     /// The first TLS handshake or SASL authentication failure librdkafka reported, as the
     /// error that stops the run (it is also queued as a [`RebalanceEvent::Failed`]).
     pub fn security_failure(&self) -> Option<SourceError> {
-        let cause = self.security_failure.lock().ok()?.clone()?;
+        let mut cause = self.security_failure.lock().ok()?.clone()?;
+        if cause.contains("certificate verify failed") {
+            // librdkafka says the same for an unknown CA and for a certificate of another host.
+            cause.push_str(
+                "; either no CA in ssl.ca.location / ssl.truststore.location signed the broker's \
+                 certificate, or the certificate does not name the host in bootstrap.servers \
+                 (its subjectAltName; ssl.endpoint.identification.algorithm= skips that check)",
+            );
+        }
         Some(SourceError::Security {
             servers: self.security.0.clone(),
             security: self.security.1.clone(),
@@ -209,6 +217,9 @@ impl ClientContext for IngestContext {
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
         use rdkafka::config::RDKafkaLogLevel::*;
         match level {
+            Emerg | Alert | Critical | Error if is_security_log(fac, log_message) => {
+                self.note_security_failure(log_message)
+            }
             Emerg | Alert | Critical | Error => {
                 tracing::error!(target: "librdkafka", fac, "{log_message}")
             }
@@ -238,21 +249,43 @@ impl ClientContext for IngestContext {
             return; // the end of a partition is not an error; the loop handles it
         }
         if is_security_failure(&error) {
-            let first = match self.security_failure.lock() {
-                Ok(mut f) if f.is_none() => {
-                    *f = Some(reason.to_string());
-                    true
-                }
-                _ => false,
-            };
-            if let (true, Some(e)) = (first, self.security_failure()) {
-                tracing::error!(target: "librdkafka", %error, "{e}");
-                self.push(RebalanceEvent::Failed(e));
-            }
+            self.note_security_failure(reason);
             return;
         }
         tracing::warn!(target: "librdkafka", %error, "{reason}");
     }
+}
+
+impl IngestContext {
+    /// Records the first TLS or authentication failure and queues it as the run's end.
+    fn note_security_failure(&self, cause: &str) {
+        let first = match self.security_failure.lock() {
+            Ok(mut f) if f.is_none() => {
+                *f = Some(cause.to_string());
+                true
+            }
+            _ => false,
+        };
+        if let (true, Some(e)) = (first, self.security_failure()) {
+            tracing::error!(target: "librdkafka", "{e}");
+            self.push(RebalanceEvent::Failed(e));
+        }
+    }
+}
+
+/// A connection failure librdkafka only logs (facility `FAIL`, no error event for a failed TLS
+/// handshake) that no retry can fix: a certificate that does not verify, a failed handshake, a
+/// refused authentication.
+fn is_security_log(fac: &str, message: &str) -> bool {
+    fac == "FAIL"
+        && [
+            "SSL handshake failed",
+            "certificate verify failed",
+            "SASL authentication error",
+            "SSL routines",
+        ]
+        .iter()
+        .any(|m| message.contains(m))
 }
 
 /// TLS handshake and SASL authentication failures: fatal for the run (librdkafka would retry
