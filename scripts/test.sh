@@ -7,12 +7,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Build dependencies of rdkafka's bundled librdkafka (C): a compiler, make, zlib headers.
+# Build dependencies of rdkafka's bundled librdkafka (C): a compiler, make, zlib headers, and
+# for TLS/SASL the system OpenSSL, libcurl (OAUTHBEARER OIDC) and Cyrus SASL (GSSAPI) headers.
+# tests/kafka_security.rs runs openssl (a private CA) and stunnel4 (a TLS terminator).
 need=()
 command -v cc >/dev/null || need+=(build-essential)
 command -v make >/dev/null || need+=(make)
 [ -e /usr/include/zlib.h ] || need+=(zlib1g-dev)
 command -v curl >/dev/null || need+=(curl)
+[ -e /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
+[ -e /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -e /usr/include/curl/curl.h ] || need+=(libcurl4-openssl-dev)
+[ -e /usr/include/sasl/sasl.h ] || need+=(libsasl2-dev)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v openssl >/dev/null || need+=(openssl)
+command -v stunnel4 >/dev/null || need+=(stunnel4)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"

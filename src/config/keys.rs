@@ -259,7 +259,7 @@ pub fn prefix_of(key: &str) -> Option<&'static str> {
 
 /// True when the configuration accepts `key`: known, an alias, or under a pass-through prefix.
 pub fn is_accepted(key: &str) -> bool {
-    is_known(key) || prefix_of(key).is_some()
+    is_known(key) || prefix_of(key).is_some() || super::kafka_security::is_security_key(key)
 }
 
 /// "Did you mean": the known key or alias closest to `unknown` by edit distance (ignoring case),
@@ -323,6 +323,7 @@ pub fn is_secret(key: &str) -> bool {
         "account_key",
         "credentials",
         "ssl.key.pem",
+        "ssl.keystore.key",
         "private",
     ];
     let lower = key.to_lowercase();
@@ -425,6 +426,14 @@ mod tests {
             "consumer.sasl.password",
             "consumer.ssl.key.password",
             "consumer.sasl.jaas.config",
+            "sasl.password",
+            "sasl.jaas.config",
+            "ssl.key.password",
+            "ssl.keystore.password",
+            "ssl.truststore.password",
+            "ssl.keystore.key",
+            "ssl.key.pem",
+            "sasl.oauthbearer.client.secret",
             "aws.secret.access.key",
             "aws.access.key.id",
             "store.secret_access_key",
@@ -441,6 +450,8 @@ mod tests {
         for k in [
             "consumer.sasl.mechanism",
             "consumer.sasl.username",
+            "security.protocol",
+            "ssl.truststore.location",
             "store.url",
             "store.region",
             "bootstrap.servers",

@@ -12,6 +12,9 @@
 pub mod formats;
 mod hadoop;
 pub mod hive;
+mod jaas;
+mod java_stores;
+pub mod kafka_security;
 pub mod keys;
 pub mod properties;
 pub mod schema_ddl;
@@ -192,9 +195,11 @@ pub struct Config {
     pub bootstrap_servers: String,
     /// `group.id`, default `streamx-<name>`.
     pub group_id: String,
-    /// `consumer.*` keys with the prefix removed, handed to librdkafka as they are.
+    /// The consumer's librdkafka settings: the top-level `security.protocol` / `ssl.*` /
+    /// `sasl.*` keys, then the `consumer.*` keys with the prefix removed (Java client forms
+    /// translated, see [`kafka_security`]). Holds secrets: never print it.
     pub consumer_overrides: BTreeMap<String, String>,
-    /// `producer.*` keys with the prefix removed (dead letter queue producer).
+    /// Likewise for the dead letter queue producer: security keys, then `producer.*`.
     pub producer_overrides: BTreeMap<String, String>,
     pub start_from: StartFrom,
     /// `tasks.max`: consumers of the job in one worker process (`streamx ingest` runs one).

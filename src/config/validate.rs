@@ -5,7 +5,8 @@
 //!       │                     here accepted with one log line)
 //!       ▼
 //!   split ──► registry keys by canonical name (Values) + consumer.* / producer.* / store.* maps
-//!       │
+//!       │     + top-level security.protocol / ssl.* / sasl.* (kafka_security: Java forms mapped,
+//!       │       checked by librdkafka, merged under consumer.* and producer.*)
 //!       ├─► kafka (topics, brokers, group, start)      ├─► store (url, options, hadoop.conf.dir)
 //!       ├─► input/output formats                       ├─► errors (tolerance, dead letter queue)
 //!       ├─► partition rule, transform, hive.*          └─► limits (rotation, sizes, ages)
@@ -26,8 +27,8 @@ use super::values::{
     OUTPUT_FORMATS, START_FROM, TOLERANCES,
 };
 use super::{
-    keys, schema_ddl, Config, ConfigError, ErrorTolerance, InputFormat, OutputFormat, ParquetCodec,
-    RawConfig, RotationConfig, StartFrom, TopicSelection,
+    kafka_security, keys, schema_ddl, Config, ConfigError, ErrorTolerance, InputFormat,
+    OutputFormat, ParquetCodec, RawConfig, RotationConfig, StartFrom, TopicSelection,
 };
 
 /// The raw entries split into registry keys and the prefixed pass-through maps.
@@ -36,6 +37,8 @@ struct Split<'a> {
     consumer: BTreeMap<String, String>,
     producer: BTreeMap<String, String>,
     store: BTreeMap<String, String>,
+    /// Top-level `security.protocol`, `ssl.*`, `sasl.*` (every Kafka client of the job).
+    security: BTreeMap<String, String>,
 }
 
 impl Config {
@@ -52,6 +55,7 @@ impl Config {
             .to_string();
         connector(v)?;
         let kafka = kafka(v, &split.consumer, &name)?;
+        let (consumer_overrides, producer_overrides) = clients(&split)?;
         let store = store(v, split.store)?;
         let io = formats(v)?;
         let errors = errors(v)?;
@@ -75,8 +79,8 @@ impl Config {
             topics: kafka.topics,
             bootstrap_servers: kafka.bootstrap_servers,
             group_id: kafka.group_id,
-            consumer_overrides: split.consumer,
-            producer_overrides: split.producer,
+            consumer_overrides,
+            producer_overrides,
             start_from: kafka.start_from,
             tasks_max: kafka.tasks_max,
             rotation: limits.rotation,
@@ -141,9 +145,14 @@ fn split(raw: &RawConfig) -> Split<'_> {
         consumer: BTreeMap::new(),
         producer: BTreeMap::new(),
         store: BTreeMap::new(),
+        security: BTreeMap::new(),
     };
     for (key, (value, _)) in &raw.entries {
         let (key, value) = (key.as_str(), value.as_str());
+        if kafka_security::is_security_key(key) {
+            out.security.insert(key.to_string(), value.to_string());
+            continue;
+        }
         match keys::prefix_of(key) {
             Some(prefix) => {
                 let rest = &key[prefix.len()..];
@@ -169,6 +178,19 @@ fn split(raw: &RawConfig) -> Split<'_> {
         }
     }
     out
+}
+
+/// The consumer's and the producer's librdkafka settings: the top-level security keys, then
+/// `consumer.*` / `producer.*` (both with the Java client's forms translated and the security
+/// keys checked by librdkafka, see [`kafka_security`]).
+type ClientMaps = (BTreeMap<String, String>, BTreeMap<String, String>);
+fn clients(split: &Split) -> Result<ClientMaps, ConfigError> {
+    let security = kafka_security::to_librdkafka("", &split.security)?;
+    let mut consumer = security.clone();
+    consumer.extend(kafka_security::to_librdkafka("consumer.", &split.consumer)?);
+    let mut producer = security;
+    producer.extend(kafka_security::to_librdkafka("producer.", &split.producer)?);
+    Ok((consumer, producer))
 }
 
 /// `connector.class`: StreamX is the connector; the class names users have for it are accepted.

@@ -597,3 +597,113 @@ fn compact_location_swap_needs_hive() {
     ]);
     assert!(c.compact.hive_location_swap);
 }
+
+#[test]
+fn kafka_security_keys_reach_every_client_with_java_forms_mapped() {
+    let jaas = r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="KEY" password="S3CRET";"#;
+    let c = ok(&[
+        ("security.protocol", "SASL_SSL"),
+        ("sasl.mechanism", "PLAIN"),
+        ("sasl.jaas.config", jaas),
+        ("ssl.endpoint.identification.algorithm", ""),
+        ("ssl.protocol", "TLSv1.3"),
+        ("consumer.sasl.username", "CONSUMER"),
+    ]);
+    for client in [&c.consumer_overrides, &c.producer_overrides] {
+        assert_eq!(client["security.protocol"], "SASL_SSL");
+        assert_eq!(client["sasl.mechanism"], "PLAIN");
+        assert_eq!(client["sasl.password"], "S3CRET");
+        assert_eq!(client["ssl.endpoint.identification.algorithm"], "none");
+        assert!(!client.contains_key("sasl.jaas.config"));
+        assert!(
+            !client.contains_key("ssl.protocol"),
+            "Java-only key dropped"
+        );
+    }
+    assert_eq!(c.consumer_overrides["sasl.username"], "CONSUMER");
+    assert_eq!(c.producer_overrides["sasl.username"], "KEY");
+    // Connect's per-connector override spelling, Java forms included.
+    let c = ok(&[("consumer.override.security.protocol", "SSL")]);
+    assert_eq!(c.consumer_overrides["security.protocol"], "SSL");
+    assert!(!c.producer_overrides.contains_key("security.protocol"));
+}
+
+#[test]
+fn kafka_security_errors_name_the_key_and_hide_secrets() {
+    let e = err(&[("ssl.no.such.thing", "x")]).to_string();
+    assert!(e.contains("'ssl.no.such.thing'"), "{e}");
+    let e = err(&[("security.protocol", "TLS")]).to_string();
+    assert!(
+        e.contains("'security.protocol'") && e.contains("TLS"),
+        "{e}"
+    );
+    let e = err(&[("ssl.ca.location", "/nonexistent/ca.pem")]).to_string();
+    assert!(
+        e.contains("'ssl.ca.location'") && e.contains("readable"),
+        "{e}"
+    );
+    let e = err(&[
+        ("sasl.mechanism", "SCRAM-SHA-512"),
+        (
+            "sasl.jaas.config",
+            r#"x.PlainLoginModule required username="u" password="S3CRET";"#,
+        ),
+    ])
+    .to_string();
+    assert!(
+        e.contains("'sasl.jaas.config'") && e.contains("sasl.mechanism=PLAIN"),
+        "{e}"
+    );
+    assert!(!e.contains("S3CRET"), "{e}");
+    let e = err(&[("sasl.mechanism", "AWS_MSK_IAM")]).to_string();
+    assert!(e.contains("MSK IAM"), "{e}");
+    let e = err(&[(
+        "sasl.client.callback.handler.class",
+        "software.amazon.msk.auth.iam.IAMClientCallbackHandler",
+    )])
+    .to_string();
+    assert!(e.contains("MSK IAM"), "{e}");
+}
+
+#[test]
+fn kafka_security_jks_is_refused_with_the_conversion() {
+    let dir = std::env::temp_dir().join(format!("streamx-jks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let jks = dir.join("truststore.jks");
+    std::fs::write(&jks, [0xFE, 0xED, 0xFE, 0xED, 0, 0, 0, 2]).unwrap();
+    let path = jks.to_str().unwrap();
+    let e = err(&[("ssl.truststore.location", path)]).to_string();
+    assert!(e.contains("'ssl.truststore.location'"), "{e}");
+    assert!(
+        e.contains("keytool -importkeystore") && e.contains("-deststoretype PKCS12"),
+        "{e}"
+    );
+    let e = err(&[
+        ("consumer.ssl.keystore.location", path),
+        ("consumer.ssl.keystore.type", "JKS"),
+    ])
+    .to_string();
+    assert!(
+        e.contains("'consumer.ssl.keystore.location'") && e.contains("keytool"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn librdkafka_has_tls_and_every_sasl_mechanism() {
+    let features = kafka_security::builtin_features();
+    for f in [
+        "ssl",
+        "sasl_plain",
+        "sasl_scram",
+        "sasl_oauthbearer",
+        "sasl_gssapi",
+        "oidc",
+    ] {
+        assert!(
+            features.split(',').any(|x| x == f),
+            "{f} missing in {features}"
+        );
+    }
+}

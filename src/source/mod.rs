@@ -46,12 +46,24 @@ pub enum SourceError {
     },
     #[error("Kafka consumer failed: {0}")]
     Consumer(KafkaError),
+    /// A TLS handshake or SASL authentication failed: the settings (or the cluster's) are
+    /// wrong, and retrying will not fix them.
+    #[error("cannot connect securely to the Kafka brokers {servers} ({security}): {cause}")]
+    Security {
+        servers: String,
+        /// `security.protocol` and `sasl.mechanism` as configured.
+        security: String,
+        /// librdkafka's words, naming the broker and the cause.
+        cause: String,
+    },
 }
 
 impl SourceError {
     pub fn origin(&self) -> Origin {
         match self {
-            SourceError::Client(_) | SourceError::NoSuchTopic { .. } => Origin::User,
+            SourceError::Client(_)
+            | SourceError::NoSuchTopic { .. }
+            | SourceError::Security { .. } => Origin::User,
             _ => Origin::External,
         }
     }
@@ -82,6 +94,10 @@ pub struct IngestContext {
     /// unset (before the router runs, and while the consumer closes) the rebalance callback
     /// unassigns at once.
     router_unassigns: AtomicBool,
+    /// `bootstrap.servers` and the configured security, for [`SourceError::Security`].
+    security: (String, String),
+    /// The first TLS or authentication failure (see [`IngestContext::security_failure`]).
+    security_failure: Mutex<Option<String>>,
 }
 
 /// The fetched partitions' offsets, from librdkafka's statistics.
@@ -100,7 +116,28 @@ impl IngestContext {
             events: Mutex::new(Vec::new()),
             offsets: Mutex::new(None),
             router_unassigns: AtomicBool::new(false),
+            security: (String::new(), String::new()),
+            security_failure: Mutex::new(None),
         }
+    }
+
+    /// The first TLS handshake or SASL authentication failure librdkafka reported, as the
+    /// error that stops the run (it is also queued as a [`RebalanceEvent::Failed`]).
+    pub fn security_failure(&self) -> Option<SourceError> {
+        let mut cause = self.security_failure.lock().ok()?.clone()?;
+        if cause.contains("certificate verify failed") {
+            // librdkafka says the same for an unknown CA and for a certificate of another host.
+            cause.push_str(
+                "; either no CA in ssl.ca.location / ssl.truststore.location signed the broker's \
+                 certificate, or the certificate does not name the host in bootstrap.servers \
+                 (its subjectAltName; ssl.endpoint.identification.algorithm= skips that check)",
+            );
+        }
+        Some(SourceError::Security {
+            servers: self.security.0.clone(),
+            security: self.security.1.clone(),
+            cause,
+        })
     }
 
     /// Whether revocations are left to the router to unassign (see [`RebalanceEvent::Revoked`]).
@@ -180,6 +217,9 @@ impl ClientContext for IngestContext {
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
         use rdkafka::config::RDKafkaLogLevel::*;
         match level {
+            Emerg | Alert | Critical | Error if is_security_log(fac, log_message) => {
+                self.note_security_failure(log_message)
+            }
             Emerg | Alert | Critical | Error => {
                 tracing::error!(target: "librdkafka", fac, "{log_message}")
             }
@@ -208,7 +248,69 @@ impl ClientContext for IngestContext {
         ) {
             return; // the end of a partition is not an error; the loop handles it
         }
+        if is_security_failure(&error) {
+            self.note_security_failure(reason);
+            return;
+        }
         tracing::warn!(target: "librdkafka", %error, "{reason}");
+    }
+}
+
+impl IngestContext {
+    /// Records the first TLS or authentication failure and queues it as the run's end.
+    fn note_security_failure(&self, cause: &str) {
+        let first = match self.security_failure.lock() {
+            Ok(mut f) if f.is_none() => {
+                *f = Some(cause.to_string());
+                true
+            }
+            _ => false,
+        };
+        if let (true, Some(e)) = (first, self.security_failure()) {
+            tracing::error!(target: "librdkafka", "{e}");
+            self.push(RebalanceEvent::Failed(e));
+        }
+    }
+}
+
+/// A connection failure librdkafka only logs (facility `FAIL`, no error event for a failed TLS
+/// handshake) that no retry can fix: a certificate that does not verify, a failed handshake, a
+/// refused authentication.
+fn is_security_log(fac: &str, message: &str) -> bool {
+    fac == "FAIL"
+        && [
+            "SSL handshake failed",
+            "certificate verify failed",
+            "SASL authentication error",
+            "SSL routines",
+        ]
+        .iter()
+        .any(|m| message.contains(m))
+}
+
+/// TLS handshake and SASL authentication failures: fatal for the run (librdkafka would retry
+/// them forever, logging at most a line per broker).
+fn is_security_failure(error: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode::{Authentication, SaslAuthenticationFailed, SSL};
+    matches!(
+        error.rdkafka_error_code(),
+        Some(SSL | Authentication | SaslAuthenticationFailed)
+    )
+}
+
+/// `security.protocol` and `sasl.mechanism` of a client's settings, for error messages.
+pub fn describe_security(settings: &std::collections::BTreeMap<String, String>) -> String {
+    let protocol = settings
+        .get("security.protocol")
+        .map_or("PLAINTEXT", String::as_str)
+        .to_uppercase();
+    if protocol.starts_with("SASL") {
+        let mechanism = settings
+            .get("sasl.mechanism")
+            .map_or("GSSAPI", String::as_str);
+        format!("security.protocol={protocol}, sasl.mechanism={mechanism}")
+    } else {
+        format!("security.protocol={protocol}")
     }
 }
 
@@ -340,7 +442,8 @@ pub fn unassign<C: ConsumerContext>(consumer: &BaseConsumer<C>, revoked: &TopicP
     }
 }
 
-/// The consumer's librdkafka settings: ours first, then every `consumer.*` override.
+/// The consumer's librdkafka settings: ours first, then the job's security keys and every
+/// `consumer.*` override (both in [`Config::consumer_overrides`]).
 pub fn client_config(config: &Config) -> ClientConfig {
     let mut cc = ClientConfig::new();
     cc.set("bootstrap.servers", &config.bootstrap_servers)
@@ -381,23 +484,52 @@ pub fn watermark_client(config: &Config) -> Result<BaseConsumer, SourceError> {
     cc.create().map_err(SourceError::Client)
 }
 
+/// The cluster's metadata, asked in short slices until `timeout` so that a TLS or
+/// authentication failure (reported through the context meanwhile) ends the wait at once.
+fn first_metadata(
+    consumer: &BaseConsumer<IngestContext>,
+    config: &Config,
+    timeout: Duration,
+) -> Result<rdkafka::metadata::Metadata, SourceError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let slice = left.min(Duration::from_millis(500));
+        match consumer.fetch_metadata(None, slice) {
+            Ok(m) => return Ok(m),
+            Err(source) => {
+                // Serves the error events (the context's `error` sees them) before subscribing:
+                // nothing is assigned yet, so no record can come back.
+                while let Some(Err(_)) = consumer.poll(Duration::ZERO) {}
+                if let Some(e) = consumer.context().security_failure() {
+                    return Err(e);
+                }
+                if slice == left {
+                    return Err(SourceError::Unreachable {
+                        servers: config.bootstrap_servers.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+}
+
 /// Creates the consumer, checks that the brokers answer within `timeout` and that listed topics
 /// exist, then subscribes. Fails fast with the problem named.
 pub fn connect(
     config: &Config,
-    context: IngestContext,
+    mut context: IngestContext,
     timeout: Duration,
 ) -> Result<BaseConsumer<IngestContext>, SourceError> {
+    context.security = (
+        config.bootstrap_servers.clone(),
+        describe_security(&config.consumer_overrides),
+    );
     let consumer: BaseConsumer<IngestContext> = client_config(config)
         .create_with_context(context)
         .map_err(SourceError::Client)?;
-    let metadata =
-        consumer
-            .fetch_metadata(None, timeout)
-            .map_err(|source| SourceError::Unreachable {
-                servers: config.bootstrap_servers.clone(),
-                source,
-            })?;
+    let metadata = first_metadata(&consumer, config, timeout)?;
     match &config.topics {
         TopicSelection::List(topics) => {
             for t in topics {

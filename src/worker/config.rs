@@ -15,7 +15,7 @@
 //! | `rest.advertised.host.name`, `rest.advertised.port` | the `worker_id` shown in status |
 //! | `key.converter`, `value.converter` and their `.*` | defaults for every job's config |
 //! | `consumer.*` | defaults for every job's consumer |
-//! | `security.protocol`, `sasl.*`, `ssl.*` | the worker's Kafka clients and every job's consumer |
+//! | `security.protocol`, `sasl.*`, `ssl.*` | the worker's Kafka clients (Java forms mapped, see `config::kafka_security`) and every job's Kafka clients (as top-level job keys) |
 //! | `config.providers`, `config.providers.*` | accepted; `${env:..}` and `${file:..}` always resolve |
 //! | `rest.basic.auth.user`, `rest.basic.auth.password` | optional basic auth of the REST API ([`super::auth`]) |
 //! | `task.restart.backoff.initial.ms` | StreamX: wait before a failed task's first automatic restart (default 1000) |
@@ -98,7 +98,7 @@ const USED: &[&str] = &[
 
 /// True for client security keys, shared by the worker's clients and every job's consumer.
 fn is_client_key(key: &str) -> bool {
-    key == "security.protocol" || key.starts_with("sasl.") || key.starts_with("ssl.")
+    crate::config::kafka_security::is_security_key(key)
 }
 
 /// True for keys that become job defaults as they are.
@@ -160,8 +160,9 @@ impl WorkerConfig {
         let mut client = BTreeMap::new();
         for (key, value) in raw {
             if is_client_key(key) {
+                // Top-level in jobs too: their consumer, end-check client and DLQ producer.
                 client.insert(key.clone(), value.clone());
-                job_defaults.insert(format!("consumer.{key}"), value.clone());
+                job_defaults.insert(key.clone(), value.clone());
             } else if (is_job_default(key) && keys::is_accepted(key))
                 || key.starts_with("consumer.")
             {
@@ -178,7 +179,8 @@ impl WorkerConfig {
             listen,
             advertised: format!("{advertised_host}:{advertised_port}"),
             job_defaults,
-            client,
+            // The Java client's forms (sasl.jaas.config, truststores) as librdkafka settings.
+            client: crate::config::kafka_security::to_librdkafka("", &client)?,
             basic_auth: super::auth::BasicAuth::from_keys(|k| get(k).map(str::to_string))?,
             restart: restart_policy(get(RESTART_INITIAL), get(RESTART_MAX))?,
         })
@@ -344,7 +346,7 @@ mod tests {
         }
         let c = WorkerConfig::from_map(&m).unwrap();
         assert_eq!(c.client["security.protocol"], "SASL_SSL");
-        assert_eq!(c.job_defaults["consumer.security.protocol"], "SASL_SSL");
+        assert_eq!(c.job_defaults["security.protocol"], "SASL_SSL");
         assert_eq!(c.job_defaults["value.converter.schemas.enable"], "false");
         assert!(c.job_defaults.contains_key("value.converter"));
         assert!(c.job_defaults.contains_key("consumer.max.poll.records"));

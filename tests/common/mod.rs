@@ -5,6 +5,7 @@
 pub mod compact;
 pub mod crash;
 pub mod hive;
+pub mod tls;
 pub mod worker;
 
 use std::collections::BTreeMap;

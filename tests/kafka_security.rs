@@ -1,0 +1,257 @@
+//! Kafka over TLS and SASL against a real broker: tansu started by each test on free ports,
+//! behind stunnel4 for TLS (tests/common/tls.rs), with a private CA made by openssl. Needs
+//! `$STREAMX_TEST_TANSU_BIN` (the services env file), `openssl` and `stunnel4`; a missing one
+//! fails the test with what to do.
+//!
+//! Exactly once over TLS (Java-form PKCS12 truststore, and mutual TLS with a PEM keystore);
+//! a wrong CA, a hostname mismatch and a failed SASL authentication each stop the run within
+//! seconds with the broker, the security settings and the cause named. SASL with a working
+//! user is not tested: tansu 0.6 cannot create a SCRAM user that its `--authentication` then
+//! accepts (see the report in the commit message).
+
+mod common;
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::tls::{free_port, Pki, TlsBroker};
+use common::*;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::ClientConfig;
+use streamx::ingest::{self, IngestError, IngestOptions};
+
+const PARTITIONS: i32 = 2;
+const PER_PARTITION: u64 = 200;
+
+fn client(servers: &str, settings: &[(&str, &str)]) -> ClientConfig {
+    let mut cc = ClientConfig::new();
+    cc.set("bootstrap.servers", servers);
+    for (k, v) in settings {
+        cc.set(*k, *v);
+    }
+    cc
+}
+
+/// Creates `topic` and produces the test events over the secured connection.
+fn create_and_produce(servers: &str, settings: &[(&str, &str)], topic: &str) {
+    let admin: AdminClient<DefaultClientContext> = client(servers, settings).create().unwrap();
+    let topics = [NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1))];
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
+    let created = futures::executor::block_on(admin.create_topics(&topics, &opts)).unwrap();
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    let producer: BaseProducer = client(servers, settings).create().unwrap();
+    for seq in 0..PER_PARTITION {
+        for p in 0..PARTITIONS {
+            let (k, v) = (format!("k{seq}"), event(p, seq));
+            send(
+                &producer,
+                BaseRecord::to(topic).partition(p).key(&k).payload(&v),
+            );
+        }
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+/// Runs the ingest to the end of the input; the result and how long it took.
+fn run_to_end(
+    pairs: &[(String, String)],
+    deadline: Duration,
+) -> (Result<(), IngestError>, Duration) {
+    let opts = IngestOptions {
+        stop_at_end: true,
+        ..Default::default()
+    };
+    let shutdown = opts.shutdown.clone();
+    let config = config(pairs);
+    let (tx, rx) = mpsc::channel();
+    let started = Instant::now();
+    std::thread::spawn(move || {
+        let _ = tx.send(ingest::run(config, opts).map(|_| ()));
+    });
+    match rx.recv_timeout(deadline) {
+        Ok(result) => (result, started.elapsed()),
+        Err(_) => {
+            shutdown.store(true, std::sync::atomic::Ordering::Relaxed);
+            panic!("the ingest did not stop within {deadline:?}");
+        }
+    }
+}
+
+fn ingest_exactly_once(servers: &str, topic: &str, security: &[(&str, &str)]) {
+    let out = tempfile::tempdir().unwrap();
+    let pairs = job(servers, topic, out.path(), security);
+    let (result, _) = run_to_end(&pairs, Duration::from_secs(120));
+    result.expect("ingest over TLS");
+    let seen = offsets_written(out.path(), topic);
+    assert_exactly_once(&seen, PARTITIONS, PER_PARTITION as i64);
+}
+
+/// The run fails within a few seconds (the connect timeout is 10 s) with a message holding
+/// every one of `needles`.
+fn fails_fast(servers: &str, security: &[(&str, &str)], needles: &[&str]) -> String {
+    let out = tempfile::tempdir().unwrap();
+    let topic = unique("tls-refused");
+    let pairs = job(servers, &topic, out.path(), security);
+    let (result, took) = run_to_end(&pairs, Duration::from_secs(60));
+    let e = result.expect_err("the run must fail").to_string();
+    for n in needles {
+        assert!(e.contains(n), "'{n}' missing in: {e}");
+    }
+    assert!(
+        took < Duration::from_secs(6),
+        "failed after {took:?}, not fast: {e}"
+    );
+    e
+}
+
+#[test]
+fn ssl_with_a_private_ca_in_a_pkcs12_truststore_ingests_exactly_once() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path());
+    let broker = TlsBroker::start(&pki, "server", None);
+    let topic = unique("tls-ssl");
+    let ca = pki.file("ca.pem");
+    create_and_produce(
+        &broker.servers,
+        &[("security.protocol", "SSL"), ("ssl.ca.location", &ca)],
+        &topic,
+    );
+    // The Java client's forms, as a Connect worker file has them.
+    let truststore = pki.file("truststore.p12");
+    ingest_exactly_once(
+        &broker.servers,
+        &topic,
+        &[
+            ("security.protocol", "SSL"),
+            ("ssl.truststore.location", &truststore),
+            ("ssl.truststore.type", "PKCS12"),
+            ("ssl.truststore.password", "trustpw"),
+        ],
+    );
+}
+
+#[test]
+fn mutual_tls_with_a_pem_keystore_ingests_exactly_once() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path());
+    let broker = TlsBroker::start(&pki, "server", Some("ca.pem"));
+    let (ca, cert, key) = (
+        pki.file("ca.pem"),
+        pki.file("client.pem"),
+        pki.file("client.key"),
+    );
+    let mtls = [
+        ("security.protocol", "SSL"),
+        ("ssl.ca.location", ca.as_str()),
+        ("ssl.certificate.location", cert.as_str()),
+        ("ssl.key.location", key.as_str()),
+    ];
+    let topic = unique("tls-mtls");
+    create_and_produce(&broker.servers, &mtls, &topic);
+    // Java's PEM keystore: key and certificate chain in one file.
+    let keystore = dir.path().join("keystore.pem");
+    let pem = std::fs::read_to_string(&key).unwrap() + &std::fs::read_to_string(&cert).unwrap();
+    std::fs::write(&keystore, pem).unwrap();
+    let keystore = keystore.to_string_lossy().into_owned();
+    ingest_exactly_once(
+        &broker.servers,
+        &topic,
+        &[
+            ("security.protocol", "SSL"),
+            ("ssl.truststore.location", &ca),
+            ("ssl.truststore.type", "PEM"),
+            ("ssl.keystore.location", &keystore),
+            ("ssl.keystore.type", "PEM"),
+        ],
+    );
+}
+
+#[test]
+fn a_wrong_ca_fails_fast_naming_the_broker_and_the_cause() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path());
+    let broker = TlsBroker::start(&pki, "server", None);
+    let other = pki.file("other-ca.pem");
+    let e = fails_fast(
+        &broker.servers,
+        &[("security.protocol", "SSL"), ("ssl.ca.location", &other)],
+        &[
+            &broker.servers,
+            "security.protocol=SSL",
+            "certificate verify failed",
+        ],
+    );
+    eprintln!("wrong CA: {e}");
+}
+
+#[test]
+fn a_hostname_mismatch_fails_fast_and_an_empty_identification_algorithm_skips_the_check() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path());
+    let broker = TlsBroker::start(&pki, "wrong-host", None);
+    let ca = pki.file("ca.pem");
+    let e = fails_fast(
+        &broker.servers,
+        &[("security.protocol", "SSL"), ("ssl.ca.location", &ca)],
+        &[
+            &broker.servers,
+            "security.protocol=SSL",
+            "certificate verify failed",
+            "subjectAltName",
+        ],
+    );
+    eprintln!("hostname mismatch: {e}");
+    // Java's `ssl.endpoint.identification.algorithm=` (empty): no hostname check.
+    let topic = unique("tls-nohost");
+    let unchecked = [
+        ("security.protocol", "SSL"),
+        ("ssl.ca.location", ca.as_str()),
+        ("ssl.endpoint.identification.algorithm", "none"),
+    ];
+    create_and_produce(&broker.servers, &unchecked, &topic);
+    ingest_exactly_once(
+        &broker.servers,
+        &topic,
+        &[
+            ("security.protocol", "SSL"),
+            ("ssl.ca.location", &ca),
+            ("ssl.endpoint.identification.algorithm", ""),
+        ],
+    );
+}
+
+#[test]
+fn a_failed_sasl_authentication_fails_fast_naming_the_mechanism() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _tansu = common::tls::tansu(
+        port,
+        port,
+        &dir.path().join("tansu.log"),
+        &["--authentication"],
+    );
+    let servers = format!("127.0.0.1:{port}");
+    let jaas = r#"org.apache.kafka.common.security.scram.ScramLoginModule required username="alice" password="not-her-password";"#;
+    let e = fails_fast(
+        &servers,
+        &[
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("sasl.jaas.config", jaas),
+        ],
+        &[
+            &servers,
+            "sasl.mechanism=SCRAM-SHA-512",
+            "SASL authentication error",
+        ],
+    );
+    assert!(!e.contains("not-her-password"), "{e}");
+    eprintln!("bad credentials: {e}");
+}
