@@ -38,7 +38,9 @@ pub mod rest;
 pub mod restart;
 pub mod service;
 pub mod store;
+pub mod tls;
 
+use std::future::IntoFuture;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -178,6 +180,9 @@ fn cluster_id(config: &WorkerConfig) -> String {
         .unwrap_or_default()
 }
 
+type Server = std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>>;
+
+/// Serves the API on every listener until `shutdown`; a listener that cannot bind fails the start.
 fn serve(worker: Arc<Worker>, shutdown: Arc<AtomicBool>) -> Result<(), WorkerError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -185,20 +190,43 @@ fn serve(worker: Arc<Worker>, shutdown: Arc<AtomicBool>) -> Result<(), WorkerErr
         .enable_all()
         .build()
         .map_err(WorkerError::Runtime)?;
-    let addr = worker.config.listen;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr)
+        let router = rest::router(worker.clone());
+        let mut servers: Vec<Server> = Vec::new();
+        for listener in &worker.config.listeners {
+            let addr = listener.addr;
+            let tcp = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| WorkerError::Listen { addr, source })?;
+            let scheme = if listener.tls.is_some() { "https" } else { "http" };
+            tracing::info!(%addr, scheme, advertised = %worker.config.advertised, "REST API listening");
+            let shutdown = shutdown.clone();
+            let stop = async move {
+                while !shutdown.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            };
+            servers.push(match &listener.tls {
+                None => Box::pin(
+                    axum::serve(tcp, router.clone())
+                        .with_graceful_shutdown(stop)
+                        .into_future(),
+                ),
+                Some(config) => {
+                    let tls = tls::TlsListener::new(tcp, config.clone())
+                        .map_err(|source| WorkerError::Listen { addr, source })?;
+                    Box::pin(
+                        axum::serve(tls, router.clone())
+                            .with_graceful_shutdown(stop)
+                            .into_future(),
+                    )
+                }
+            });
+        }
+        drop(worker);
+        futures::future::try_join_all(servers)
             .await
-            .map_err(|source| WorkerError::Listen { addr, source })?;
-        tracing::info!(%addr, advertised = %worker.config.advertised, "REST API listening");
-        let stop = async move {
-            while !shutdown.load(Ordering::Relaxed) {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        };
-        axum::serve(listener, rest::router(worker))
-            .with_graceful_shutdown(stop)
-            .await
+            .map(|_| ())
             .map_err(WorkerError::Serve)
     })
 }
