@@ -16,7 +16,8 @@
 //!                              partitions over workers and tasks; commits keep it exactly once
 //! ```
 //!
-//! Owns: the REST listener, the config topic clients, the job registry and every task thread.
+//! Owns: the REST listeners (http and https), the config topic clients, the job registry and
+//! every task thread.
 //! Contract: an answer 2xx to a write means the config topic holds it; a starting worker reads
 //! the topic to its end before it starts or stops anything, then runs every job in its stored
 //! state (running, paused, stopped); a task that fails is FAILED with its error as `trace`,
@@ -30,6 +31,7 @@
 //! - [`store`]: the config topic: writes with read-your-write, the follower, the [`store::Registry`].
 //! - [`jobs`]: job lifecycle and statuses; [`restart`]: when failed tasks restart by themselves.
 //! - [`service`]: the API's operations and errors; [`rest`]: the HTTP routes.
+//! - [`tls`]: `https://` listeners (Connect's `listeners.https.ssl.*` keys, client certificates).
 
 pub mod auth;
 pub mod config;
