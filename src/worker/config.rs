@@ -10,7 +10,8 @@
 //! | `config.storage.topic` | the job config topic (required; created with 1 partition, compacted) |
 //! | `status.storage.topic` | where workers publish their tasks' states; unset = status is this worker's |
 //! | `offset.storage.topic` | accepted; offsets live in the store's commits |
-//! | `listeners` | `http://host:port`; an empty host binds 127.0.0.1 (default `http://:8083`) |
+//! | `listeners` | `http://host:port` or `https://host:port`, comma-separated; an empty host binds 127.0.0.1 (default `http://:8083`) |
+//! | `listeners.https.ssl.*` (else `ssl.*`) | the https listener's keystore, truststore and `ssl.client.auth` ([`super::tls`]) |
 //! | `rest.host.name`, `rest.port` | the older spelling of `listeners` |
 //! | `rest.advertised.host.name`, `rest.advertised.port` | the `worker_id` shown in status |
 //! | `key.converter`, `value.converter` and their `.*` | defaults for every job's config |
@@ -22,7 +23,8 @@
 //! | `task.restart.backoff.max.ms` | StreamX: the longest wait, doubling up to it; 0 = no automatic restarts (default 60000; [`super::restart`]) |
 //!
 //! Every other key a Connect worker accepts (images set many) is logged once and ignored; a value
-//! that cannot be right (`rest.port=abc`, a listener that is not `http://host:port`) is an error.
+//! that cannot be right (`rest.port=abc`, a listener that is not `http(s)://host:port`, an https
+//! keystore that cannot be read) is an error.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -50,6 +52,21 @@ pub enum WorkerConfigError {
         value: String,
         allowed: &'static str,
     },
+    /// The https listener's settings cannot be honoured (passwords shown as `********`).
+    #[error("cannot serve the REST API over TLS: worker key '{key}' = {value:?}: {why}")]
+    Tls {
+        key: String,
+        value: String,
+        why: String,
+    },
+}
+
+/// One address the REST API listens on.
+#[derive(Debug, Clone)]
+pub struct RestListener {
+    pub addr: SocketAddr,
+    /// Set for `https://` listeners.
+    pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 /// The validated worker settings.
@@ -60,8 +77,10 @@ pub struct WorkerConfig {
     pub config_topic: String,
     /// `status.storage.topic`: every worker's task states, for a cluster-wide `/status`.
     pub status_topic: Option<String>,
-    /// Where the REST API listens.
+    /// Where the REST API listens (the first of `listeners`).
     pub listen: SocketAddr,
+    /// Every listener (`listeners=http://..,https://..`), the first being `listen`.
+    pub listeners: Vec<RestListener>,
     /// `host:port` other workers and tools see: the `worker_id` of statuses.
     pub advertised: String,
     /// Keys every job's config starts from (converters, `consumer.*`, client security).
@@ -96,9 +115,15 @@ const USED: &[&str] = &[
     RESTART_MAX,
 ];
 
-/// True for client security keys, shared by the worker's clients and every job's consumer.
+/// True for client security keys, shared by the worker's clients and every job's consumer
+/// (`ssl.client.auth` is a server key: the https listener's fallback, not a client's).
 fn is_client_key(key: &str) -> bool {
-    crate::config::kafka_security::is_security_key(key)
+    crate::config::kafka_security::is_security_key(key) && key != "ssl.client.auth"
+}
+
+/// Keys of the https listener ([`super::tls`]), used there.
+fn is_listener_key(key: &str) -> bool {
+    key.starts_with(super::tls::PREFIX) || key == "ssl.client.auth"
 }
 
 /// True for keys that become job defaults as they are.
@@ -148,7 +173,11 @@ impl WorkerConfig {
     pub fn from_map(raw: &BTreeMap<String, String>) -> Result<WorkerConfig, WorkerConfigError> {
         let get = |k: &str| raw.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
         let required = |k: &'static str| get(k).ok_or(WorkerConfigError::Missing(k));
-        let listen = listen_addr(get("listeners"), get("rest.host.name"), get("rest.port"))?;
+        let listeners = rest_listeners(raw, get("listeners"))?;
+        let listen = match listeners.first() {
+            Some(first) => first.addr,
+            None => legacy_addr(get("rest.host.name"), get("rest.port"))?,
+        };
         let advertised_port = match get("rest.advertised.port") {
             Some(p) => port("rest.advertised.port", p)?,
             None => listen.port(),
@@ -167,7 +196,7 @@ impl WorkerConfig {
                 || key.starts_with("consumer.")
             {
                 job_defaults.insert(key.clone(), value.clone());
-            } else if !USED.contains(&key.as_str()) {
+            } else if !USED.contains(&key.as_str()) && !is_listener_key(key) {
                 keys::log_ignored_once(key, "a Kafka Connect worker key StreamX does not use");
             }
         }
@@ -177,6 +206,14 @@ impl WorkerConfig {
             config_topic: required("config.storage.topic")?.to_string(),
             status_topic: get("status.storage.topic").map(str::to_string),
             listen,
+            listeners: if listeners.is_empty() {
+                vec![RestListener {
+                    addr: listen,
+                    tls: None,
+                }]
+            } else {
+                listeners
+            },
             advertised: format!("{advertised_host}:{advertised_port}"),
             job_defaults,
             // The Java client's forms (sasl.jaas.config, truststores) as librdkafka settings.
@@ -231,34 +268,60 @@ fn port(key: &str, value: &str) -> Result<u16, WorkerConfigError> {
     })
 }
 
-/// The address to bind: the first `http://` listener, else `rest.host.name`:`rest.port`, else
-/// 127.0.0.1:8083. An empty host means 127.0.0.1 (not every interface: say `0.0.0.0` for that).
-fn listen_addr(
+fn ip(key: &str, h: &str) -> Result<IpAddr, WorkerConfigError> {
+    match h.trim_start_matches('[').trim_end_matches(']') {
+        "" | "localhost" => Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        h => h.parse().map_err(|_| WorkerConfigError::Invalid {
+            key: key.to_string(),
+            value: h.to_string(),
+            allowed: "an IP address, localhost or empty (127.0.0.1)",
+        }),
+    }
+}
+
+/// Every `http://` and `https://` listener of `listeners` (none when unset). An empty host
+/// means 127.0.0.1 (not every interface: say `0.0.0.0` for that). The https listeners share
+/// one TLS configuration ([`super::tls::server_config`]), read once.
+fn rest_listeners(
+    raw: &BTreeMap<String, String>,
     listeners: Option<&str>,
+) -> Result<Vec<RestListener>, WorkerConfigError> {
+    let Some(list) = listeners else {
+        return Ok(Vec::new());
+    };
+    let bad = || WorkerConfigError::Invalid {
+        key: "listeners".into(),
+        value: list.to_string(),
+        allowed: "http://host:port or https://host:port, comma-separated",
+    };
+    let mut tls = None;
+    let mut out = Vec::new();
+    for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (https, hostport) = match entry.split_once("://") {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (false, rest),
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => (true, rest),
+            _ => return Err(bad()),
+        };
+        let (h, p) = hostport.rsplit_once(':').ok_or_else(bad)?;
+        let addr = SocketAddr::new(ip("listeners", h)?, port("listeners", p)?);
+        let tls = match (https, &tls) {
+            (false, _) => None,
+            (true, Some(config)) => Some(std::sync::Arc::clone(config)),
+            (true, None) => Some(tls.insert(super::tls::server_config(raw)?).clone()),
+        };
+        out.push(RestListener { addr, tls });
+    }
+    if out.is_empty() {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+/// `rest.host.name`:`rest.port`, else 127.0.0.1:8083.
+fn legacy_addr(
     host: Option<&str>,
     rest_port: Option<&str>,
 ) -> Result<SocketAddr, WorkerConfigError> {
-    let ip = |key: &str, h: &str| -> Result<IpAddr, WorkerConfigError> {
-        match h.trim_start_matches('[').trim_end_matches(']') {
-            "" | "localhost" => Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-            h => h.parse().map_err(|_| WorkerConfigError::Invalid {
-                key: key.to_string(),
-                value: h.to_string(),
-                allowed: "an IP address, localhost or empty (127.0.0.1)",
-            }),
-        }
-    };
-    if let Some(list) = listeners {
-        let bad = || WorkerConfigError::Invalid {
-            key: "listeners".into(),
-            value: list.to_string(),
-            allowed: "http://host:port[,...] (https is not supported yet)",
-        };
-        let first = list.split(',').map(str::trim).next().ok_or_else(bad)?;
-        let hostport = first.strip_prefix("http://").ok_or_else(bad)?;
-        let (h, p) = hostport.rsplit_once(':').ok_or_else(bad)?;
-        return Ok(SocketAddr::new(ip("listeners", h)?, port("listeners", p)?));
-    }
     let p = match rest_port {
         Some(p) => port("rest.port", p)?,
         None => 8083,
@@ -393,9 +456,13 @@ mod tests {
         let e = WorkerConfig::from_map(&m).unwrap_err().to_string();
         assert!(e.contains("rest.port"), "{e}");
         let mut m = map(BASE);
-        m.insert("listeners".into(), "https://:8443".into());
+        m.insert("listeners".into(), "ftp://:8443".into());
         let e = WorkerConfig::from_map(&m).unwrap_err().to_string();
         assert!(e.contains("listeners"), "{e}");
+        // https without a keystore: the key it needs is named.
+        m.insert("listeners".into(), "http://:8083,https://:8443".into());
+        let e = WorkerConfig::from_map(&m).unwrap_err().to_string();
+        assert!(e.contains("'ssl.keystore.location'"), "{e}");
         let e = WorkerConfig::from_map(&map(&BASE[..2])).unwrap_err();
         assert!(e.to_string().contains("config.storage.topic"), "{e}");
     }

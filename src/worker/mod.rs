@@ -16,7 +16,8 @@
 //!                              partitions over workers and tasks; commits keep it exactly once
 //! ```
 //!
-//! Owns: the REST listener, the config topic clients, the job registry and every task thread.
+//! Owns: the REST listeners (http and https), the config topic clients, the job registry and
+//! every task thread.
 //! Contract: an answer 2xx to a write means the config topic holds it; a starting worker reads
 //! the topic to its end before it starts or stops anything, then runs every job in its stored
 //! state (running, paused, stopped); a task that fails is FAILED with its error as `trace`,
@@ -30,6 +31,7 @@
 //! - [`store`]: the config topic: writes with read-your-write, the follower, the [`store::Registry`].
 //! - [`jobs`]: job lifecycle and statuses; [`restart`]: when failed tasks restart by themselves.
 //! - [`service`]: the API's operations and errors; [`rest`]: the HTTP routes.
+//! - [`tls`]: `https://` listeners (Connect's `listeners.https.ssl.*` keys, client certificates).
 
 pub mod auth;
 pub mod config;
@@ -38,7 +40,9 @@ pub mod rest;
 pub mod restart;
 pub mod service;
 pub mod store;
+pub mod tls;
 
+use std::future::IntoFuture;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -178,6 +182,9 @@ fn cluster_id(config: &WorkerConfig) -> String {
         .unwrap_or_default()
 }
 
+type Server = std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>>;
+
+/// Serves the API on every listener until `shutdown`; a listener that cannot bind fails the start.
 fn serve(worker: Arc<Worker>, shutdown: Arc<AtomicBool>) -> Result<(), WorkerError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -185,20 +192,43 @@ fn serve(worker: Arc<Worker>, shutdown: Arc<AtomicBool>) -> Result<(), WorkerErr
         .enable_all()
         .build()
         .map_err(WorkerError::Runtime)?;
-    let addr = worker.config.listen;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr)
+        let router = rest::router(worker.clone());
+        let mut servers: Vec<Server> = Vec::new();
+        for listener in &worker.config.listeners {
+            let addr = listener.addr;
+            let tcp = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| WorkerError::Listen { addr, source })?;
+            let scheme = if listener.tls.is_some() { "https" } else { "http" };
+            tracing::info!(%addr, scheme, advertised = %worker.config.advertised, "REST API listening");
+            let shutdown = shutdown.clone();
+            let stop = async move {
+                while !shutdown.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            };
+            servers.push(match &listener.tls {
+                None => Box::pin(
+                    axum::serve(tcp, router.clone())
+                        .with_graceful_shutdown(stop)
+                        .into_future(),
+                ),
+                Some(config) => {
+                    let tls = tls::TlsListener::new(tcp, config.clone())
+                        .map_err(|source| WorkerError::Listen { addr, source })?;
+                    Box::pin(
+                        axum::serve(tls, router.clone())
+                            .with_graceful_shutdown(stop)
+                            .into_future(),
+                    )
+                }
+            });
+        }
+        drop(worker);
+        futures::future::try_join_all(servers)
             .await
-            .map_err(|source| WorkerError::Listen { addr, source })?;
-        tracing::info!(%addr, advertised = %worker.config.advertised, "REST API listening");
-        let stop = async move {
-            while !shutdown.load(Ordering::Relaxed) {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        };
-        axum::serve(listener, rest::router(worker))
-            .with_graceful_shutdown(stop)
-            .await
+            .map(|_| ())
             .map_err(WorkerError::Serve)
     })
 }

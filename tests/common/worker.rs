@@ -63,6 +63,26 @@ impl Worker {
         w
     }
 
+    /// With the caller's own `listeners=` line in `props` (an https listener, say) and `base`
+    /// the URL it serves; ready once `ready()` holds. Panics with the worker's log when the
+    /// worker exits first (a listener it refuses).
+    pub fn start_with_listener(
+        dir: &Path,
+        props: &str,
+        base: &str,
+        ready: impl Fn() -> bool,
+    ) -> Worker {
+        let mut w = spawn_worker(dir, props);
+        w.base = base.to_string();
+        wait_until("the worker to answer on its listener", START, || {
+            if let Some(status) = w.child.try_wait().unwrap() {
+                panic!("the worker exited ({status}) before serving:\n{}", w.log());
+            }
+            ready()
+        });
+        w
+    }
+
     /// The `worker_id` statuses show for this worker.
     pub fn id(&self) -> String {
         self.base.trim_start_matches("http://").to_string()
@@ -86,6 +106,39 @@ impl Drop for Worker {
     fn drop(&mut self) {
         terminate(&mut self.child);
     }
+}
+
+/// `streamx worker --config <props as a file>`, not waited for (`base` is empty).
+pub fn spawn_worker(dir: &Path, props: &str) -> Worker {
+    let name = unique("worker");
+    let file = dir.join(format!("{name}.properties"));
+    std::fs::write(&file, props).unwrap();
+    let log = dir.join(format!("{name}.log"));
+    let child = Command::new(streamx_bin())
+        .args(["worker", "--config", file.to_str().unwrap()])
+        .env("STREAMX_LOG", "info,librdkafka=warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    Worker {
+        child,
+        base: String::new(),
+        log,
+    }
+}
+
+/// Runs a worker that must refuse to start: its exit status and log (panics if it is still
+/// running after `within`).
+pub fn worker_refused(
+    dir: &Path,
+    props: &str,
+    within: Duration,
+) -> (std::process::ExitStatus, String) {
+    let mut w = spawn_worker(dir, props);
+    let status = wait_exit(&mut w.child, within)
+        .unwrap_or_else(|| panic!("the worker is still running after {within:?}:\n{}", w.log()));
+    (status, w.log())
 }
 
 pub fn terminate(child: &mut Child) {
