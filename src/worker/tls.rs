@@ -13,8 +13,11 @@
 //! | `ssl.truststore.location`, `.type`, `.password`, `ssl.truststore.certificates` | the CAs whose client certificates are accepted (PEM or PKCS12) |
 //! | `ssl.client.auth` | `none` (default), `requested` (a certificate is checked when sent), `required` |
 //!
-//! Other `ssl.*` keys (protocols, cipher suites, algorithms) are accepted and left to rustls'
-//! safe defaults (TLS 1.2 and 1.3). Stores are read with the system OpenSSL (as the Kafka
+//! | `ssl.enabled.protocols` | `TLSv1.2`, `TLSv1.3` (default both); older versions are refused: rustls serves neither |
+//! | `ssl.cipher.suites` | Java / IANA suite names rustls has (e.g. `TLS_AES_128_GCM_SHA256`, `TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384`); an unknown one is refused, naming it |
+//!
+//! These two are honoured or refused, never ignored: they decide how strong a connection is.
+//! Other `ssl.*` keys (algorithms, provider settings) are for the Kafka clients. Stores are read with the system OpenSSL (as the Kafka
 //! clients' stores are); connections are served by rustls (tokio-rustls, already in the tree
 //! through object_store's HTTP client, with the same ring provider and no added crate).
 //! A setting that cannot be honoured is a [`WorkerConfigError`] naming the key, at start.
@@ -122,9 +125,9 @@ pub fn server_config(
         Some(_) => return Err(keys.bad("ssl.client.auth", "required, requested or none")),
     };
     let (chain, key) = keystore(&keys)?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(cipher_suites(&keys)?);
     let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(&protocol_versions(&keys)?)
         .map_err(|e| keys.bad("ssl.enabled.protocols", e.to_string()))?;
     let builder = if auth == ClientAuth::None {
         builder.with_no_client_auth()
@@ -150,6 +153,61 @@ pub fn server_config(
         .map_err(|e| keys.bad(where_key, format!("unusable key or certificate: {e}")))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// `ssl.enabled.protocols`: the TLS versions served (default 1.2 and 1.3).
+fn protocol_versions(
+    keys: &Keys,
+) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, WorkerConfigError> {
+    let Some(list) = keys.get("ssl.enabled.protocols") else {
+        return Ok(rustls::DEFAULT_VERSIONS.to_vec());
+    };
+    let mut versions = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        versions.push(match name {
+            "TLSv1.3" => &rustls::version::TLS13,
+            "TLSv1.2" => &rustls::version::TLS12,
+            other => {
+                return Err(keys.bad(
+                    "ssl.enabled.protocols",
+                    format!("TLSv1.2 and/or TLSv1.3 ({other} is not served: too weak)"),
+                ))
+            }
+        });
+    }
+    if versions.is_empty() {
+        return Err(keys.bad("ssl.enabled.protocols", "TLSv1.2 and/or TLSv1.3"));
+    }
+    Ok(versions)
+}
+
+/// The crypto provider with `ssl.cipher.suites` only, when set (Java / IANA names; TLS 1.3
+/// suites are `TLS13_...` in rustls).
+fn cipher_suites(keys: &Keys) -> Result<rustls::crypto::CryptoProvider, WorkerConfigError> {
+    let mut provider = rustls::crypto::ring::default_provider();
+    let Some(list) = keys.get("ssl.cipher.suites") else {
+        return Ok(provider);
+    };
+    let name_of =
+        |s: &rustls::SupportedCipherSuite| format!("{:?}", s.suite()).replacen("TLS13_", "TLS_", 1);
+    let mut chosen = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        match provider.cipher_suites.iter().find(|s| name_of(s) == name) {
+            Some(s) => chosen.push(*s),
+            None => {
+                let known: Vec<String> = provider.cipher_suites.iter().map(name_of).collect();
+                return Err(keys.bad(
+                    "ssl.cipher.suites",
+                    format!(
+                        "{name} is not a suite the listener has; it has {}",
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    provider.cipher_suites = chosen;
+    Ok(provider)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -408,6 +466,34 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn protocols_and_cipher_suites_are_honoured_or_refused() {
+        let keys = |pairs: &[(&str, &str)]| Keys {
+            prefix: PREFIX,
+            map: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let only13 = protocol_versions(&keys(&[("ssl.enabled.protocols", "TLSv1.3")])).unwrap();
+        assert_eq!(only13.len(), 1);
+        assert_eq!(only13[0].version, rustls::ProtocolVersion::TLSv1_3);
+        assert_eq!(protocol_versions(&keys(&[])).unwrap().len(), 2);
+        let old = protocol_versions(&keys(&[("ssl.enabled.protocols", "TLSv1.2,TLSv1.1")]));
+        let e = old.unwrap_err().to_string();
+        assert!(
+            e.contains("listeners.https.ssl.enabled.protocols") && e.contains("TLSv1.1"),
+            "{e}"
+        );
+        let suites = "TLS_AES_256_GCM_SHA384,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256";
+        let p = cipher_suites(&keys(&[("ssl.cipher.suites", suites)])).unwrap();
+        assert_eq!(p.cipher_suites.len(), 2);
+        let e = cipher_suites(&keys(&[("ssl.cipher.suites", "TLS_RSA_WITH_RC4_128_MD5")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("TLS_RSA_WITH_RC4_128_MD5"), "{e}");
     }
 
     #[test]
