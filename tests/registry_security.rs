@@ -10,6 +10,7 @@
 
 mod common;
 #[path = "formats/common/registry.rs"]
+#[allow(dead_code)]
 mod registry;
 
 use std::time::Duration;
