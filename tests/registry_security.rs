@@ -29,15 +29,17 @@ const USER: &str = "sr-user";
 const PASSWORD: &str = "sr-Pa55-word";
 
 /// The registry (basic auth or bearer) behind stunnel, the PKI, and a topic with `n` records.
+/// Fields drop in order: stunnel before the registry (whose accept thread would otherwise wait
+/// on a connection stunnel holds), the directory last.
 struct Setup {
-    pki: Pki,
-    _dir: tempfile::TempDir,
-    registry: TestRegistry,
     _tls: Process,
+    registry: TestRegistry,
     https: String,
     _cluster: EmbeddedCluster,
     servers: String,
     topic: String,
+    pki: Pki,
+    _dir: tempfile::TempDir,
 }
 
 fn setup(n: i64, client_ca: Option<&str>) -> Setup {
