@@ -217,7 +217,8 @@ fn print_compaction(
 fn check_config(file: Option<&std::path::Path>, set: &[String]) -> anyhow::Result<()> {
     let user_err = |e: streamx::config::ConfigError| anyhow::anyhow!("[{}] {e}", e.origin());
     let raw = RawConfig::layered(file, std::env::vars(), &parse_sets(set)?).map_err(user_err)?;
-    let config = Config::from_raw(&raw).map_err(user_err)?;
+    // Validated with `${env:..}` / `${file:..}` resolved, printed as written (secrets masked).
+    let config = Config::from_raw(&raw.resolved().map_err(user_err)?).map_err(user_err)?;
     streamx::sink::pipeline::check_config(&config)
         .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
     for (key, value) in Config::redacted(&raw) {
@@ -225,7 +226,9 @@ fn check_config(file: Option<&std::path::Path>, set: &[String]) -> anyhow::Resul
     }
     println!(
         "# configuration is valid: {} (group {}) -> {}",
-        config.name, config.group_id, config.store_url
+        config.name,
+        config.group_id,
+        streamx::config::secrets::mask_urls(&config.store_url)
     );
     Ok(())
 }

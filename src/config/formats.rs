@@ -25,15 +25,39 @@ pub enum NullValues {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AvroSource {
     /// Confluent wire format; schemas from the Schema Registry.
-    Registry {
-        urls: String,
-        /// `basic.auth.credentials.source` (USER_INFO or URL).
-        credentials_source: Option<String>,
-        /// `basic.auth.user.info` (`user:password`, secret).
-        user_info: Option<String>,
-    },
+    Registry(RegistrySettings),
     /// Plain Avro binary written with this schema (JSON).
     Fixed(String),
+}
+
+pub use super::java_stores::PemMaterial;
+
+/// The `value.converter.*` Schema Registry keys. `Debug` hides every secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RegistrySettings {
+    /// `schema.registry.url` as written (may hold `user:password@`).
+    pub urls: String,
+    /// `basic.auth.credentials.source` (USER_INFO or URL).
+    pub credentials_source: Option<String>,
+    /// `basic.auth.user.info` (`user:password`, secret).
+    pub user_info: Option<String>,
+    /// `bearer.auth.token` when `bearer.auth.credentials.source=STATIC_TOKEN` (secret).
+    pub bearer_token: Option<String>,
+    /// `schema.registry.ssl.*`: trusted CAs and client certificate.
+    pub tls: PemMaterial,
+}
+
+impl std::fmt::Debug for RegistrySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |o: &Option<String>| o.as_ref().map(|_| super::secrets::HIDDEN);
+        f.debug_struct("RegistrySettings")
+            .field("urls", &super::secrets::mask_urls(&self.urls))
+            .field("credentials_source", &self.credentials_source)
+            .field("user_info", &hidden(&self.user_info))
+            .field("bearer_token", &hidden(&self.bearer_token))
+            .field("tls", &self.tls)
+            .finish()
+    }
 }
 
 /// Parquet writer settings.
@@ -278,12 +302,7 @@ fn avro_source<'a>(
              values from value.avro.schema"
                 .into(),
         )),
-        (Some((_, urls)), None) => Ok(AvroSource::Registry {
-            urls: urls.to_string(),
-            credentials_source: get("value.converter.basic.auth.credentials.source")
-                .map(|(_, v)| v.to_string()),
-            user_info: get("value.converter.basic.auth.user.info").map(|(_, v)| v.to_string()),
-        }),
+        (Some((_, urls)), None) => registry_settings(get, urls).map(AvroSource::Registry),
         (None, Some((_, schema))) => Ok(AvroSource::Fixed(schema.to_string())),
         (None, None) => Err(ConfigError::Missing {
             key: "value.converter.schema.registry.url".into(),
@@ -292,6 +311,65 @@ fn avro_source<'a>(
                 .into(),
         }),
     }
+}
+
+/// The Schema Registry keys, checked now (URLs, credentials, bearer token, TLS files) so that a
+/// mistake stops `check-config` and the job before it starts.
+fn registry_settings<'a>(
+    get: &impl Fn(&str) -> Option<(&'a str, &'a str)>,
+    urls: &str,
+) -> Result<RegistrySettings, ConfigError> {
+    const P: &str = "value.converter.";
+    let value = |k: &str| get(&format!("{P}{k}")).map(|(_, v)| v);
+    let bearer_token = match value("bearer.auth.credentials.source") {
+        None if value("bearer.auth.token").is_none() => None,
+        None => value("bearer.auth.token").map(str::to_string),
+        Some(s) if s.eq_ignore_ascii_case("STATIC_TOKEN") => Some(
+            value("bearer.auth.token")
+                .ok_or_else(|| ConfigError::Missing {
+                    key: format!("{P}bearer.auth.token"),
+                    why: "bearer.auth.credentials.source=STATIC_TOKEN sends this token".into(),
+                })?
+                .to_string(),
+        ),
+        Some(s) => {
+            return Err(invalid(
+                &format!("{P}bearer.auth.credentials.source"),
+                s,
+                "STATIC_TOKEN (the only source StreamX implements)",
+            ))
+        }
+    };
+    match value("schema.registry.ssl.endpoint.identification.algorithm") {
+        None => {}
+        Some(v) if v.eq_ignore_ascii_case("https") => {}
+        Some(v) => {
+            return Err(invalid(
+                &format!("{P}schema.registry.ssl.endpoint.identification.algorithm"),
+                v,
+                "https: the Schema Registry client always checks that the certificate names the \
+             URL's host; give the registry a certificate whose subjectAltName has that host or IP",
+            ))
+        }
+    }
+    let prefix = format!("{P}schema.registry.");
+    let tls =
+        super::java_stores::pem_material(&prefix, &|k| value(&format!("schema.registry.{k}")))?;
+    let settings = RegistrySettings {
+        urls: urls.to_string(),
+        credentials_source: value("basic.auth.credentials.source").map(str::to_string),
+        user_info: value("basic.auth.user.info").map(str::to_string),
+        bearer_token,
+        tls,
+    };
+    crate::decode::registry::RegistryConfig::from_settings(&settings).map_err(|e| {
+        ConfigError::InvalidValue {
+            key: format!("{P}schema.registry.url"),
+            value: urls.to_string(),
+            allowed: e.to_string(),
+        }
+    })?;
+    Ok(settings)
 }
 
 fn jsonl_options<'a>(

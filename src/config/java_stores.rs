@@ -2,6 +2,7 @@
 //! [`super::kafka_security`]): PEM files are used as they are, a PKCS12 truststore is read into
 //! PEM text (`ssl.ca.pem`; librdkafka reads CAs only from PEM), a PKCS12 keystore is librdkafka's
 //! own `ssl.keystore.location`; JKS is refused with the command that converts it.
+//! [`pem_material`] reads the same keys into PEM text for the Schema Registry's HTTPS client.
 
 use std::collections::BTreeMap;
 
@@ -132,4 +133,114 @@ fn pkcs12_certificates(der: &[u8], password: &str) -> Result<String, String> {
         return Err("it holds no certificate".into());
     }
     Ok(pem)
+}
+
+/// TLS material of an HTTPS client (the Schema Registry's), read from the Java store keys under
+/// `prefix` (`<prefix>ssl.truststore.*`, `<prefix>ssl.keystore.*`, `<prefix>ssl.key.password`):
+/// the trusted CAs and the client certificate chain with its private key, all as PEM text.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct PemMaterial {
+    /// Trusted CA certificates; `None` = the client's default roots.
+    pub ca_pem: Option<String>,
+    /// The client certificate chain and its (unencrypted PKCS#8) private key.
+    pub client: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for PemMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PemMaterial")
+            .field("ca_pem", &self.ca_pem.as_ref().map(|_| "<pem>"))
+            .field("client", &self.client.as_ref().map(|_| "[hidden]"))
+            .finish()
+    }
+}
+
+/// Reads the stores named under `prefix` into [`PemMaterial`]; JKS is refused as for Kafka.
+pub fn pem_material<'a>(
+    prefix: &str,
+    get: &impl Fn(&str) -> Option<&'a str>,
+) -> Result<PemMaterial, ConfigError> {
+    let mut out = PemMaterial::default();
+    if let Some(path) = get("ssl.truststore.location") {
+        let bytes = read(prefix, "ssl.truststore.location", path)?;
+        let bad = |why: String| ConfigError::InvalidValue {
+            key: format!("{prefix}ssl.truststore.location"),
+            value: path.to_string(),
+            allowed: format!("a PEM or PKCS12 truststore ({why})"),
+        };
+        out.ca_pem = Some(
+            match store_type(prefix, "truststore", get("ssl.truststore.type"), &bytes)? {
+                StoreType::Jks => return Err(jks_refused(prefix, "truststore", path)),
+                StoreType::Pem => String::from_utf8(bytes).map_err(|e| bad(e.to_string()))?,
+                StoreType::Pkcs12 => {
+                    pkcs12_certificates(&bytes, get("ssl.truststore.password").unwrap_or(""))
+                        .map_err(bad)?
+                }
+            },
+        );
+    }
+    if let Some(path) = get("ssl.keystore.location") {
+        let bytes = read(prefix, "ssl.keystore.location", path)?;
+        let bad = |why: String| {
+            ConfigError::InvalidValue {
+            key: format!("{prefix}ssl.keystore.location"),
+            value: path.to_string(),
+            allowed: format!("a PEM file with the private key and certificate chain, or a PKCS12 keystore ({why})"),
+        }
+        };
+        out.client = Some(
+            match store_type(prefix, "keystore", get("ssl.keystore.type"), &bytes)? {
+                StoreType::Jks => return Err(jks_refused(prefix, "keystore", path)),
+                StoreType::Pem => pem_identity(&bytes, get("ssl.key.password")).map_err(bad)?,
+                StoreType::Pkcs12 => {
+                    pkcs12_identity(&bytes, get("ssl.keystore.password").unwrap_or(""))
+                        .map_err(bad)?
+                }
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// A PEM keystore (key and chain in one file, the key maybe encrypted) as (chain, PKCS#8 key).
+fn pem_identity(pem: &[u8], key_password: Option<&str>) -> Result<(String, String), String> {
+    let key = match key_password {
+        Some(pw) => openssl::pkey::PKey::private_key_from_pem_passphrase(pem, pw.as_bytes()),
+        None => openssl::pkey::PKey::private_key_from_pem(pem),
+    }
+    .map_err(|e| format!("no readable private key: {e}"))?;
+    let chain = openssl::x509::X509::stack_from_pem(pem)
+        .map_err(|e| format!("no readable certificate: {e}"))?;
+    identity(key, chain)
+}
+
+/// A PKCS12 keystore as (chain, PKCS#8 key).
+fn pkcs12_identity(der: &[u8], password: &str) -> Result<(String, String), String> {
+    let p12 = openssl::pkcs12::Pkcs12::from_der(der).map_err(|e| format!("not PKCS12: {e}"))?;
+    let parsed = p12
+        .parse2(password)
+        .map_err(|e| format!("wrong password or damaged file: {e}"))?;
+    let key = parsed.pkey.ok_or("it holds no private key")?;
+    let chain = parsed
+        .cert
+        .into_iter()
+        .chain(parsed.ca.into_iter().flatten())
+        .collect();
+    identity(key, chain)
+}
+
+fn identity(
+    key: openssl::pkey::PKey<openssl::pkey::Private>,
+    chain: Vec<openssl::x509::X509>,
+) -> Result<(String, String), String> {
+    if chain.is_empty() {
+        return Err("it holds no certificate".into());
+    }
+    let mut pem = String::new();
+    for cert in chain {
+        let text = cert.to_pem().map_err(|e| e.to_string())?;
+        pem.push_str(&String::from_utf8_lossy(&text));
+    }
+    let key = key.private_key_to_pem_pkcs8().map_err(|e| e.to_string())?;
+    Ok((pem, String::from_utf8_lossy(&key).into_owned()))
 }

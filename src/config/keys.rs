@@ -54,6 +54,16 @@ pub static KEYS: &[KeySpec] = &[
     key("value.converter.schema.registry.url", None, "Avro input: Schema Registry URL(s), comma-separated."),
     key("value.converter.basic.auth.credentials.source", None, "Avro input: USER_INFO or URL (Confluent semantics)."),
     key("value.converter.basic.auth.user.info", None, "Avro input: user:password for the Schema Registry (secret)."),
+    key("value.converter.bearer.auth.credentials.source", None, "Avro input: STATIC_TOKEN to send value.converter.bearer.auth.token to the Schema Registry."),
+    key("value.converter.bearer.auth.token", None, "Avro input: bearer token for the Schema Registry (secret)."),
+    key("value.converter.schema.registry.ssl.truststore.location", None, "Avro input: CA certificates trusted for an https Schema Registry, a PEM or PKCS12 file (JKS refused); unset = the public web roots."),
+    key("value.converter.schema.registry.ssl.truststore.password", None, "Avro input: password of a PKCS12 Schema Registry truststore (secret)."),
+    key("value.converter.schema.registry.ssl.truststore.type", None, "Avro input: PEM or PKCS12; unset = guessed from the file."),
+    key("value.converter.schema.registry.ssl.keystore.location", None, "Avro input: client certificate and key for the Schema Registry (mutual TLS), a PEM file holding both or a PKCS12 file."),
+    key("value.converter.schema.registry.ssl.keystore.password", None, "Avro input: password of a PKCS12 Schema Registry keystore (secret)."),
+    key("value.converter.schema.registry.ssl.keystore.type", None, "Avro input: PEM or PKCS12; unset = guessed from the file."),
+    key("value.converter.schema.registry.ssl.key.password", None, "Avro input: password of an encrypted PEM private key in the Schema Registry keystore (secret)."),
+    key("value.converter.schema.registry.ssl.endpoint.identification.algorithm", Some("https"), "Avro input: https = the registry certificate must name the URL's host (the only mode supported)."),
     key("value.avro.schema", None, "Avro input without registry: the one Avro schema (JSON) of plain Avro values."),
     key("value.connect.schema", None, "Connect JSON input: the output schema as Connect schema JSON; unset = the first record's."),
     key("behavior.on.null.values", Some("fail"), "Tombstones: fail (a bad record, per errors.tolerance), ignore (skip) or write (a row of nulls)."),
@@ -259,7 +269,21 @@ pub fn prefix_of(key: &str) -> Option<&'static str> {
 
 /// True when the configuration accepts `key`: known, an alias, or under a pass-through prefix.
 pub fn is_accepted(key: &str) -> bool {
-    is_known(key) || prefix_of(key).is_some() || super::kafka_security::is_security_key(key)
+    is_known(key)
+        || prefix_of(key).is_some()
+        || super::kafka_security::is_security_key(key)
+        || is_key_converter_registry_key(key)
+}
+
+/// `key.converter.<x>` where `value.converter.<x>` is a Schema Registry key: accepted as Connect
+/// configs carry them (keys are written as bytes, so they are not used).
+fn is_key_converter_registry_key(key: &str) -> bool {
+    key.strip_prefix("key.converter.").is_some_and(|rest| {
+        (rest.starts_with("schema.registry.")
+            || rest.starts_with("basic.auth.")
+            || rest.starts_with("bearer.auth."))
+            && is_known(&format!("value.converter.{rest}"))
+    })
 }
 
 /// "Did you mean": the known key or alias closest to `unknown` by edit distance (ignoring case),

@@ -7,7 +7,9 @@
 //! settings: `validate` (one function per section), `values` (shared parsers and name tables),
 //! [`hive`] (the `hive.*` keys), `hadoop` (`hadoop.conf.dir`), [`formats`]. The same validation
 //! serves `streamx ingest`, `check-config` and the worker's REST API. Errors name the key, the value and what is allowed; unknown keys get a "did you mean".
-//! Secrets (`*.password`, `*secret*`, credentials) are redacted by [`Config::redacted`] and never logged.
+//! Secrets (`*.password`, `*secret*`, tokens, JAAS configs, credentials, and the user info of any
+//! URL) are shown as `[hidden]` by [`Config::redacted`] and in error messages, and never logged;
+//! `${env:..}` / `${file:..}` references resolve when a config is loaded ([`secrets`]).
 
 pub mod formats;
 mod hadoop;
@@ -18,6 +20,7 @@ pub mod kafka_security;
 pub mod keys;
 pub mod properties;
 pub mod schema_ddl;
+pub mod secrets;
 mod validate;
 #[cfg(test)]
 mod validate_tests;
@@ -60,7 +63,7 @@ pub enum ConfigError {
     },
     #[error("unknown config keys: {}", unknown_list(.0))]
     UnknownKeys(Vec<(String, Option<String>)>),
-    #[error("invalid value {value:?} for config key '{key}': {allowed}")]
+    #[error("invalid value {:?} for config key '{key}': {}", secrets::shown(.key, .value), secrets::mask_urls(.allowed))]
     InvalidValue {
         key: String,
         value: String,
@@ -284,7 +287,7 @@ impl Config {
         file: Option<&std::path::Path>,
         overrides: &[(String, String)],
     ) -> Result<Config, ConfigError> {
-        Config::from_raw(&RawConfig::layered(file, std::env::vars(), overrides)?)
+        Config::from_raw(&RawConfig::layered(file, std::env::vars(), overrides)?.resolved()?)
     }
 
     /// Parses a properties text (used by tests and the embedded quickstart).
@@ -299,21 +302,15 @@ impl Config {
         for (k, v) in overrides {
             raw.set(k, v, Source::Override);
         }
-        Config::from_raw(&raw)
+        Config::from_raw(&raw.resolved()?)
     }
 
-    /// The key/value pairs with secrets replaced by `********`, for logs and the REST API.
+    /// The key/value pairs as they may be shown (logs, check-config): secret values as
+    /// `[hidden]`, credentials inside URLs masked ([`secrets::shown`]).
     pub fn redacted(raw: &RawConfig) -> BTreeMap<String, String> {
         raw.entries
             .iter()
-            .map(|(k, (v, _))| {
-                let v = if keys::is_secret(k) {
-                    "********".to_string()
-                } else {
-                    v.clone()
-                };
-                (k.clone(), v)
-            })
+            .map(|(k, (v, _))| (k.clone(), secrets::shown(k, v)))
             .collect()
     }
 }
@@ -356,6 +353,21 @@ impl RawConfig {
             .retain(|k, _| k == key || keys::canonical(k) != canonical);
         self.entries
             .insert(key.to_string(), (value.trim().to_string(), source));
+    }
+
+    /// A copy with every `${env:..}` / `${file:..}` reference resolved ([`secrets`]); an
+    /// unresolvable one is an error naming the key and the reference.
+    pub fn resolved(&self) -> Result<RawConfig, ConfigError> {
+        let mut out = RawConfig::default();
+        for (k, (v, source)) in &self.entries {
+            let v = secrets::resolve_providers(v).map_err(|why| ConfigError::InvalidValue {
+                key: k.clone(),
+                value: secrets::HIDDEN.into(),
+                allowed: why,
+            })?;
+            out.entries.insert(k.clone(), (v, source.clone()));
+        }
+        Ok(out)
     }
 
     /// The value of `key` as set (by this exact spelling), if any.
@@ -525,10 +537,10 @@ mod tests {
             raw.set(k, v, Source::Override);
         }
         let shown = Config::redacted(&raw);
-        assert_eq!(shown["aws.secret.access.key"], "********");
-        assert_eq!(shown["store.secret_access_key"], "********");
-        assert_eq!(shown["consumer.sasl.password"], "********");
-        assert_eq!(shown["consumer.sasl.jaas.config"], "********");
+        assert_eq!(shown["aws.secret.access.key"], "[hidden]");
+        assert_eq!(shown["store.secret_access_key"], "[hidden]");
+        assert_eq!(shown["consumer.sasl.password"], "[hidden]");
+        assert_eq!(shown["consumer.sasl.jaas.config"], "[hidden]");
         assert_eq!(shown["consumer.sasl.mechanism"], "PLAIN");
         assert_eq!(shown["store.url"], "s3://bucket");
         assert!(!format!("{shown:?}").contains("s3cr3t"));

@@ -143,21 +143,11 @@ pub trait ValueDecoder: Send {
 /// The Schema Registry client of a configuration (shared by every decoder of a process, so
 /// schemas are fetched once), or `None` when values are not registry-framed Avro.
 pub fn registry_for(config: &Config) -> Result<Option<registry::RegistryClient>, DecodeError> {
-    let Some(crate::config::formats::AvroSource::Registry {
-        urls,
-        credentials_source,
-        user_info,
-    }) = &config.formats.avro
-    else {
+    let Some(crate::config::formats::AvroSource::Registry(settings)) = &config.formats.avro else {
         return Ok(None);
     };
-    let mut rc = registry::RegistryConfig::new(urls)?;
-    if let Some(source) = credentials_source {
-        rc = rc.with_basic_auth(source, user_info.as_deref(), urls)?;
-    } else if let Some(info) = user_info {
-        rc = rc.with_basic_auth("USER_INFO", Some(info), urls)?;
-    }
-    Ok(Some(registry::RegistryClient::new(rc)))
+    let rc = registry::RegistryConfig::from_settings(settings)?;
+    Ok(Some(registry::RegistryClient::try_new(rc)?))
 }
 
 /// Builds the value decoder for one topic from the config; `inferred` is the topic's inferred JSON

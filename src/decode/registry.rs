@@ -14,7 +14,12 @@
 //!
 //! Basic auth follows the Confluent client keys: `basic.auth.credentials.source=USER_INFO` with
 //! `basic.auth.user.info=user:password`, or `URL` with the credentials in the URL
-//! (`https://user:password@host:8081`).
+//! (`https://user:password@host:8081`); `bearer.auth.credentials.source=STATIC_TOKEN` sends
+//! `bearer.auth.token` instead. Over https the trusted CAs and a client certificate come from
+//! `schema.registry.ssl.*` ([`crate::config::formats::RegistrySettings`], read as PEM by the
+//! config); without a truststore the public web roots are trusted. The certificate must name the
+//! URL's host. A TLS failure (unknown CA, wrong host, refused client certificate) is final
+//! ([`RegistryError::Tls`]), not retried: it names the URL and the cause.
 //!
 //! [`SchemaSource`] abstracts "schema text by id" so the Avro decoder can also be fed from memory
 //! ([`StaticSchemas`]: tests, benchmarks, schemas pinned in config).
@@ -57,6 +62,8 @@ pub enum RegistryError {
         status: u16,
         message: String,
     },
+    #[error("TLS connection to the schema registry at {url} failed: {message}")]
+    Tls { url: String, message: String },
     #[error("schema registry unavailable for schema id {id} after {attempts} round(s) over {urls} URL(s); last error: {last}")]
     Unavailable {
         id: u32,
@@ -78,7 +85,8 @@ impl RegistryError {
         match self {
             RegistryError::Config(_)
             | RegistryError::NotFound { .. }
-            | RegistryError::Refused { .. } => Origin::User,
+            | RegistryError::Refused { .. }
+            | RegistryError::Tls { .. } => Origin::User,
             RegistryError::Unavailable { .. } | RegistryError::InvalidResponse { .. } => {
                 Origin::External
             }
@@ -179,12 +187,63 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// A bearer token; `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token([hidden])")
+    }
+}
+
+/// The ureq TLS settings of `tls`: only its CAs trusted when it has some, its client
+/// certificate presented when it has one.
+fn tls_config(
+    tls: &crate::config::formats::PemMaterial,
+) -> Result<ureq::tls::TlsConfig, RegistryError> {
+    use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
+    let certs = |pem: &str, what: &str| -> Result<Vec<Certificate<'static>>, RegistryError> {
+        let mut out = Vec::new();
+        for item in ureq::tls::parse_pem(pem.as_bytes()) {
+            if let PemItem::Certificate(c) =
+                item.map_err(|e| RegistryError::Config(format!("{what}: {e}")))?
+            {
+                out.push(c);
+            }
+        }
+        if out.is_empty() {
+            return Err(RegistryError::Config(format!(
+                "{what} holds no certificate"
+            )));
+        }
+        Ok(out)
+    };
+    let mut builder = TlsConfig::builder();
+    if let Some(ca) = &tls.ca_pem {
+        let roots = certs(ca, "schema.registry.ssl.truststore")?;
+        builder = builder.root_certs(RootCerts::new_with_certs(&roots));
+    }
+    if let Some((chain, key)) = &tls.client {
+        let chain = certs(chain, "schema.registry.ssl.keystore")?;
+        let key = PrivateKey::from_pem(key.as_bytes()).map_err(|e| {
+            RegistryError::Config(format!("schema.registry.ssl.keystore private key: {e}"))
+        })?;
+        builder = builder.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
+    }
+    Ok(builder.build())
+}
+
 /// Client settings (the config keys are wired by the caller).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryConfig {
     /// Base URLs without user info or trailing '/', tried in order.
     pub urls: Vec<String>,
     pub credentials: Option<Credentials>,
+    /// `Authorization: Bearer` token (used when no basic credentials are set).
+    pub bearer: Option<Token>,
+    /// Trusted CAs and client certificate, PEM (from `schema.registry.ssl.*`).
+    pub tls: crate::config::formats::PemMaterial,
     /// Timeout of one request (connect, send, receive).
     pub timeout: Duration,
     /// Rounds over all URLs before giving up (at least 1).
@@ -210,11 +269,30 @@ impl RegistryConfig {
         Ok(RegistryConfig {
             urls: parsed,
             credentials: None,
+            bearer: None,
+            tls: Default::default(),
             timeout: DEFAULT_TIMEOUT,
             attempts: DEFAULT_ATTEMPTS,
             initial_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(5),
         })
+    }
+
+    /// The client settings of the `value.converter.*` registry keys.
+    pub fn from_settings(
+        s: &crate::config::formats::RegistrySettings,
+    ) -> Result<Self, RegistryError> {
+        let mut rc = RegistryConfig::new(&s.urls)?;
+        if let Some(source) = &s.credentials_source {
+            rc = rc.with_basic_auth(source, s.user_info.as_deref(), &s.urls)?;
+        } else if let Some(info) = &s.user_info {
+            rc = rc.with_basic_auth("USER_INFO", Some(info), &s.urls)?;
+        }
+        rc.bearer = s.bearer_token.clone().map(Token);
+        rc.tls = s.tls.clone();
+        // Checked now so that a bad PEM fails at config time.
+        tls_config(&rc.tls)?;
+        Ok(rc)
     }
 
     /// Applies `basic.auth.credentials.source` (`USER_INFO` or `URL`) with
@@ -297,12 +375,12 @@ fn redact(raw: &str) -> String {
         Some((scheme, rest)) => {
             let end = rest.find('/').unwrap_or(rest.len());
             match rest[..end].rsplit_once('@') {
-                Some((_, host)) => format!("{scheme}://<redacted>@{host}{}", &rest[end..]),
+                Some((_, host)) => format!("{scheme}://[hidden]@{host}{}", &rest[end..]),
                 None => raw.to_string(),
             }
         }
         None => match raw.rsplit_once('@') {
-            Some((_, host)) => format!("<redacted>@{host}"),
+            Some((_, host)) => format!("[hidden]@{host}"),
             None => raw.to_string(),
         },
     }
@@ -332,20 +410,33 @@ impl fmt::Debug for RegistryClient {
 }
 
 impl RegistryClient {
+    /// A client of `config`. Panics on TLS material ureq cannot use, which
+    /// [`RegistryConfig::from_settings`] refuses (use [`RegistryClient::try_new`] otherwise).
     pub fn new(config: RegistryConfig) -> Self {
+        Self::try_new(config).expect("TLS material is checked by RegistryConfig::from_settings")
+    }
+
+    /// A client of `config`; fails only on TLS material that ureq cannot use (checked by
+    /// [`RegistryConfig::from_settings`] already).
+    pub fn try_new(config: RegistryConfig) -> Result<Self, RegistryError> {
         let agent = ureq::Agent::config_builder()
+            .tls_config(tls_config(&config.tls)?)
             .timeout_global(Some(config.timeout))
             .http_status_as_error(false)
             .user_agent("streamx-schema-registry-client")
             .build()
             .new_agent();
-        let auth_header = config.credentials.as_ref().map(Credentials::header);
-        RegistryClient {
+        let auth_header = match (&config.credentials, &config.bearer) {
+            (Some(c), _) => Some(c.header()),
+            (None, Some(Token(t))) => Some(format!("Bearer {t}")),
+            (None, None) => None,
+        };
+        Ok(RegistryClient {
             config: Arc::new(config),
             agent,
             auth_header,
             cache: Arc::new(Mutex::new(HashMap::new())),
-        }
+        })
     }
 
     pub fn config(&self) -> &RegistryConfig {
@@ -391,7 +482,7 @@ impl RegistryClient {
         if let Some(auth) = &self.auth_header {
             request = request.header("Authorization", auth);
         }
-        let mut response = request.call().map_err(|e| Attempt::Retry(e.to_string()))?;
+        let mut response = request.call().map_err(|e| classify(url, e))?;
         let status = response.status().as_u16();
         let body = response
             .body_mut()
@@ -433,6 +524,28 @@ impl SchemaSource for RegistryClient {
             cache.insert(id, schema.clone());
         }
         Ok(schema)
+    }
+}
+
+/// A failed call: TLS failures are final (retrying cannot fix a certificate), the rest retried.
+/// rustls reports handshake failures as I/O errors of kind `InvalidData` on an https URL.
+fn classify(url: &str, e: ureq::Error) -> Attempt {
+    let tls = |message: String| {
+        Attempt::Final(RegistryError::Tls {
+            url: url.to_string(),
+            message,
+        })
+    };
+    match e {
+        ureq::Error::Rustls(e) => tls(e.to_string()),
+        ureq::Error::Tls(e) => tls(e.to_string()),
+        ureq::Error::Pem(e) => tls(e.to_string()),
+        ureq::Error::Io(io)
+            if url.starts_with("https://") && io.kind() == std::io::ErrorKind::InvalidData =>
+        {
+            tls(io.to_string())
+        }
+        other => Attempt::Retry(other.to_string()),
     }
 }
 

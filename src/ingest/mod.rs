@@ -193,7 +193,7 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
         true => Some(source::watermark_client(&config)?),
         false => None,
     };
-    tracing::info!(writer = %writer_id, group = %config.group_id, store = %config.store_url, "ingest started");
+    tracing::info!(writer = %writer_id, group = %config.group_id, store = %crate::config::secrets::mask_urls(&config.store_url), "ingest started");
     let result = run_pipeline(&consumer, end_check.as_ref(), &ctx, &options);
     // Leave the group now so the partitions move on without waiting for the session timeout.
     consumer.unsubscribe();

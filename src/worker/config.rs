@@ -413,8 +413,8 @@ mod tests {
         assert_eq!(c.job_defaults["value.converter.schemas.enable"], "false");
         assert!(c.job_defaults.contains_key("value.converter"));
         assert!(c.job_defaults.contains_key("consumer.max.poll.records"));
-        // Not an ingest key: not handed to jobs.
-        assert!(!c
+        // Accepted by jobs (and unused: keys are written as bytes).
+        assert!(c
             .job_defaults
             .contains_key("key.converter.schema.registry.url"));
         assert!(!c.job_defaults.contains_key("plugin.path"));

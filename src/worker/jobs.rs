@@ -183,32 +183,9 @@ pub struct Jobs {
 }
 
 /// `${env:VAR}` and `${file:path:key}` (a properties file) in a value, resolved when a task
-/// starts; the stored config keeps the reference, so secrets stay out of the topic.
-pub fn resolve_providers(value: &str) -> Result<String, String> {
-    let re = regex::Regex::new(r"\$\{(env|file):([^}]*)\}").expect("constant regex");
-    let mut err = None;
-    let out = re.replace_all(value, |c: &regex::Captures| {
-        let found = match &c[1] {
-            "env" => std::env::var(&c[2]).ok(),
-            _ => c[2].rsplit_once(':').and_then(|(path, key)| {
-                let text = std::fs::read_to_string(path).ok()?;
-                let pairs = crate::config::properties::parse(&text, path).ok()?;
-                pairs.into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
-            }),
-        };
-        found.unwrap_or_else(|| {
-            err = Some(format!(
-                "config provider reference {} cannot be resolved",
-                &c[0]
-            ));
-            String::new()
-        })
-    });
-    match err {
-        Some(e) => Err(e),
-        None => Ok(out.into_owned()),
-    }
-}
+/// starts; the stored config keeps the reference, so secrets stay out of the topic. One
+/// implementation for the worker and `streamx ingest` ([`crate::config::secrets`]).
+pub use crate::config::secrets::resolve_providers;
 
 impl Jobs {
     /// `defaults` are the worker's job defaults with `bootstrap.servers` among them.

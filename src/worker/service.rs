@@ -379,8 +379,7 @@ impl Worker {
 fn config_info(key: &str, value: Option<&String>, errors: Option<&Vec<String>>) -> Value {
     let spec = keys::spec(key);
     let shown = match value {
-        Some(_) if keys::is_secret(key) => json!("[hidden]"),
-        Some(v) => json!(v),
+        Some(v) => json!(crate::config::secrets::shown(key, v)),
         None => spec
             .and_then(|s| s.default)
             .map_or(Value::Null, |d| json!(d)),
@@ -419,4 +418,17 @@ pub fn info_json(name: &str, config: &BTreeMap<String, String>) -> Value {
         .map(|t| json!({"connector": name, "task": t}))
         .collect();
     json!({"name": name, "config": config, "tasks": tasks, "type": "sink"})
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn validate_answers_hide_secrets_and_url_credentials() {
+        let url = "https://u:url-Secret-1@sr:8081".to_string();
+        let info = super::config_info("value.converter.schema.registry.url", Some(&url), None);
+        assert_eq!(info["value"]["value"], "https://[hidden]@sr:8081", "{info}");
+        let jaas = "x password=\"jaas-Secret-2\";".to_string();
+        let info = super::config_info("sasl.jaas.config", Some(&jaas), None);
+        assert_eq!(info["value"]["value"], "[hidden]", "{info}");
+    }
 }

@@ -73,6 +73,17 @@ impl TestRegistry {
         self
     }
 
+    /// Requires `Authorization: Bearer <token>`.
+    pub fn require_bearer(&self, token: &str) -> &Self {
+        *self.state.auth.lock().unwrap() = Some(format!("Bearer {token}"));
+        self
+    }
+
+    /// The `host:port` the server listens on.
+    pub fn port(&self) -> u16 {
+        self.url.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
     /// Answers 503 to the next `n` requests.
     pub fn fail_next(&self, n: usize) -> &Self {
         self.state.fail_first.store(n, Ordering::SeqCst);
