@@ -152,7 +152,7 @@ fn check_config_prints_the_layered_config_with_secrets_redacted() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        stdout.contains("store.secret_access_key=********"),
+        stdout.contains("store.secret_access_key=[hidden]"),
         "{stdout}"
     );
     assert!(!stdout.contains("hunter2"), "{stdout}");
