@@ -101,6 +101,82 @@ fn s3_moto_ingest_exactly_once_and_commit_race() {
     http(&endpoint, "DELETE", &format!("/{bucket}"));
 }
 
+/// `s3.ssea.name` (the Confluent S3 sink's key) is honoured on every object StreamX leaves in
+/// the bucket: the published files (moved from staging by a server-side copy, which loses the
+/// encryption unless it is asked for again) and the commit records. moto keeps each object's
+/// encryption and reports it on HEAD. Before, the key was accepted and ignored: plaintext.
+#[test]
+fn s3_server_side_encryption_is_applied_to_every_object() {
+    init_logs();
+    let endpoint = service_env("STREAMX_TEST_S3_ENDPOINT");
+    let (bucket, owned) = s3_bucket(&endpoint, "sse");
+    let url = format!("s3://{bucket}/run");
+    let cluster = EmbeddedCluster::start(1).unwrap();
+    let servers = cluster.bootstrap_servers();
+    let topic = unique("sse");
+    cluster.create_topic(&topic, 1).unwrap();
+    produce(&servers, &topic, 1, 0, 300);
+    let mut pairs = job(
+        &servers,
+        &topic,
+        std::path::Path::new("unused"),
+        &[
+            ("store.url", &url),
+            ("flush.size", "100"),
+            ("s3.ssea.name", "AES256"),
+        ],
+    );
+    pairs.extend(owned.iter().map(|(k, v)| (format!("store.{k}"), v.clone())));
+    let opts = IngestOptions {
+        stop_at_end: true,
+        ..Default::default()
+    };
+    let snap = ingest::run(config(&pairs), opts).unwrap();
+    assert_eq!(snap.records_written, 300);
+    let options: BTreeMap<String, String> = owned
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let store = Store::with_url(&url, &options).unwrap();
+    // Every object's encryption as S3 reports it (signed HEAD requests by boto3).
+    let script = r#"
+import sys, boto3
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id="test", aws_secret_access_key="test")
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket=sys.argv[2]):
+    for o in page.get("Contents", []):
+        head = s3.head_object(Bucket=sys.argv[2], Key=o["Key"])
+        print(o["Key"], head.get("ServerSideEncryption", "none"))
+"#;
+    let out = std::process::Command::new(service_env("STREAMX_TEST_PYTHON"))
+        .args(["-c", script, &endpoint, &bucket])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing = String::from_utf8_lossy(&out.stdout).to_string();
+    let objects: Vec<(&str, &str)> = listing.lines().filter_map(|l| l.rsplit_once(' ')).collect();
+    let data = objects
+        .iter()
+        .filter(|(k, _)| k.ends_with(".parquet"))
+        .count();
+    let commits = objects
+        .iter()
+        .filter(|(k, _)| k.contains("_streamx/commits/"))
+        .count();
+    assert!(data == 3 && commits == 3, "{listing}");
+    let plain: Vec<_> = objects.iter().filter(|(_, sse)| *sse != "AES256").collect();
+    assert!(
+        plain.is_empty(),
+        "objects without the asked encryption: {plain:?}"
+    );
+    delete_all(&store);
+    http(&endpoint, "DELETE", &format!("/{bucket}"));
+}
+
 #[test]
 fn azure_azurite_ingest_exactly_once_and_commit_race() {
     init_logs();

@@ -133,6 +133,11 @@ pub static KEYS: &[KeySpec] = &[
     key("s3.region", None, "Kafka Connect S3: mapped to the store option region."),
     key("aws.access.key.id", None, "Kafka Connect S3: mapped to the store option access_key_id."),
     key("aws.secret.access.key", None, "Kafka Connect S3: mapped to the store option secret_access_key (secret)."),
+    key("s3.ssea.name", None, "Kafka Connect S3: server-side encryption of every object StreamX writes to S3 (staged, published by copy, commit records, compaction outputs, schema versions): AES256, aws:kms or aws:kms:dsse; unset or empty = the bucket's default."),
+    key("s3.sse.kms.key.id", None, "Kafka Connect S3: the KMS key of s3.ssea.name=aws:kms / aws:kms:dsse."),
+    key("s3.sse.customer.key", None, "Kafka Connect S3: SSE-C, the base64 256-bit key every object is written and read with (secret)."),
+    key("s3.sse.customer.algorithm", None, "Kafka Connect S3: SSE-C algorithm; AES256 only."),
+    key("s3.acl.canned", None, "Kafka Connect S3: only private (what every object gets); other canned ACLs are refused (object_store cannot send x-amz-acl): use the bucket's Object Ownership and policy instead."),
 ];
 
 /// Keys that Kafka Connect sinks accept but that mean nothing to StreamX: accepted with one log
@@ -151,14 +156,6 @@ pub const NO_MEANING: &[(&str, &str)] = &[
     (
         "logs.dir",
         "StreamX keeps no write-ahead log: commits are objects in the store",
-    ),
-    (
-        "s3.acl.canned",
-        "object ACLs are not set; use bucket policies",
-    ),
-    (
-        "s3.ssea.name",
-        "server-side encryption follows the bucket's default",
     ),
     (
         "s3.part.retries",
@@ -349,6 +346,8 @@ pub fn is_secret(key: &str) -> bool {
         "ssl.key.pem",
         "ssl.keystore.key",
         "private",
+        "customer.key",
+        "customer_key",
     ];
     let lower = key.to_lowercase();
     // `sas` only as a whole word, so that `sasl.mechanism` stays visible.

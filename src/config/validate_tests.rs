@@ -707,3 +707,54 @@ fn librdkafka_has_tls_and_every_sasl_mechanism() {
         );
     }
 }
+
+/// The Confluent S3 sink's encryption and ACL keys are honoured (mapped to object_store's
+/// encryption options) or refused with the reason; before, both were accepted and ignored.
+#[test]
+fn s3_encryption_and_acl_keys_are_honoured_or_refused() {
+    fn with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut all = vec![("store.url", "s3://bucket/prefix")];
+        all.extend_from_slice(extra);
+        all
+    }
+    let c = ok(&with(&[
+        ("s3.ssea.name", "AES256"),
+        ("s3.acl.canned", "private"),
+    ]));
+    assert_eq!(c.store_options["aws_server_side_encryption"], "AES256");
+    let c = ok(&with(&[
+        ("s3.ssea.name", "aws:kms"),
+        ("s3.sse.kms.key.id", "k-1"),
+    ]));
+    assert_eq!(c.store_options["aws_sse_kms_key_id"], "k-1");
+    let c = ok(&with(&[
+        ("s3.sse.customer.key", "a2V5"),
+        ("s3.sse.customer.algorithm", "AES256"),
+    ]));
+    assert_eq!(c.store_options["aws_server_side_encryption"], "sse-c");
+    assert_eq!(c.store_options["aws_sse_customer_key_base64"], "a2V5");
+    assert!(ok(&with(&[("s3.ssea.name", "")])).store_options.is_empty());
+    for (extra, names) in [
+        (
+            vec![("s3.acl.canned", "bucket-owner-full-control")],
+            "s3.acl.canned",
+        ),
+        (vec![("s3.ssea.name", "rot13")], "s3.ssea.name"),
+        (
+            vec![("s3.ssea.name", "AES256"), ("s3.sse.kms.key.id", "k")],
+            "s3.sse.kms.key.id",
+        ),
+        (
+            vec![
+                ("s3.ssea.name", "AES256"),
+                ("s3.sse.customer.key", "TOPSECRETKEY"),
+            ],
+            "s3.sse.customer.key",
+        ),
+    ] {
+        let e = err(&with(&extra)).to_string();
+        assert!(e.contains(names) && !e.contains("TOPSECRETKEY"), "{e}");
+    }
+    let e = err(&[("s3.ssea.name", "AES256")]).to_string();
+    assert!(e.contains("s3://"), "{e}");
+}
