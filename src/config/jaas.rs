@@ -82,7 +82,7 @@ pub fn map(
     let key = format!("{prefix}sasl.jaas.config");
     let err = |allowed: String| ConfigError::InvalidValue {
         key: key.clone(),
-        value: "********".into(),
+        value: "[hidden]".into(),
         allowed,
     };
     let jaas = parse(text).map_err(err)?;
@@ -113,24 +113,7 @@ pub fn map(
             if mech != "OAUTHBEARER" {
                 return Err(mismatch("OAUTHBEARER"));
             }
-            for (java, ours) in [
-                ("clientId", "sasl.oauthbearer.client.id"),
-                ("clientSecret", "sasl.oauthbearer.client.secret"),
-                ("scope", "sasl.oauthbearer.scope"),
-            ] {
-                if let Some(v) = opt(java) {
-                    out.entry(ours.into()).or_insert(v);
-                }
-            }
-            if out.contains_key("sasl.oauthbearer.token.endpoint.url") {
-                out.entry("sasl.oauthbearer.method".into())
-                    .or_insert_with(|| "oidc".into());
-            } else if let Some(sub) = opt("unsecuredLoginStringClaim_sub") {
-                out.entry("enable.sasl.oauthbearer.unsecure.jwt".into())
-                    .or_insert_with(|| "true".into());
-                out.entry("sasl.oauthbearer.config".into())
-                    .or_insert(format!("principal={sub}"));
-            }
+            map_oauthbearer(&jaas.options, out);
         }
         "Krb5LoginModule" => {
             if mech != "GSSAPI" && mechanism.is_some() {
@@ -154,6 +137,30 @@ pub fn map(
         }
     }
     Ok(())
+}
+
+/// The OAuthBearerLoginModule's options as librdkafka's OIDC (with a token endpoint) or
+/// unsecured-JWT settings.
+fn map_oauthbearer(options: &BTreeMap<String, String>, out: &mut BTreeMap<String, String>) {
+    let opt = |k: &str| options.get(k).cloned();
+    for (java, ours) in [
+        ("clientId", "sasl.oauthbearer.client.id"),
+        ("clientSecret", "sasl.oauthbearer.client.secret"),
+        ("scope", "sasl.oauthbearer.scope"),
+    ] {
+        if let Some(v) = opt(java) {
+            out.entry(ours.into()).or_insert(v);
+        }
+    }
+    if out.contains_key("sasl.oauthbearer.token.endpoint.url") {
+        out.entry("sasl.oauthbearer.method".into())
+            .or_insert_with(|| "oidc".into());
+    } else if let Some(sub) = opt("unsecuredLoginStringClaim_sub") {
+        out.entry("enable.sasl.oauthbearer.unsecure.jwt".into())
+            .or_insert_with(|| "true".into());
+        out.entry("sasl.oauthbearer.config".into())
+            .or_insert(format!("principal={sub}"));
+    }
 }
 
 #[cfg(test)]

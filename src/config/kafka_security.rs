@@ -79,7 +79,7 @@ const FILE_KEYS: &[&str] = &[
 fn bad(prefix: &str, key: &str, value: &str, allowed: impl Into<String>) -> ConfigError {
     let key = format!("{prefix}{key}");
     let value = if keys::is_secret(&key) {
-        "********".to_string()
+        "[hidden]".to_string()
     } else {
         value.to_string()
     };

@@ -52,7 +52,7 @@ pub enum WorkerConfigError {
         value: String,
         allowed: &'static str,
     },
-    /// The https listener's settings cannot be honoured (passwords shown as `********`).
+    /// The https listener's settings cannot be honoured (passwords shown as `[hidden]`).
     #[error("cannot serve the REST API over TLS: worker key '{key}' = {value:?}: {why}")]
     Tls {
         key: String,

@@ -94,7 +94,7 @@ impl Keys {
         WorkerConfigError::Tls {
             key: format!("{}{key}", self.prefix),
             value: if secret && !value.is_empty() {
-                "********".into()
+                "[hidden]".into()
             } else {
                 value.to_string()
             },
