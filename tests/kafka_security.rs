@@ -11,8 +11,7 @@
 
 mod common;
 
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::tls::{free_port, Pki, TlsBroker};
 use common::*;
@@ -20,7 +19,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
-use streamx::ingest::{self, IngestError, IngestOptions};
+use streamx::ingest::IngestError;
 
 const PARTITIONS: i32 = 2;
 const PER_PARTITION: u64 = 200;
@@ -59,24 +58,8 @@ fn run_to_end(
     pairs: &[(String, String)],
     deadline: Duration,
 ) -> (Result<(), IngestError>, Duration) {
-    let opts = IngestOptions {
-        stop_at_end: true,
-        ..Default::default()
-    };
-    let shutdown = opts.shutdown.clone();
-    let config = config(pairs);
-    let (tx, rx) = mpsc::channel();
-    let started = Instant::now();
-    std::thread::spawn(move || {
-        let _ = tx.send(ingest::run(config, opts).map(|_| ()));
-    });
-    match rx.recv_timeout(deadline) {
-        Ok(result) => (result, started.elapsed()),
-        Err(_) => {
-            shutdown.store(true, std::sync::atomic::Ordering::Relaxed);
-            panic!("the ingest did not stop within {deadline:?}");
-        }
-    }
+    let (result, took) = ingest_within(pairs, deadline);
+    (result.map(|_| ()), took)
 }
 
 fn ingest_exactly_once(servers: &str, topic: &str, security: &[(&str, &str)]) {

@@ -10,8 +10,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::Ordering;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use common::*;
@@ -20,34 +18,12 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
-use streamx::ingest::{self, IngestOptions};
 use streamx::metrics::Snapshot;
 use streamx::source::embedded::EmbeddedCluster;
 
-/// Runs the ingest with `--stop-at-end`; fails the test unless it returns within `deadline`
-/// (then it is stopped through its shutdown flag first).
+/// Runs the ingest with `--stop-at-end`; fails the test unless it returns within `deadline`.
 fn run_to_end_within(pairs: &[(String, String)], deadline: Duration) -> Snapshot {
-    let opts = IngestOptions {
-        stop_at_end: true,
-        ..Default::default()
-    };
-    let shutdown = opts.shutdown.clone();
-    let config = config(pairs);
-    let (tx, rx) = mpsc::channel();
-    let handle = std::thread::spawn(move || {
-        let _ = tx.send(ingest::run(config, opts));
-    });
-    match rx.recv_timeout(deadline) {
-        Ok(result) => {
-            handle.join().unwrap();
-            result.expect("ingest run")
-        }
-        Err(_) => {
-            shutdown.store(true, Ordering::Relaxed);
-            let _ = handle.join();
-            panic!("--stop-at-end did not stop within {deadline:?}");
-        }
-    }
+    ingest_within(pairs, deadline).0.expect("ingest run")
 }
 
 #[test]

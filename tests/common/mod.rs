@@ -417,3 +417,36 @@ pub fn azure_container(action: &str, name: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Runs the ingest with `--stop-at-end` in a thread; its result and how long it took. Fails the
+/// test unless it returns within `deadline` (then it is stopped through its shutdown flag first).
+pub fn ingest_within(
+    pairs: &[(String, String)],
+    deadline: Duration,
+) -> (
+    Result<streamx::metrics::Snapshot, streamx::ingest::IngestError>,
+    Duration,
+) {
+    let opts = streamx::ingest::IngestOptions {
+        stop_at_end: true,
+        ..Default::default()
+    };
+    let shutdown = opts.shutdown.clone();
+    let config = config(pairs);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let started = Instant::now();
+    let handle = std::thread::spawn(move || {
+        let _ = tx.send(streamx::ingest::run(config, opts));
+    });
+    match rx.recv_timeout(deadline) {
+        Ok(result) => {
+            handle.join().unwrap();
+            (result, started.elapsed())
+        }
+        Err(_) => {
+            shutdown.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = handle.join();
+            panic!("--stop-at-end did not stop within {deadline:?}");
+        }
+    }
+}
