@@ -5,7 +5,8 @@
 //!
 //! Exactly once over TLS (Java-form PKCS12 truststore, and mutual TLS with a PEM keystore);
 //! a wrong CA, a hostname mismatch and a failed SASL authentication each stop the run within
-//! seconds with the broker, the security settings and the cause named. SASL with a working
+//! seconds with the broker, the security settings and the cause named; Amazon MSK IAM tokens are
+//! signed and sent (the broker refuses them; no MSK here). SASL with a working
 //! user is not tested: tansu 0.6 cannot create a SCRAM user that its `--authentication` then
 //! accepts (see the report in the commit message).
 
@@ -237,4 +238,95 @@ fn a_failed_sasl_authentication_fails_fast_naming_the_mechanism() {
     );
     assert!(!e.contains("not-her-password"), "{e}");
     eprintln!("bad credentials: {e}");
+}
+
+/// Runs `streamx ingest` on `pairs` with `env` added; its stderr, after checking it failed
+/// within `deadline`.
+fn binary_fails_within(
+    pairs: &[(String, String)],
+    env: &[(&str, &str)],
+    deadline: Duration,
+) -> String {
+    let started = std::time::Instant::now();
+    let mut cmd = std::process::Command::new(streamx_bin());
+    cmd.arg("ingest")
+        .args(set_args(pairs))
+        .arg("--stop-at-end")
+        .env("STREAMX_LOG", "debug");
+    for var in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+    ] {
+        cmd.env_remove(var);
+    }
+    let run = cmd.envs(env.iter().copied()).output().unwrap();
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&run.stderr).to_string();
+    assert!(!run.status.success(), "must fail: {stderr}");
+    assert!(took < deadline, "failed after {took:?}: {stderr}");
+    stderr
+}
+
+/// The MSK IAM settings of a Java client's config, with the test CA.
+fn msk_iam_job(servers: &str, out: &std::path::Path, ca: &str) -> Vec<(String, String)> {
+    let security = [
+        ("security.protocol", "SASL_SSL"),
+        ("ssl.ca.location", ca),
+        ("sasl.mechanism", "AWS_MSK_IAM"),
+        (
+            "sasl.jaas.config",
+            "software.amazon.msk.auth.iam.IAMLoginModule required;",
+        ),
+        (
+            "sasl.client.callback.handler.class",
+            "software.amazon.msk.auth.iam.IAMClientCallbackHandler",
+        ),
+    ];
+    job(servers, &unique("msk-iam"), out, &security)
+}
+
+/// Amazon MSK IAM as a Java client's config has it, against a TLS broker that cannot verify
+/// MSK tokens (no MSK can be reached here): StreamX signs a token from the AWS credentials in
+/// the environment and librdkafka sends it (the SaslAuthenticate request goes out: librdkafka
+/// sends none without a token); the broker refuses it and the run stops fast naming the broker
+/// and the mechanism; no credential is printed. Without credentials, the run stops naming that.
+#[test]
+fn msk_iam_signs_a_token_and_fails_fast_where_it_is_refused_or_cannot_be_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path());
+    let broker = TlsBroker::start_with(&pki, "server", None, &["--authentication"]);
+    let out = tempfile::tempdir().unwrap();
+    let pairs = msk_iam_job(&broker.servers, out.path(), &pki.file("ca.pem"));
+    let (secret, session) = (
+        "msk-test-SECRET-key-0123456789",
+        "msk-test-SESSION-token-abc",
+    );
+    let credentials = [
+        ("AWS_ACCESS_KEY_ID", "AKIAMSKTEST"),
+        ("AWS_SECRET_ACCESS_KEY", secret),
+        ("AWS_SESSION_TOKEN", session),
+        ("AWS_REGION", "eu-west-1"),
+    ];
+    let stderr = binary_fails_within(&pairs, &credentials, Duration::from_secs(15));
+    let last = stderr.lines().last().unwrap_or_default();
+    for needle in [
+        broker.servers.as_str(),
+        "sasl.mechanism=OAUTHBEARER",
+        "SASL authentication error",
+        "state AUTH_REQ",
+    ] {
+        assert!(last.contains(needle), "'{needle}' missing in: {last}");
+    }
+    for s in [secret, session] {
+        assert!(!stderr.contains(s), "a credential was printed: {stderr}");
+    }
+    let no_credentials = [
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+    let stderr = binary_fails_within(&pairs, &no_credentials, Duration::from_secs(40));
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(last.contains("cannot get AWS credentials"), "{last}");
 }

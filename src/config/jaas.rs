@@ -127,9 +127,6 @@ pub fn map(
                     .or_insert(principal);
             }
         }
-        "IAMLoginModule" => {
-            return Err(err("not supported yet: Amazon MSK IAM authentication is not implemented; use MSK's SASL/SCRAM or mutual TLS listener".into()))
-        }
         other => {
             return Err(err(format!(
                 "a PlainLoginModule, ScramLoginModule, OAuthBearerLoginModule or Krb5LoginModule entry (not {other})"
@@ -199,10 +196,5 @@ mod tests {
             "{e}"
         );
         assert!(!e.contains("TOPSECRET"), "{e}");
-        let iam = "software.amazon.msk.auth.iam.IAMLoginModule required;";
-        let e = map("", iam, Some("AWS_MSK_IAM"), &mut BTreeMap::new())
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("MSK IAM"), "{e}");
     }
 }

@@ -13,8 +13,10 @@
 //! | `ssl.keystore.location` PKCS12 / PEM | `ssl.keystore.location` / `ssl.certificate.location` + `ssl.key.location` |
 //! | `ssl.truststore.certificates`, `ssl.keystore.certificate.chain`, `ssl.keystore.key` | `ssl.ca.pem`, `ssl.certificate.pem`, `ssl.key.pem` |
 //! | `ssl.endpoint.identification.algorithm=` (empty) | `none` (no hostname check, as Java) |
+//! | Amazon MSK IAM (`sasl.mechanism=AWS_MSK_IAM`, `IAMLoginModule`, the IAM callback handler classes) | `sasl.mechanism=OAUTHBEARER` with tokens StreamX signs ([`super::msk_iam`]) |
 //!
-//! JKS stores are refused with the `keytool` command that converts them; Java-only tuning keys
+//! JKS stores are refused with the `keytool` command that converts them; other Java login classes
+//! are refused; Java-only tuning keys
 //! are accepted and ignored (logged once); every other key is checked by librdkafka itself here,
 //! so an unknown or invalid setting is a config error naming the key. Values of secret keys
 //! ([`super::keys::is_secret`]) never appear in errors.
@@ -76,7 +78,7 @@ const FILE_KEYS: &[&str] = &[
 ];
 
 /// An error about `key` (spelt with `prefix`), with the value hidden when it is a secret.
-fn bad(prefix: &str, key: &str, value: &str, allowed: impl Into<String>) -> ConfigError {
+pub(super) fn bad(prefix: &str, key: &str, value: &str, allowed: impl Into<String>) -> ConfigError {
     let key = format!("{prefix}{key}");
     let value = if keys::is_secret(&key) {
         "[hidden]".to_string()
@@ -111,22 +113,14 @@ pub fn to_librdkafka(
             out.insert(k.clone(), v.trim().to_string());
         }
     }
-    for class_key in [
-        "sasl.login.callback.handler.class",
-        "sasl.client.callback.handler.class",
-        "sasl.login.class",
-    ] {
-        if let Some(class) = get(class_key) {
+    let msk_iam = super::msk_iam::map(prefix, entries, &mut out)?;
+    for class_key in CLASS_KEYS {
+        if let Some(class) = get(class_key).filter(|_| !msk_iam) {
             out.remove(class_key);
-            return Err(bad(prefix, class_key, class, unsupported_class(class)));
+            return Err(bad(prefix, class_key, class, UNSUPPORTED_CLASS));
         }
     }
-    if let Some(m) = get("sasl.mechanism") {
-        if m.eq_ignore_ascii_case("AWS_MSK_IAM") {
-            return Err(bad(prefix, "sasl.mechanism", m, "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER or GSSAPI (Amazon MSK IAM is not supported yet: use MSK's SASL/SCRAM or mutual TLS listener)"));
-        }
-    }
-    if let Some(jaas) = get("sasl.jaas.config") {
+    if let Some(jaas) = get("sasl.jaas.config").filter(|_| !msk_iam) {
         super::jaas::map(prefix, jaas, get("sasl.mechanism"), &mut out)?;
     }
     super::java_stores::map(prefix, &get, &mut out)?;
@@ -135,13 +129,16 @@ pub fn to_librdkafka(
     Ok(out)
 }
 
-fn unsupported_class(class: &str) -> String {
-    if class.contains("msk.auth.iam") {
-        "not supported yet: Amazon MSK IAM authentication is not implemented; use MSK's SASL/SCRAM or mutual TLS listener".into()
-    } else {
-        "unset: StreamX runs librdkafka, not Java login classes; use sasl.mechanism with sasl.username/sasl.password, sasl.jaas.config (Plain, Scram, OAuthBearer, Krb5 login modules) or librdkafka's sasl.oauthbearer.* keys".into()
-    }
-}
+/// Java login / callback classes: only MSK IAM's are understood ([`super::msk_iam`]).
+pub(super) const CLASS_KEYS: [&str; 3] = [
+    "sasl.login.callback.handler.class",
+    "sasl.client.callback.handler.class",
+    "sasl.login.class",
+];
+
+const UNSUPPORTED_CLASS: &str = "unset: StreamX runs librdkafka, not Java login classes; use sasl.mechanism with sasl.username/sasl.password, sasl.jaas.config (Plain, Scram, OAuthBearer, Krb5 login modules), librdkafka's sasl.oauthbearer.* keys, or Amazon MSK IAM's classes";
+
+pub use super::msk_iam::resolve_region as resolve_msk_region;
 
 fn check_files(prefix: &str, out: &BTreeMap<String, String>) -> Result<(), ConfigError> {
     for k in FILE_KEYS {

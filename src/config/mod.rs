@@ -18,6 +18,7 @@ mod jaas;
 mod java_stores;
 pub mod kafka_security;
 pub mod keys;
+pub mod msk_iam;
 pub mod properties;
 pub mod schema_ddl;
 pub mod secrets;

@@ -55,7 +55,7 @@ impl Config {
             .to_string();
         connector(v)?;
         let kafka = kafka(v, &split.consumer, &name)?;
-        let (consumer_overrides, producer_overrides) = clients(&split)?;
+        let (consumer_overrides, producer_overrides) = clients(&split, &kafka.bootstrap_servers)?;
         let store = store(v, split.store)?;
         let io = formats(v)?;
         let errors = errors(v)?;
@@ -184,12 +184,14 @@ fn split(raw: &RawConfig) -> Split<'_> {
 /// `consumer.*` / `producer.*` (both with the Java client's forms translated and the security
 /// keys checked by librdkafka, see [`kafka_security`]).
 type ClientMaps = (BTreeMap<String, String>, BTreeMap<String, String>);
-fn clients(split: &Split) -> Result<ClientMaps, ConfigError> {
+fn clients(split: &Split, bootstrap_servers: &str) -> Result<ClientMaps, ConfigError> {
     let security = kafka_security::to_librdkafka("", &split.security)?;
     let mut consumer = security.clone();
     consumer.extend(kafka_security::to_librdkafka("consumer.", &split.consumer)?);
     let mut producer = security;
     producer.extend(kafka_security::to_librdkafka("producer.", &split.producer)?);
+    kafka_security::resolve_msk_region(&mut consumer, bootstrap_servers)?;
+    kafka_security::resolve_msk_region(&mut producer, bootstrap_servers)?;
     Ok((consumer, producer))
 }
 

@@ -656,13 +656,44 @@ fn kafka_security_errors_name_the_key_and_hide_secrets() {
     );
     assert!(!e.contains("S3CRET"), "{e}");
     let e = err(&[("sasl.mechanism", "AWS_MSK_IAM")]).to_string();
-    assert!(e.contains("MSK IAM"), "{e}");
+    assert!(
+        e.contains("'security.protocol'") && e.contains("MSK's IAM listener takes TLS only"),
+        "{e}"
+    );
     let e = err(&[(
-        "sasl.client.callback.handler.class",
-        "software.amazon.msk.auth.iam.IAMClientCallbackHandler",
+        "sasl.login.callback.handler.class",
+        "com.example.MyLoginHandler",
     )])
     .to_string();
-    assert!(e.contains("MSK IAM"), "{e}");
+    assert!(e.contains("not Java login classes"), "{e}");
+}
+
+#[test]
+fn msk_iam_reaches_the_consumer_and_the_dlq_producer_as_oauthbearer_with_the_region() {
+    let c = ok(&[
+        (
+            "bootstrap.servers",
+            "b-1.orders.x1.c2.kafka.ap-south-1.amazonaws.com:9098",
+        ),
+        ("security.protocol", "SASL_SSL"),
+        ("sasl.mechanism", "AWS_MSK_IAM"),
+        (
+            "sasl.jaas.config",
+            "software.amazon.msk.auth.iam.IAMLoginModule required;",
+        ),
+        (
+            "sasl.client.callback.handler.class",
+            "software.amazon.msk.auth.iam.IAMClientCallbackHandler",
+        ),
+    ]);
+    for client in [&c.consumer_overrides, &c.producer_overrides] {
+        let get = |k: &str| client.get(k).map(String::as_str);
+        assert_eq!(get("sasl.mechanism"), Some("OAUTHBEARER"), "{client:?}");
+        assert_eq!(
+            get("sasl.oauthbearer.config"),
+            Some("aws_msk_iam region=ap-south-1")
+        );
+    }
 }
 
 #[test]

@@ -262,7 +262,7 @@ async fn sweep_now_and_then(log: CommitLog, cleanup: StagingCleanup) {
 /// then the workers are told to stop (their channels close) and joined.
 fn run_pipeline(
     consumer: &BaseConsumer<IngestContext>,
-    end_check: Option<&BaseConsumer>,
+    end_check: Option<&BaseConsumer<crate::source::oauth::AuthContext>>,
     ctx: &SinkContext,
     options: &IngestOptions,
 ) -> Result<(), IngestError> {

@@ -37,6 +37,7 @@ use crate::decode::buffer::{Header, RecordBuffer};
 use crate::metrics::Metrics;
 use crate::sink::rotation::RotateReason;
 use crate::sink::SinkContext;
+use crate::source::oauth::AuthContext;
 use crate::source::{IngestContext, RebalanceEvent, SourceError};
 
 /// Bytes (values and keys) after which a chunk is sent with fewer than `decode.batch.records`
@@ -93,7 +94,7 @@ pub struct Router<'a> {
     /// Startup: when the group first handed this run partitions, until its first record.
     startup: Startup,
     /// With `--stop-at-end`: the client that asks the brokers where each partition ends.
-    end_check: Option<&'a BaseConsumer>,
+    end_check: Option<&'a BaseConsumer<AuthContext>>,
     /// Whether the group has handed this run partitions yet (the end check waits for it).
     assigned_once: bool,
 }
@@ -162,7 +163,7 @@ impl<'a> Router<'a> {
         workers: Vec<SyncSender<Command>>,
         events: Receiver<Event>,
         spent: Receiver<RecordBuffer>,
-        end_check: Option<&'a BaseConsumer>,
+        end_check: Option<&'a BaseConsumer<AuthContext>>,
     ) -> Self {
         Router {
             consumer,
@@ -570,7 +571,7 @@ impl<'a> Router<'a> {
 
     /// True when every owned partition has been read to its end. Runs the per-partition checks
     /// (a watermark request each) only once every partition has had an end event.
-    fn caught_up(&mut self, watermarks: &BaseConsumer) -> bool {
+    fn caught_up(&mut self, watermarks: &BaseConsumer<AuthContext>) -> bool {
         let start_from = self.ctx.config.start_from;
         let consumer = self.consumer;
         let all: Vec<&mut Owned> = self
@@ -619,7 +620,7 @@ fn worker_for(topic: &str, partition: i32, workers: usize) -> usize {
 /// (`consumer.auto.offset.reset=latest` and no commit yet). A fenced partition is done: another
 /// process owns it.
 fn partition_at_end(
-    watermarks: &BaseConsumer,
+    watermarks: &BaseConsumer<AuthContext>,
     positions: Option<&TopicPartitionList>,
     start_from: StartFrom,
     o: &Owned,

@@ -11,6 +11,7 @@
 
 pub mod dlq;
 pub mod embedded;
+pub mod oauth;
 pub mod stats;
 
 use std::collections::HashMap;
@@ -214,6 +215,15 @@ impl IngestContext {
 const RECOVERY_CONCURRENCY: usize = 32;
 
 impl ClientContext for IngestContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        config: Option<&str>,
+    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        Ok(oauth::token_for(config)?)
+    }
+
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
         use rdkafka::config::RDKafkaLogLevel::*;
         match level {
@@ -477,11 +487,12 @@ pub fn client_config(config: &Config) -> ClientConfig {
 /// consumer's connection a query waits behind the fetch the broker holds open for new records
 /// (up to `fetch.wait.max.ms`, 500 ms by default, per partition queried); on its own it answers
 /// in a round trip. It never subscribes, so it never joins the group.
-pub fn watermark_client(config: &Config) -> Result<BaseConsumer, SourceError> {
+pub fn watermark_client(config: &Config) -> Result<BaseConsumer<oauth::AuthContext>, SourceError> {
     let mut cc = client_config(config);
     cc.set("client.id", format!("streamx-{}-end-check", config.name))
         .remove("statistics.interval.ms");
-    cc.create().map_err(SourceError::Client)
+    cc.create_with_context(oauth::AuthContext)
+        .map_err(SourceError::Client)
 }
 
 /// The cluster's metadata, asked in short slices until `timeout` so that a TLS or

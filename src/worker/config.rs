@@ -200,8 +200,10 @@ impl WorkerConfig {
                 keys::log_ignored_once(key, "a Kafka Connect worker key StreamX does not use");
             }
         }
+        let bootstrap_servers = required("bootstrap.servers")?.to_string();
         Ok(WorkerConfig {
-            bootstrap_servers: required("bootstrap.servers")?.to_string(),
+            client: worker_client(&client, &bootstrap_servers)?,
+            bootstrap_servers,
             group_id: required("group.id")?.to_string(),
             config_topic: required("config.storage.topic")?.to_string(),
             status_topic: get("status.storage.topic").map(str::to_string),
@@ -216,12 +218,22 @@ impl WorkerConfig {
             },
             advertised: format!("{advertised_host}:{advertised_port}"),
             job_defaults,
-            // The Java client's forms (sasl.jaas.config, truststores) as librdkafka settings.
-            client: crate::config::kafka_security::to_librdkafka("", &client)?,
             basic_auth: super::auth::BasicAuth::from_keys(|k| get(k).map(str::to_string))?,
             restart: restart_policy(get(RESTART_INITIAL), get(RESTART_MAX))?,
         })
     }
+}
+
+/// The worker's own clients' librdkafka settings (config and status topics): the Java client's
+/// forms (sasl.jaas.config, truststores, MSK IAM) mapped.
+fn worker_client(
+    client: &BTreeMap<String, String>,
+    bootstrap_servers: &str,
+) -> Result<BTreeMap<String, String>, crate::config::ConfigError> {
+    use crate::config::kafka_security;
+    let mut out = kafka_security::to_librdkafka("", client)?;
+    kafka_security::resolve_msk_region(&mut out, bootstrap_servers)?;
+    Ok(out)
 }
 
 /// The automatic restart policy from its two keys (defaults for the unset ones).

@@ -176,7 +176,7 @@ fn cluster_id(config: &WorkerConfig) -> String {
     for (k, v) in &config.client {
         cc.set(k, v);
     }
-    cc.create::<BaseConsumer>()
+    cc.create_with_context::<_, BaseConsumer<_>>(crate::source::oauth::AuthContext)
         .ok()
         .and_then(|c| c.client().fetch_cluster_id(Duration::from_secs(10)))
         .unwrap_or_default()

@@ -35,8 +35,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::source::oauth::AuthContext;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -174,7 +174,7 @@ struct Shared {
 pub struct ConfigStore {
     topic: String,
     status_topic: Option<String>,
-    producer: BaseProducer,
+    producer: BaseProducer<AuthContext>,
     shared: Arc<(Mutex<Shared>, Condvar)>,
     stop: Arc<AtomicBool>,
     follower: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -198,17 +198,17 @@ impl ConfigStore {
         on_change: impl Fn(Change) + Send + 'static,
     ) -> Result<ConfigStore, StoreError> {
         create_topic(worker, &worker.config_topic)?;
-        let producer: BaseProducer = client(worker)
+        let producer: BaseProducer<AuthContext> = client(worker)
             .set("acks", "all")
             .set("enable.idempotence", "true")
-            .create()
+            .create_with_context(AuthContext)
             .map_err(StoreError::Client)?;
-        let consumer: BaseConsumer = client(worker)
+        let consumer: BaseConsumer<AuthContext> = client(worker)
             .set("group.id", format!("{}-config-reader", worker.group_id))
             .set("enable.auto.commit", "false")
             .set("fetch.wait.max.ms", "100")
             .set("fetch.queue.backoff.ms", "10")
-            .create()
+            .create_with_context(AuthContext)
             .map_err(StoreError::Client)?;
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(&worker.config_topic, 0, Offset::Beginning)
@@ -365,7 +365,7 @@ impl Drop for ConfigStore {
 
 /// The follower loop: read, fold, notify.
 fn follow(
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<AuthContext>,
     shared: Arc<(Mutex<Shared>, Condvar)>,
     stop: Arc<AtomicBool>,
     on_change: impl Fn(Change),
@@ -450,8 +450,9 @@ impl Shared {
 /// Creates a worker topic (one partition, compacted) unless it exists. A broker that refuses
 /// the compaction setting gets the topic without it: it then works as a log read to its end.
 fn create_topic(worker: &WorkerConfig, name: &str) -> Result<(), StoreError> {
-    let admin: AdminClient<DefaultClientContext> =
-        client(worker).create().map_err(StoreError::Client)?;
+    let admin: AdminClient<AuthContext> = client(worker)
+        .create_with_context(AuthContext)
+        .map_err(StoreError::Client)?;
     let create_err = |source| StoreError::Create {
         topic: name.to_string(),
         source,

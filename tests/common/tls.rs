@@ -214,8 +214,19 @@ impl TlsBroker {
     /// tansu behind stunnel presenting `cert` (`server` or `wrong-host`), requiring client
     /// certificates signed by `client_ca` when given.
     pub fn start(pki: &Pki, cert: &str, client_ca: Option<&str>) -> TlsBroker {
+        Self::start_with(pki, cert, client_ca, &[])
+    }
+
+    /// [`TlsBroker::start`] with more tansu arguments (e.g. `--authentication`).
+    pub fn start_with(
+        pki: &Pki,
+        cert: &str,
+        client_ca: Option<&str>,
+        tansu_args: &[&str],
+    ) -> TlsBroker {
         let (plain, tls) = (free_port(), free_port());
-        let tansu = tansu(plain, tls, &pki.dir.join(format!("tansu-{tls}.log")), &[]);
+        let log = pki.dir.join(format!("tansu-{tls}.log"));
+        let tansu = tansu(plain, tls, &log, tansu_args);
         let stunnel = stunnel(pki, tls, plain, cert, client_ca);
         TlsBroker {
             servers: format!("127.0.0.1:{tls}"),
