@@ -169,6 +169,12 @@ fn shutdown_on_signals() -> Arc<AtomicBool> {
 fn run_worker(file: Option<&std::path::Path>) -> anyhow::Result<()> {
     let config = streamx::worker::WorkerConfig::load(file, std::env::vars())
         .map_err(|e| anyhow::anyhow!("[user error] {e}"))?;
+    // Every task of every job draws on the worker's one budget: malloc as for ingest, with its
+    // resident-set ceiling.
+    alloc::tune(MallocProfile::Ingest {
+        workers: ingest::worker_count(),
+        budget_bytes: config.memory_budget_bytes,
+    });
     streamx::worker::run(config, shutdown_on_signals()).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
@@ -179,9 +185,13 @@ fn run_ingest(config: Config, stop_at_end: bool) -> anyhow::Result<()> {
         budget_bytes: config.memory_budget_bytes,
     });
     let shutdown = shutdown_on_signals();
+    // The process's one memory budget and I/O runtime (the worker makes one for all its tasks).
+    let process = ingest::Process::new(config.memory_budget_bytes, 1)
+        .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
     let options = IngestOptions {
         stop_at_end,
         shutdown,
+        process: Some(process),
         ..Default::default()
     };
     let snapshot =

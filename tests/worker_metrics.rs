@@ -11,6 +11,8 @@ mod common;
 
 use std::process::{Child, Command, Stdio};
 
+use serde_json::json;
+
 use common::worker::*;
 use common::*;
 
@@ -253,4 +255,67 @@ fn open_files_show_in_the_memory_budget_used() {
     let count = sample(&samples, "streamx_commit_latency_seconds_count", &j);
     assert_eq!(count, Some(0.0));
     drop(child);
+}
+
+/// One memory budget per worker process, shared by every task of every job (shared/DESIGN.md
+/// "Threads"): with `memory.budget.bytes=1 MiB` (the worker's, and each job's as well: the
+/// worker once honoured the job's key with a budget per task), three jobs (one with
+/// `tasks.max=2`) that each hold about 400 KB in open files flush files early, since together
+/// they pass the one budget while no task, nor any job, reaches it alone (nor half of it, which
+/// is the least open files may hold when the process holds memory beyond them). A job's
+/// `streamx_memory_budget_bytes` is that one budget, not a budget per task summed.
+#[test]
+fn every_task_of_the_worker_draws_on_one_memory_budget() {
+    const BUDGET: &str = "1048576";
+    let s = setup("sharedbudget", 2);
+    // 2 partitions x 200 records of 1000 bytes: 400 KB per job.
+    produce_with(&s.servers, &s.topic, 2, 0, 200, |p, seq| {
+        format!("{:0>1000}", format!("p{p}-{seq}"))
+    });
+    let props = format!("{}memory.budget.bytes={BUDGET}\n", s.props);
+    let w = Worker::start(s.dir.path(), &props);
+    let jobs: Vec<String> = (0..3).map(|_| unique("budget-job")).collect();
+    for (i, name) in jobs.iter().enumerate() {
+        let out = s.dir.path().join(name);
+        let config = json!({
+            "name": name,
+            "connector.class": "StreamX",
+            "tasks.max": if i == 0 { "2" } else { "1" },
+            "topics": s.topic,
+            "store.url": out.to_str().unwrap(),
+            "input.format": "raw",
+            "format.class": "raw",
+            "flush.size": "1000000",
+            "decode.batch.records": "10",
+            "memory.budget.bytes": BUDGET,
+        });
+        let (code, body) = w.api("PUT", &format!("/connectors/{name}/config"), Some(config));
+        assert_eq!(code, 201, "{body}");
+    }
+    let url = format!("{}/metrics", w.base);
+    let per_job = |m: &[Sample], metric: &str| -> Vec<Option<f64>> {
+        jobs.iter()
+            .map(|j| sample(m, metric, &[("job", j.as_str())]))
+            .collect()
+    };
+    let samples = scrape_until(&url, "every job to consume its 400 records", |m| {
+        per_job(m, "streamx_records_consumed_total") == vec![Some(400.0); 3]
+    });
+    assert_eq!(
+        per_job(&samples, "streamx_memory_budget_bytes"),
+        vec![Some(1048576.0); 3],
+        "each job's budget is the worker's one budget (a job with 2 tasks showed two)"
+    );
+    scrape_until(
+        &url,
+        "files flushed early: the jobs together passed the budget",
+        |m| {
+            per_job(m, "streamx_files_spilled_total")
+                .iter()
+                .map(|v| v.unwrap_or(0.0))
+                .sum::<f64>()
+                > 0.0
+        },
+    );
+    w.stop();
 }

@@ -128,7 +128,7 @@ pub static KEYS: &[KeySpec] = &[
     key("timestamp.field.unit", Some("ms"), "RecordField extractor: unit of numeric timestamps, ms or s."),
     key("transform.sql", None, "SQL applied to every batch before partitioning: SELECT ... FROM records [WHERE ...]."),
     key("metrics.listen", None, "host:port where `streamx ingest` serves GET /metrics (Prometheus text), e.g. 127.0.0.1:9464; unset = not served (the worker serves /metrics on its REST port)."),
-    key("memory.budget.bytes", Some("536870912"), "Memory all open files of a process share; when reached the largest are flushed first (>= 1048576)."),
+    key("memory.budget.bytes", Some("536870912"), "Memory all open files of a process share; when reached the largest are flushed first (>= 1048576). A job run by streamx worker draws on the worker's memory.budget.bytes instead."),
     key("s3.bucket.name", None, "Kafka Connect S3: when store.url is unset, store.url = s3://<bucket>."),
     key("s3.region", None, "Kafka Connect S3: mapped to the store option region."),
     key("aws.access.key.id", None, "Kafka Connect S3: mapped to the store option access_key_id."),

@@ -189,6 +189,11 @@ pub struct RotationConfig {
     pub schedule_interval: Option<Duration>,
 }
 
+/// `memory.budget.bytes` when unset (`streamx ingest` and `streamx worker`).
+pub const MEMORY_BUDGET_DEFAULT: u64 = 512 << 20;
+/// The least `memory.budget.bytes` accepted.
+pub const MEMORY_BUDGET_MIN: u64 = 1 << 20;
+
 /// The validated configuration of one ingest job.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -248,7 +253,8 @@ pub struct Config {
     pub transform_sql: Option<String>,
     /// Converter and output format settings.
     pub formats: formats::FormatSettings,
-    /// `memory.budget.bytes`.
+    /// `memory.budget.bytes` (the process's budget: a job run by `streamx worker` uses the
+    /// worker's instead, [`crate::worker::config`]).
     pub memory_budget_bytes: u64,
     /// `metrics.listen`: where `streamx ingest` serves `GET /metrics`.
     pub metrics_listen: Option<std::net::SocketAddr>,

@@ -632,7 +632,8 @@ fn limits(v: &Values) -> Result<Limits, ConfigError> {
         offset_pad_width: num("filename.offset.zero.pad.width", 1, 20)?.unwrap_or(10) as usize,
         decode_batch_records: num("decode.batch.records", 1, 1_000_000)?.unwrap_or(2048) as usize,
         fenced_backoff: ms(num("commit.fenced.backoff.ms", 0, u64::MAX)?, 30_000),
-        memory_budget_bytes: num("memory.budget.bytes", 1 << 20, u64::MAX)?.unwrap_or(512 << 20),
+        memory_budget_bytes: num("memory.budget.bytes", super::MEMORY_BUDGET_MIN, u64::MAX)?
+            .unwrap_or(super::MEMORY_BUDGET_DEFAULT),
         keep_commits: num("commit.history.keep", 2, 1 << 20)?.unwrap_or(10),
         staging_cleanup_age: ms(
             // At most 7 days: `commit::FOREIGN_STAGING_AGE`, how long any job's sweep leaves

@@ -25,12 +25,17 @@
 //! open files are bounded together by `memory.budget.bytes` (past it a worker flushes its largest
 //! open files early).
 //!
+//! The memory budget and the I/O runtime are the process's ([`Process`]), not the run's: the
+//! caller makes them once (`streamx ingest` for its one run, `streamx worker` at start for every
+//! task of every job) and hands them to each run in [`IngestOptions::process`], so every open
+//! file of the process draws on one budget (shared/DESIGN.md "Threads").
+//!
 //! With `--stop-at-end` a second client, which never joins the group, asks the brokers for the
 //! partitions' watermarks ([`source::watermark_client`]).
 //!
 //! Before consuming, the store is probed for conditional writes and swept once (half-published
 //! commits finished, orphaned staging deleted, [`CommitLog::sweep`]); the sweep then repeats on
-//! the I/O runtime every half `staging.cleanup.age.ms`.
+//! the I/O runtime every half `staging.cleanup.age.ms`, until the run ends.
 //!
 //! With `hive.integration=true` a [`Registrar`] thread registers every commit (and, at start,
 //! the partitions already in the store) in the Hive Metastore; nothing waits for it.
@@ -50,7 +55,7 @@ use crate::commit::{CommitLog, JobIdentity, StagingCleanup};
 use crate::config::Config;
 use crate::hive::registrar::Registrar;
 use crate::metrics::{Metrics, Snapshot};
-use crate::sink::memory::MemoryBudget;
+use crate::sink::memory::{BudgetShare, MemoryBudget};
 use crate::sink::rotation::RotationPolicy;
 use crate::sink::{SinkContext, SinkError};
 use crate::source::dlq::{DeadLetterQueue, DlqError};
@@ -98,6 +103,35 @@ impl IngestError {
     }
 }
 
+/// What every ingest run of a process shares: the one memory budget (`memory.budget.bytes`)
+/// and the tokio runtime store calls run on. Cheap to clone (both behind an `Arc`).
+#[derive(Clone)]
+pub struct Process {
+    pub memory: Arc<MemoryBudget>,
+    io: Arc<tokio::runtime::Runtime>,
+}
+
+impl Process {
+    /// A budget of `budget_bytes` and an I/O runtime of `io_threads` threads.
+    pub fn new(budget_bytes: u64, io_threads: usize) -> Result<Process, IngestError> {
+        let io = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(io_threads.max(1))
+            .thread_name("streamx-io")
+            .enable_all()
+            .build()
+            .map_err(IngestError::Runtime)?;
+        Ok(Process {
+            memory: MemoryBudget::new(budget_bytes),
+            io: Arc::new(io),
+        })
+    }
+
+    /// The I/O runtime.
+    pub fn io(&self) -> &tokio::runtime::Handle {
+        self.io.handle()
+    }
+}
+
 /// How an ingest run ends and what it reports to.
 #[derive(Clone)]
 pub struct IngestOptions {
@@ -111,6 +145,9 @@ pub struct IngestOptions {
     /// The store to write to instead of the one `store.url` names (embedding; tests that wrap a
     /// real store in a fault injector).
     pub store: Option<Store>,
+    /// The process's memory budget and I/O runtime; `None`: the run makes its own from the
+    /// config's `memory.budget.bytes` (one run in a process, as `streamx ingest`).
+    pub process: Option<Process>,
 }
 
 impl Default for IngestOptions {
@@ -121,6 +158,7 @@ impl Default for IngestOptions {
             connect_timeout: Duration::from_secs(10),
             metrics: Arc::new(Metrics::default()),
             store: None,
+            process: None,
         }
     }
 }
@@ -131,12 +169,11 @@ const HIVE_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Runs one ingest process until it is stopped, fails, or (with `stop_at_end`) is caught up.
 pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("streamx-io")
-        .enable_all()
-        .build()
-        .map_err(IngestError::Runtime)?;
+    let process = match &options.process {
+        Some(p) => p.clone(),
+        None => Process::new(config.memory_budget_bytes, 1)?,
+    };
+    let runtime = process.io();
     crate::sink::pipeline::check_config(&config)?;
     let _metrics_server = match config.metrics_listen {
         Some(addr) => Some(
@@ -159,13 +196,8 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
     let writer_id = job.new_writer_id();
     let registrar = match &config.hive {
         Some(hive) => Some(
-            Registrar::start(
-                &config,
-                hive.clone(),
-                store.clone(),
-                runtime.handle().clone(),
-            )
-            .map_err(IngestError::Runtime)?,
+            Registrar::start(&config, hive.clone(), store.clone(), runtime.clone())
+                .map_err(IngestError::Runtime)?,
         ),
         None => None,
     };
@@ -173,12 +205,12 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
         .keep_commits(config.keep_commits)
         .for_job(job);
     // Half-published commits are finished before anything is consumed; then the sweep repeats
-    // in the background until the runtime ends with `run`.
+    // in the background until `run` returns (the runtime outlives it).
     let cleanup = StagingCleanup {
         min_age: config.staging_cleanup_age,
     };
     runtime.block_on(sweep_once(&commit_log, cleanup));
-    runtime.spawn(sweep_now_and_then(commit_log.clone(), cleanup));
+    let _sweeping = AbortOnDrop(runtime.spawn(sweep_now_and_then(commit_log.clone(), cleanup)));
     if let Some(r) = &registrar {
         let r: Arc<dyn crate::metrics::Level> = r.clone();
         options.metrics.hive_pending.watch(Arc::downgrade(&r));
@@ -186,8 +218,8 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
     let listener = registrar
         .clone()
         .map(|r| r as Arc<dyn crate::sink::CommitListener>);
-    let ctx = sink_context(&config, &options, &commit_log, runtime.handle(), listener)?;
-    let source_ctx = IngestContext::new(commit_log, runtime.handle().clone(), config.start_from);
+    let ctx = sink_context(&config, &options, &process, &commit_log, listener)?;
+    let source_ctx = IngestContext::new(commit_log, runtime.clone(), config.start_from);
     let consumer = source::connect(&config, source_ctx, options.connect_timeout)?;
     let end_check = match options.stop_at_end {
         true => Some(source::watermark_client(&config)?),
@@ -209,25 +241,26 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
     result.map(|()| options.metrics.snapshot())
 }
 
-/// What every partition writer of the process shares.
+/// What every partition writer of the run shares (the memory budget through this run's share
+/// of the process's).
 fn sink_context(
     config: &Arc<Config>,
     options: &IngestOptions,
+    process: &Process,
     commit_log: &CommitLog,
-    runtime: &tokio::runtime::Handle,
     listener: Option<Arc<dyn crate::sink::CommitListener>>,
 ) -> Result<SinkContext, IngestError> {
     let dlq = match &config.dlq_topic {
         Some(t) => Some(Arc::new(DeadLetterQueue::new(config, t)?)),
         None => None,
     };
-    let memory = MemoryBudget::new(config.memory_budget_bytes);
+    let memory = BudgetShare::new(&process.memory);
     let level: Arc<dyn crate::metrics::Level> = memory.clone();
     options.metrics.memory_used.watch(Arc::downgrade(&level));
     Ok(SinkContext {
         config: config.clone(),
         commit_log: commit_log.clone(),
-        runtime: runtime.clone(),
+        runtime: process.io().clone(),
         metrics: options.metrics.clone(),
         dlq,
         inferred_schemas: Mutex::new(HashMap::new()),
@@ -239,6 +272,15 @@ fn sink_context(
         listener,
         registry: crate::decode::registry_for(config)?,
     })
+}
+
+/// Ends a task spawned on the process's runtime when the run that spawned it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// One store-wide sweep ([`CommitLog::sweep`]); a failure is logged, the next round retries.

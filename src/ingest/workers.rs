@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 use crate::clock::wall_ms;
 use crate::commit::Recovered;
 use crate::decode::buffer::RecordBuffer;
-use crate::sink::memory::{Accounted, MemoryBudget};
+use crate::sink::memory::{Accounted, BudgetShare};
 use crate::sink::rotation::RotateReason;
 use crate::sink::{Committed, PartitionWriter, SinkContext};
 
@@ -66,7 +66,7 @@ pub struct Queued {
 }
 
 impl Queued {
-    pub fn new(buffer: RecordBuffer, budget: &Arc<MemoryBudget>) -> Box<Self> {
+    pub fn new(buffer: RecordBuffer, budget: &Arc<BudgetShare>) -> Box<Self> {
         let mut held = Accounted::new(budget);
         held.set(buffer.byte_size() as u64);
         Box::new(Queued { buffer, held })
@@ -368,7 +368,7 @@ mod tests {
 
     #[test]
     fn a_queued_chunk_holds_its_bytes_in_the_budget_until_dropped() {
-        let budget = MemoryBudget::new(1 << 20);
+        let budget = BudgetShare::new(&crate::sink::memory::MemoryBudget::new(1 << 20));
         let mut buffer = RecordBuffer::new(false, false);
         buffer.push(7, -1, None, Some(&[b'x'; 1000]), Vec::new);
         let queued = Queued::new(buffer, &budget);

@@ -101,12 +101,12 @@ const GAUGES: [Gauged; 4] = [
     ),
     (
         "memory_budget_used_bytes",
-        "Bytes held by open files against memory.budget.bytes",
+        "Bytes held by the job's open files against the process's memory.budget.bytes",
         |m| m.memory_used.sum(),
     ),
     (
         "memory_budget_bytes",
-        "The memory budget (memory.budget.bytes) of every running task, summed",
+        "The process's memory budget (memory.budget.bytes) the job's running tasks share with every other job of the process",
         |m| m.memory_used.capacity(),
     ),
     (

@@ -49,7 +49,8 @@ pub struct Metrics {
     /// Records behind the end of each owned partition (its last stable offset): the consumer
     /// thread sets them, and removes them when the partition goes.
     pub consumer_lag: Mutex<BTreeMap<(String, i32), u64>>,
-    /// Bytes the open files hold against `memory.budget.bytes`, over every run.
+    /// Bytes the job's open files hold (every run of it), against the process's one
+    /// `memory.budget.bytes`.
     pub memory_used: Levels,
     /// Directories committed and not yet registered in the Hive Metastore.
     pub hive_pending: Levels,
@@ -109,17 +110,23 @@ impl Levels {
         self.sum_of(|s| s.level())
     }
 
-    /// The capacities of the sources alive, summed.
+    /// The capacity the sources alive draw on: the largest of theirs (the tasks of a job, and
+    /// every job of a worker, share the process's one memory budget, which is not theirs to sum).
     pub fn capacity(&self) -> u64 {
-        self.sum_of(|s| s.capacity())
+        self.alive(|s| s.capacity()).into_iter().max().unwrap_or(0)
     }
 
     fn sum_of(&self, get: impl Fn(&dyn Level) -> u64) -> u64 {
+        self.alive(get).into_iter().sum()
+    }
+
+    /// `get` of every source still alive.
+    fn alive(&self, get: impl Fn(&dyn Level) -> u64) -> Vec<u64> {
         lock(&self.0)
             .iter()
             .filter_map(Weak::upgrade)
             .map(|s| get(s.as_ref()))
-            .sum()
+            .collect()
     }
 }
 

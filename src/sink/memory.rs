@@ -1,10 +1,16 @@
 //! The global memory budget (`memory.budget.bytes`) shared by every open file of a process.
 //!
+//! One [`MemoryBudget`] per process: `streamx ingest` makes one, `streamx worker` makes one at
+//! start for every task of every job it runs ([`crate::ingest::Process`]). Each ingest run
+//! (a task) draws on it through its own [`BudgetShare`], which also counts what that run's
+//! files hold, for its job's `streamx_memory_budget_used_bytes`.
+//!
 //! Each open file reports its in-memory size after every write through an [`Accounted`] handle;
 //! the ingest loop checks [`MemoryBudget::over`] after each record and, when the budget is
-//! reached, flushes the largest open files first (they are staged early and join their commit
-//! later) until usage is back under [`MemoryBudget::target`]. Nothing fails and nothing grows
-//! without bound; small files are the price of too many open partitions for the budget.
+//! reached, flushes the largest open files of its own first (they are staged early and join
+//! their commit later) until the process's usage is back under [`MemoryBudget::target`]. Nothing
+//! fails and nothing grows without bound; small files are the price of too many open partitions
+//! for the budget.
 //!
 //! Open files are not all the memory of a process: records being decoded and split, librdkafka's
 //! queues and the allocator's fragments come on top. When the resident set stays above the
@@ -12,6 +18,7 @@
 //! ([`crate::alloc::resident_excess`]), that excess is taken off what open files may hold, down
 //! to half the budget at most, until the resident set is back under the ceiling.
 
+use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -75,31 +82,77 @@ impl crate::metrics::Level for MemoryBudget {
     }
 }
 
+/// One ingest run's (one task's) part of the process's [`MemoryBudget`]: what its own files
+/// and queued records hold, counted in the budget too. Dereferences to the budget, so
+/// [`MemoryBudget::over`], `used` and `target` are the process's.
+#[derive(Debug)]
+pub struct BudgetShare {
+    budget: Arc<MemoryBudget>,
+    held: AtomicU64,
+}
+
+impl BudgetShare {
+    pub fn new(budget: &Arc<MemoryBudget>) -> Arc<Self> {
+        Arc::new(BudgetShare {
+            budget: budget.clone(),
+            held: AtomicU64::new(0),
+        })
+    }
+
+    /// The process's budget this share draws on.
+    pub fn budget(&self) -> &Arc<MemoryBudget> {
+        &self.budget
+    }
+
+    /// Bytes this run's files and queued records hold.
+    pub fn held(&self) -> u64 {
+        self.held.load(Ordering::Relaxed)
+    }
+}
+
+impl Deref for BudgetShare {
+    type Target = MemoryBudget;
+
+    fn deref(&self) -> &MemoryBudget {
+        &self.budget
+    }
+}
+
+/// A job's gauge: what this run holds, out of the process's one budget.
+impl crate::metrics::Level for BudgetShare {
+    fn level(&self) -> u64 {
+        self.held()
+    }
+
+    fn capacity(&self) -> u64 {
+        self.budget.limit
+    }
+}
+
 /// The share of the budget one open file holds; released when dropped.
 #[derive(Debug)]
 pub struct Accounted {
-    budget: Arc<MemoryBudget>,
+    share: Arc<BudgetShare>,
     bytes: u64,
 }
 
 impl Accounted {
-    pub fn new(budget: &Arc<MemoryBudget>) -> Self {
+    pub fn new(share: &Arc<BudgetShare>) -> Self {
         Accounted {
-            budget: budget.clone(),
+            share: share.clone(),
             bytes: 0,
         }
     }
 
-    /// Records the file's current size.
+    /// Records the file's current size, in its run's share and in the process's budget.
     pub fn set(&mut self, bytes: u64) {
+        let (share, budget) = (&self.share.held, &self.share.budget.used);
         if bytes >= self.bytes {
-            self.budget
-                .used
-                .fetch_add(bytes - self.bytes, Ordering::Relaxed);
+            share.fetch_add(bytes - self.bytes, Ordering::Relaxed);
+            budget.fetch_add(bytes - self.bytes, Ordering::Relaxed);
         } else {
-            self.budget
-                .used
-                .fetch_sub(self.bytes - bytes, Ordering::Relaxed);
+            share.fetch_sub(self.bytes - bytes, Ordering::Relaxed);
+            budget.fetch_sub(self.bytes - bytes, Ordering::Relaxed);
         }
         self.bytes = bytes;
     }
@@ -121,7 +174,7 @@ mod tests {
 
     #[test]
     fn accounting_follows_sizes_and_drops() {
-        let b = MemoryBudget::new(1000);
+        let b = BudgetShare::new(&MemoryBudget::new(1000));
         let mut a = Accounted::new(&b);
         a.set(600);
         let mut c = Accounted::new(&b);
@@ -141,7 +194,9 @@ mod tests {
 
     #[test]
     fn memory_held_beyond_open_files_is_taken_off_the_budget_down_to_half() {
-        let b = MemoryBudget::with_excess(1000, || EXCESS.load(Ordering::Relaxed));
+        let b = BudgetShare::new(&MemoryBudget::with_excess(1000, || {
+            EXCESS.load(Ordering::Relaxed)
+        }));
         let mut a = Accounted::new(&b);
         a.set(700);
         assert!(!b.over());
@@ -153,5 +208,25 @@ mod tests {
         assert_eq!(b.available(), 500, "never below half the budget");
         EXCESS.store(0, Ordering::Relaxed);
         assert!(!b.over());
+    }
+
+    /// Two runs (tasks) of one process: each share counts its own files, the budget counts
+    /// both, and either run sees the other's bytes in `over`.
+    #[test]
+    fn shares_of_one_budget_count_their_own_files_and_fill_the_one_budget() {
+        let budget = MemoryBudget::with_excess(1000, || 0);
+        let (one, two) = (BudgetShare::new(&budget), BudgetShare::new(&budget));
+        let mut a = Accounted::new(&one);
+        a.set(600);
+        let mut b = Accounted::new(&two);
+        b.set(300);
+        assert_eq!((one.held(), two.held(), budget.used()), (600, 300, 900));
+        assert!(!two.over());
+        b.set(450);
+        assert!(one.over() && two.over(), "600 + 450 of 1000");
+        use crate::metrics::Level;
+        assert_eq!((two.level(), two.capacity()), (450, 1000));
+        drop(a);
+        assert_eq!((one.held(), budget.used()), (0, 450));
     }
 }

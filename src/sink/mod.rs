@@ -51,7 +51,7 @@ use crate::format::{FileWriter, FormatError};
 use crate::metrics::Metrics;
 use crate::source::dlq::{DeadLetterQueue, DlqError};
 use crate::Origin;
-use memory::{Accounted, MemoryBudget};
+use memory::{Accounted, BudgetShare};
 use pipeline::Pipeline;
 use rotation::{RotateReason, RotationPolicy, RotationState};
 
@@ -155,7 +155,8 @@ pub struct SinkContext {
     pub inferred_schemas: decode::shared_schema::InferredSchemas,
     pub policy: RotationPolicy,
     pub compiler: SqlCompiler,
-    pub memory: Arc<MemoryBudget>,
+    /// This run's share of the process's one memory budget.
+    pub memory: Arc<BudgetShare>,
     /// Receives every commit (Hive registration); `None` when nothing listens.
     pub listener: Option<Arc<dyn CommitListener>>,
     /// The Schema Registry client every Avro decoder of the process shares.

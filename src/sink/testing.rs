@@ -8,7 +8,7 @@ use crate::commit::CommitLog;
 use crate::config::{Config, RawConfig, Source};
 use crate::decode::buffer::RecordBuffer;
 use crate::metrics::Metrics;
-use crate::sink::memory::MemoryBudget;
+use crate::sink::memory::{BudgetShare, MemoryBudget};
 use crate::sink::rotation::RotationPolicy;
 use crate::sink::SinkContext;
 use crate::store::Store;
@@ -46,7 +46,7 @@ pub fn context(
         dlq: None,
         inferred_schemas: Mutex::new(HashMap::new()),
         compiler: crate::expr::SqlCompiler::new(),
-        memory: MemoryBudget::new(1 << 30),
+        memory: BudgetShare::new(&MemoryBudget::new(1 << 30)),
         listener: None,
         registry: None,
     }

@@ -21,6 +21,7 @@
 //! | `rest.basic.auth.user`, `rest.basic.auth.password` | optional basic auth of the REST API ([`super::auth`]) |
 //! | `task.restart.backoff.initial.ms` | StreamX: wait before a failed task's first automatic restart (default 1000) |
 //! | `task.restart.backoff.max.ms` | StreamX: the longest wait, doubling up to it; 0 = no automatic restarts (default 60000; [`super::restart`]) |
+//! | `memory.budget.bytes` | StreamX: the worker's one memory budget, shared by every task of every job (default 536870912, as `streamx ingest`'s; a job's own key is ignored, [`super::jobs`]) |
 //!
 //! Every other key a Connect worker accepts (images set many) is logged once and ignored; a value
 //! that cannot be right (`rest.port=abc`, a listener that is not `http(s)://host:port`, an https
@@ -91,12 +92,16 @@ pub struct WorkerConfig {
     pub basic_auth: Option<super::auth::BasicAuth>,
     /// When failed tasks restart by themselves (`task.restart.backoff.*`).
     pub restart: RestartPolicy,
+    /// `memory.budget.bytes`: the one budget every task of every job draws on.
+    pub memory_budget_bytes: u64,
 }
 
 /// `task.restart.backoff.initial.ms`.
 pub const RESTART_INITIAL: &str = "task.restart.backoff.initial.ms";
 /// `task.restart.backoff.max.ms`.
 pub const RESTART_MAX: &str = "task.restart.backoff.max.ms";
+/// `memory.budget.bytes`: the worker's, for all its tasks.
+pub const MEMORY_BUDGET: &str = "memory.budget.bytes";
 
 /// Worker keys that are used; everything else is logged once and ignored.
 const USED: &[&str] = &[
@@ -113,6 +118,7 @@ const USED: &[&str] = &[
     super::auth::PASSWORD,
     RESTART_INITIAL,
     RESTART_MAX,
+    MEMORY_BUDGET,
 ];
 
 /// True for client security keys, shared by the worker's clients and every job's consumer
@@ -220,6 +226,7 @@ impl WorkerConfig {
             job_defaults,
             basic_auth: super::auth::BasicAuth::from_keys(|k| get(k).map(str::to_string))?,
             restart: restart_policy(get(RESTART_INITIAL), get(RESTART_MAX))?,
+            memory_budget_bytes: memory_budget(get(MEMORY_BUDGET))?,
         })
     }
 }
@@ -270,6 +277,21 @@ fn restart_policy(
         },
         max,
     })
+}
+
+/// The worker's `memory.budget.bytes`: as `streamx ingest`'s (bytes, at least 1 MiB, 512 MiB
+/// when unset).
+fn memory_budget(value: Option<&str>) -> Result<u64, WorkerConfigError> {
+    use crate::config::{MEMORY_BUDGET_DEFAULT, MEMORY_BUDGET_MIN};
+    match value.map(str::parse::<u64>) {
+        None => Ok(MEMORY_BUDGET_DEFAULT),
+        Some(Ok(n)) if n >= MEMORY_BUDGET_MIN => Ok(n),
+        Some(_) => Err(WorkerConfigError::Invalid {
+            key: MEMORY_BUDGET.into(),
+            value: value.unwrap_or_default().to_string(),
+            allowed: "bytes, a whole number >= 1048576 (1 MiB)",
+        }),
+    }
 }
 
 fn port(key: &str, value: &str) -> Result<u16, WorkerConfigError> {
@@ -458,6 +480,23 @@ mod tests {
             m.insert(key.into(), bad.into());
             let e = WorkerConfig::from_map(&m).unwrap_err().to_string();
             assert!(e.contains(key) && e.contains(bad), "{e}");
+        }
+    }
+
+    #[test]
+    fn memory_budget_is_the_worker_key_with_ingest_default() {
+        let c = WorkerConfig::from_map(&map(BASE)).unwrap();
+        assert_eq!(c.memory_budget_bytes, 512 << 20);
+        let mut m = map(BASE);
+        m.insert(MEMORY_BUDGET.into(), "268435456".into());
+        assert_eq!(
+            WorkerConfig::from_map(&m).unwrap().memory_budget_bytes,
+            256 << 20
+        );
+        for bad in ["1000", "256MiB"] {
+            m.insert(MEMORY_BUDGET.into(), bad.into());
+            let e = WorkerConfig::from_map(&m).unwrap_err().to_string();
+            assert!(e.contains(MEMORY_BUDGET) && e.contains(bad), "{e}");
         }
     }
 

@@ -15,6 +15,12 @@
 //! A job's config as stored is validated again here with this worker's defaults; a config this
 //! worker cannot run (e.g. a `${file:..}` missing on this host) makes the job FAILED with the
 //! reason, never a crash of the worker.
+//!
+//! Every task of every job runs with the worker's one [`Process`]: one memory budget (the
+//! worker's `memory.budget.bytes`) and one I/O runtime for the whole worker, as for a single
+//! `streamx ingest`. A job's own `memory.budget.bytes` is accepted (the same configs are valid
+//! everywhere) and ignored, with a warning when the job is created or changed: a budget per job
+//! would let the jobs together exceed what the worker may hold.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +29,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crate::config::{Config, ConfigError, RawConfig, Source};
-use crate::ingest::{self, IngestOptions};
+use crate::ingest::{self, IngestOptions, Process};
 use crate::metrics::Metrics;
 use crate::Origin;
 
@@ -180,6 +186,8 @@ pub struct Jobs {
     lifecycle: Mutex<()>,
     /// When failed tasks restart by themselves.
     policy: RestartPolicy,
+    /// The memory budget and I/O runtime every task draws on.
+    process: Process,
 }
 
 /// `${env:VAR}` and `${file:path:key}` (a properties file) in a value, resolved when a task
@@ -188,14 +196,25 @@ pub struct Jobs {
 pub use crate::config::secrets::resolve_providers;
 
 impl Jobs {
-    /// `defaults` are the worker's job defaults with `bootstrap.servers` among them.
-    pub fn new(defaults: BTreeMap<String, String>, policy: RestartPolicy) -> Jobs {
+    /// `defaults` are the worker's job defaults with `bootstrap.servers` among them; every
+    /// task runs with `process` (the worker's one memory budget and I/O runtime).
+    pub fn new(
+        defaults: BTreeMap<String, String>,
+        policy: RestartPolicy,
+        process: Process,
+    ) -> Jobs {
         Jobs {
             defaults,
             jobs: Mutex::new(BTreeMap::new()),
             lifecycle: Mutex::new(()),
             policy,
+            process,
         }
+    }
+
+    /// The memory budget and I/O runtime every task of this worker runs with.
+    pub fn process(&self) -> &Process {
+        &self.process
     }
 
     /// The ingest config of job `name`: the worker's defaults, the consumer group
@@ -248,6 +267,7 @@ impl Jobs {
             });
             for (name, config) in &registry.configs {
                 let target = registry.target(name);
+                let new = !jobs.contains_key(name);
                 let job = jobs.entry(name.clone()).or_insert_with(|| Job {
                     config: config.clone(),
                     target,
@@ -258,6 +278,9 @@ impl Jobs {
                 let changed = job.config != *config;
                 if changed || job.target != target {
                     tracing::info!(job = %name, ?target, changed, "job updated");
+                }
+                if changed || new {
+                    warn_own_budget(name, config, self.process.memory.limit());
                 }
                 if changed || target != TargetState::Running {
                     let keep = !changed && target == TargetState::Paused;
@@ -284,9 +307,8 @@ impl Jobs {
             };
             while job.tasks.len() < config.tasks_max {
                 let id = job.tasks.len();
-                let metrics = job.metrics.clone();
-                job.tasks
-                    .push(spawn(name, id, config.clone(), metrics, (0, 0)));
+                let run = self.run_options(job.metrics.clone());
+                job.tasks.push(spawn(name, id, config.clone(), run, (0, 0)));
             }
         }
     }
@@ -341,8 +363,8 @@ impl Jobs {
                 let restarts = old.restarts + 1;
                 tracing::warn!(job = %name, task = id, restarts, "restarting a task that failed on an external error");
                 Metrics::add(&job.metrics.task_restarts, 1);
-                let metrics = job.metrics.clone();
-                job.tasks[id] = spawn(name, id, config.clone(), metrics, (restarts, streak + 1));
+                let run = self.run_options(job.metrics.clone());
+                job.tasks[id] = spawn(name, id, config.clone(), run, (restarts, streak + 1));
             }
         }
     }
@@ -415,6 +437,27 @@ impl Jobs {
     }
 }
 
+impl Jobs {
+    /// A task's options: the job's metrics, the worker's process (its own shutdown flag comes
+    /// in [`spawn`]).
+    fn run_options(&self, metrics: Arc<Metrics>) -> IngestOptions {
+        IngestOptions {
+            metrics,
+            process: Some(self.process.clone()),
+            ..Default::default()
+        }
+    }
+}
+
+/// Logs that job `name`'s own `memory.budget.bytes` is not used: its tasks draw on the worker's
+/// (`limit` bytes).
+fn warn_own_budget(name: &str, stored: &BTreeMap<String, String>, limit: u64) {
+    if let Some(own) = stored.get(super::config::MEMORY_BUDGET) {
+        tracing::warn!(job = %name, job_budget = %own, worker_budget = limit,
+            "the job's memory.budget.bytes is ignored: every task of this worker draws on the worker's memory.budget.bytes");
+    }
+}
+
 /// Stops tasks one after the other: each commits what it has open and leaves its group before
 /// the next is asked to.
 fn stop_one_by_one(tasks: &[Arc<Task>]) {
@@ -431,7 +474,7 @@ fn spawn(
     name: &str,
     id: usize,
     config: Config,
-    metrics: Arc<Metrics>,
+    options: IngestOptions,
     (restarts, streak): (u64, u32),
 ) -> Arc<Task> {
     let stop = Arc::new(AtomicBool::new(false));
@@ -445,8 +488,7 @@ fn spawn(
     });
     let options = IngestOptions {
         shutdown: stop,
-        metrics,
-        ..Default::default()
+        ..options
     };
     let (job, me) = (name.to_string(), task.clone());
     let handle = std::thread::Builder::new()
@@ -515,7 +557,8 @@ mod tests {
         ]
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .into();
-        let jobs = Jobs::new(defaults, RestartPolicy::default());
+        let process = Process::new(1 << 20, 1).unwrap();
+        let jobs = Jobs::new(defaults, RestartPolicy::default(), process);
         let stored: BTreeMap<String, String> = [
             ("name", "clickstream"),
             ("connector.class", "com.qubole.streamx.s3.S3SinkConnector"),

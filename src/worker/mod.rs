@@ -11,7 +11,8 @@
 //!        ▼                                              ▼
 //!   GET status/metrics ◄──────────────── reconciler thread (jobs.rs): start / stop / restart
 //!                                                       │
-//!                              task threads: ingest::run(config, own shutdown flag, job Metrics)
+//!                              task threads: ingest::run(config, own shutdown flag, job Metrics,
+//!                              the worker's one memory budget and I/O runtime)
 //!                              consumer group connect-<n> on every worker => Kafka spreads the
 //!                              partitions over workers and tasks; commits keep it exactly once
 //! ```
@@ -70,7 +71,12 @@ pub enum WorkerError {
     Serve(std::io::Error),
     #[error("cannot start the REST runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("cannot start the tasks' I/O runtime: {0}")]
+    IoRuntime(crate::ingest::IngestError),
 }
+
+/// Threads of the I/O runtime every task's store calls share.
+const IO_THREADS: usize = 2;
 
 /// Runs the worker until `shutdown` is set: then the REST server stops and every task commits
 /// what it has open.
@@ -79,7 +85,11 @@ pub fn run(config: WorkerConfig, shutdown: Arc<AtomicBool>) -> Result<(), Worker
     defaults
         .entry("bootstrap.servers".into())
         .or_insert_with(|| config.bootstrap_servers.clone());
-    let jobs = Arc::new(Jobs::new(defaults, config.restart));
+    // One memory budget and one I/O runtime for every task of every job (2 I/O threads: the
+    // store round trips of all the tasks meet there).
+    let process = crate::ingest::Process::new(config.memory_budget_bytes, IO_THREADS)
+        .map_err(WorkerError::IoRuntime)?;
+    let jobs = Arc::new(Jobs::new(defaults, config.restart, process));
     let (tx, rx) = mpsc::channel::<Change>();
     let reconciler = {
         let jobs = jobs.clone();
