@@ -22,6 +22,7 @@ pub mod properties;
 pub mod schema_ddl;
 pub mod secrets;
 mod validate;
+pub use validate::check_job_name;
 #[cfg(test)]
 mod validate_tests;
 mod values;
