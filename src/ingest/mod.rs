@@ -137,6 +137,8 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
         .enable_all()
         .build()
         .map_err(IngestError::Runtime)?;
+    // Already done by crate::job::prepare for the command line and the worker; kept for
+    // configs built otherwise (embedding, tests).
     crate::sink::pipeline::check_config(&config)?;
     let _metrics_server = match config.metrics_listen {
         Some(addr) => Some(
