@@ -17,7 +17,7 @@
 //! ```
 //!
 //! Module map: [`alloc`] sets malloc up per subcommand, [`config`] reads and validates the flat
-//! key/value configuration, [`source`] owns the Kafka consumer and rebalances, [`decode`] turns
+//! key/value configuration, [`job`] prepares a job from it (the same way for every entry point), [`source`] owns the Kafka consumer and rebalances, [`decode`] turns
 //! bytes into Arrow, [`expr`] compiles SQL over batches, [`partition`] names output partitions (SQL
 //! rules and the classic presets), [`format`] encodes files, [`store`] builds object stores from
 //! URLs, [`hive`] registers tables and partitions in a Hive Metastore, [`commit`] is the
@@ -36,6 +36,7 @@ pub mod fault;
 pub mod format;
 pub mod hive;
 pub mod ingest;
+pub mod job;
 pub mod metrics;
 pub mod partition;
 pub mod query;

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use streamx::alloc::{self, MallocProfile};
-use streamx::config::{Config, RawConfig};
+use streamx::config::Config;
 use streamx::ingest::{self, IngestOptions};
 use streamx::quickstart::{self, QuickstartOptions};
 
@@ -146,9 +146,12 @@ fn main() {
     }
 }
 
-/// The configuration from a file, the environment and `--set` pairs; errors say whose fault.
+/// The job prepared from a file, the environment and `--set` pairs ([`streamx::job::prepare`],
+/// as the worker prepares a job); errors say whose fault.
 fn load(file: Option<&std::path::Path>, set: &[String]) -> anyhow::Result<Config> {
-    Config::load(file, &parse_sets(set)?).map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))
+    let (_, config) = streamx::job::load(file, std::env::vars(), &parse_sets(set)?)
+        .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
+    Ok(config)
 }
 
 /// The shutdown flag, set by SIGINT/SIGTERM from now on.
@@ -225,11 +228,8 @@ fn print_compaction(
 
 /// `streamx check-config`: validates and prints the configuration (secrets redacted).
 fn check_config(file: Option<&std::path::Path>, set: &[String]) -> anyhow::Result<()> {
-    let user_err = |e: streamx::config::ConfigError| anyhow::anyhow!("[{}] {e}", e.origin());
-    let raw = RawConfig::layered(file, std::env::vars(), &parse_sets(set)?).map_err(user_err)?;
-    // Validated with `${env:..}` / `${file:..}` resolved, printed as written (secrets masked).
-    let config = Config::from_raw(&raw.resolved().map_err(user_err)?).map_err(user_err)?;
-    streamx::sink::pipeline::check_config(&config)
+    // Prepared with `${env:..}` / `${file:..}` resolved, printed as written (secrets masked).
+    let (raw, config) = streamx::job::load(file, std::env::vars(), &parse_sets(set)?)
         .map_err(|e| anyhow::anyhow!("[{}] {e}", e.origin()))?;
     for (key, value) in Config::redacted(&raw) {
         println!("{key}={value}");

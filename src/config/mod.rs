@@ -5,8 +5,9 @@
 //! Owns: the registry of known keys ([`keys`]), the properties parser ([`properties`]), the
 //! declared-schema DDL parser ([`schema_ddl`]) and every rule that turns strings into typed
 //! settings: `validate` (one function per section), `values` (shared parsers and name tables),
-//! [`hive`] (the `hive.*` keys), `hadoop` (`hadoop.conf.dir`), [`formats`]. The same validation
-//! serves `streamx ingest`, `check-config` and the worker's REST API. Errors name the key, the value and what is allowed; unknown keys get a "did you mean".
+//! [`hive`] (the `hive.*` keys), `hadoop` (`hadoop.conf.dir`), [`formats`]. Every entry point
+//! (`streamx ingest`, `check-config`, `compact`, the worker's REST API) validates through
+//! [`crate::job::prepare`], which adds the SQL check. Errors name the key, the value and what is allowed; unknown keys get a "did you mean".
 //! Secrets (`*.password`, `*secret*`, tokens, JAAS configs, credentials, and the user info of any
 //! URL) are shown as `[hidden]` by [`Config::redacted`] and in error messages, and never logged;
 //! `${env:..}` / `${file:..}` references resolve when a config is loaded ([`secrets`]).
@@ -23,6 +24,7 @@ pub mod properties;
 pub mod schema_ddl;
 pub mod secrets;
 mod validate;
+pub use validate::check_job_name;
 #[cfg(test)]
 mod validate_tests;
 mod values;

@@ -49,10 +49,7 @@ impl Config {
         check_keys(raw)?;
         let split = split(raw);
         let v = &split.values;
-        let name = v
-            .get_or_default("name")
-            .map_or("streamx", |(_, n)| n)
-            .to_string();
+        let name = job_name(v)?;
         connector(v)?;
         let kafka = kafka(v, &split.consumer, &name)?;
         let (consumer_overrides, producer_overrides) = clients(&split, &kafka.bootstrap_servers)?;
@@ -107,6 +104,31 @@ impl Config {
             staging_cleanup_age: limits.staging_cleanup_age,
             takeover_job: v.get("commit.takeover.job").map(|(_, j)| j.to_string()),
         })
+    }
+}
+
+/// `name` (trimmed, as every value), checked by [`check_job_name`].
+fn job_name(v: &Values) -> Result<String, ConfigError> {
+    let (key, name) = v.get_or_default("name").unwrap_or(("name", "streamx"));
+    check_job_name(key, name)?;
+    Ok(name.to_string())
+}
+
+/// A job name as Kafka Connect checks a connector name: no ISO control characters (U+0000 to
+/// U+001F, U+007F to U+009F); any other Unicode is fine (it goes into the group id, client ids,
+/// statuses and, percent-encoded, REST URLs). A NUL would end the group id librdkafka sees.
+/// `key` names the key (or the URL) the name came from.
+pub fn check_job_name(key: &str, name: &str) -> Result<(), ConfigError> {
+    match name.chars().find(|c| c.is_control()) {
+        Some(c) => Err(invalid(
+            key,
+            name,
+            format!(
+                "a name without control characters (found U+{:04X}); Kafka Connect refuses them too",
+                u32::from(c)
+            ),
+        )),
+        None => Ok(()),
     }
 }
 

@@ -191,6 +191,13 @@ fn group_id_and_name() {
     assert_eq!(c.group_id, "streamx-clicks");
     let c = ok(&[("name", "clicks"), ("group.id", "g1")]);
     assert_eq!(c.group_id, "g1");
+    let c = ok(&[("name", "commandes-é-日本")]);
+    assert_eq!(c.group_id, "streamx-commandes-é-日本");
+    for bad in ["a\0b", "a\nb", "a\u{7f}b", "a\u{85}b"] {
+        let e = err(&[("name", bad)]);
+        assert_eq!(e.keys(), vec!["name".to_string()]);
+        assert!(e.to_string().contains("control characters"), "{e}");
+    }
 }
 
 #[test]

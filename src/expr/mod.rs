@@ -16,6 +16,7 @@
 
 pub mod transform;
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, UInt32Array};
@@ -23,7 +24,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::empty::EmptyTable;
-use datafusion::execution::context::{SessionConfig, SessionContext};
+use datafusion::execution::context::{SessionConfig, SessionContext, SessionState};
 use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::{
     ColumnarValue, Expr, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
@@ -31,6 +32,9 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::sql::sqlparser::ast::{
+    visit_expressions, Expr as SqlExpr, FunctionArguments, ObjectName,
+};
 
 use crate::Origin;
 
@@ -176,14 +180,43 @@ impl SqlCompiler {
         Ok(select.projection)
     }
 
-    /// Checks the syntax of a statement without a schema (for configs whose schema is inferred).
-    pub fn check_syntax(&self, key: &str, sql: &str) -> Result<(), ExprError> {
+    /// Checks a statement before its schema is known (configs whose schema is inferred from the
+    /// data): the syntax, and that every function it calls exists.
+    ///
+    /// Sound, not complete: only what cannot depend on column types is refused. A call
+    /// `f(...)` (with parentheses) fails DataFusion's planning for every schema when `f`,
+    /// normalised as DataFusion does (unquoted names lower-cased), is none of the session's
+    /// scalar, higher-order, aggregate or window functions nor one the planner handles itself
+    /// (`map`, `make_map`, `unnest`, `unnest_outer`): the planner looks the name up in exactly
+    /// these registries before it looks at any argument. Unknown columns, argument types and
+    /// aggregates are left to [`SqlCompiler::compile_select`] on the first batch's schema.
+    pub fn check_without_schema(&self, key: &str, sql: &str) -> Result<(), ExprError> {
         let state = self.ctx.state();
         let dialect = state.config().options().sql_parser.dialect;
-        state
+        let statement = state
             .sql_to_statement(sql, &dialect)
-            .map(|_| ())
-            .map_err(|e| ExprError::compile(key, e))
+            .map_err(|e| ExprError::compile(key, e))?;
+        let datafusion::sql::parser::Statement::Statement(statement) = statement else {
+            return Ok(());
+        };
+        let unknown = visit_expressions(statement.as_ref(), |e| match e {
+            SqlExpr::Function(f) if !matches!(f.args, FunctionArguments::None) => {
+                let name = function_name(&f.name);
+                if known_function(&state, &name) {
+                    ControlFlow::Continue(())
+                } else {
+                    ControlFlow::Break(name)
+                }
+            }
+            _ => ControlFlow::Continue(()),
+        });
+        match unknown {
+            ControlFlow::Break(name) => Err(ExprError::compile(
+                key,
+                format!("Invalid function '{name}': DataFusion has no such function"),
+            )),
+            ControlFlow::Continue(()) => Ok(()),
+        }
     }
 
     fn plan(&self, key: &str, sql: &str, schema: &SchemaRef) -> Result<LogicalPlan, ExprError> {
@@ -217,6 +250,30 @@ impl SqlCompiler {
             .create_physical_expr(expr, schema)
             .map_err(|e| ExprError::compile(key, e))
     }
+}
+
+/// A function's name as DataFusion's planner looks it up: an unquoted name lower-cased, a
+/// quoted one as written, a compound one (`a.b`) as its text.
+fn function_name(name: &ObjectName) -> String {
+    match name.0.as_slice() {
+        [part] => match part.as_ident() {
+            Some(ident) if ident.quote_style.is_some() => ident.value.clone(),
+            Some(ident) => ident.value.to_ascii_lowercase(),
+            None => name.to_string(),
+        },
+        _ => name.to_string(),
+    }
+}
+
+/// Whether DataFusion's planner resolves a call of `name` (see
+/// [`SqlCompiler::check_without_schema`]).
+fn known_function(state: &SessionState, name: &str) -> bool {
+    const PLANNED: [&str; 4] = ["map", "make_map", "unnest", "unnest_outer"];
+    PLANNED.contains(&name)
+        || state.scalar_functions().contains_key(name)
+        || state.higher_order_functions().contains_key(name)
+        || state.aggregate_functions().contains_key(name)
+        || state.window_functions().contains_key(name)
 }
 
 /// Result of [`evaluate_tolerant`].
@@ -383,7 +440,31 @@ mod tests {
             .compile_select("transform.sql", "SELEC x", &schema())
             .unwrap_err();
         assert!(e.to_string().contains("transform.sql"), "{e}");
-        assert!(c.check_syntax("transform.sql", "SELEC x").is_err());
+        assert!(c.check_without_schema("transform.sql", "SELEC x").is_err());
+    }
+
+    #[test]
+    fn without_a_schema_unknown_functions_are_refused_and_known_ones_wait_for_types() {
+        let c = SqlCompiler::new();
+        for sql in [
+            "SELECT no_such_function(ts)\nFROM records",
+            "SELECT NO_SUCH_FUNCTION(ts) AS x\nFROM records",
+            "SELECT a FROM records WHERE upper(nope_fn(a)) = 'X'",
+            "SELECT \"Upper\"(a) FROM records",
+        ] {
+            let e = c.check_without_schema("partition.by", sql).unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.starts_with("config key 'partition.by':"), "{msg}");
+            assert!(msg.contains("Invalid function"), "{sql}: {msg}");
+        }
+        for sql in [
+            "SELECT date_format(ts, '%Y') AS y, UPPER(user), wallclock()\nFROM records",
+            "SELECT count(*), row_number() OVER (), current_date, \"upper\"(a) FROM records",
+            "SELECT unnest(a), make_map('k', a), nope_column FROM records",
+        ] {
+            c.check_without_schema("transform.sql", sql)
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
     }
 
     #[test]

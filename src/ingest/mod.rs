@@ -174,6 +174,8 @@ pub fn run(config: Config, options: IngestOptions) -> Result<Snapshot, IngestErr
         None => Process::new(config.memory_budget_bytes, 1)?,
     };
     let runtime = process.io();
+    // Already done by crate::job::prepare for the command line and the worker; kept for
+    // configs built otherwise (embedding, tests).
     crate::sink::pipeline::check_config(&config)?;
     let _metrics_server = match config.metrics_listen {
         Some(addr) => Some(

@@ -352,8 +352,9 @@ fn millis(a: &ArrayRef) -> Vec<i64> {
 
 /// Checks the SQL of a configuration before anything starts: compiles every stage against the
 /// value schema when it is known (declared `value.schema`, raw input), which catches unknown
-/// columns and type errors; otherwise (inferred JSON) checks the syntax, and the rest is checked
-/// when the first batch has a schema.
+/// columns and type errors; otherwise (inferred JSON, registry Avro) checks the syntax and that
+/// every called function exists ([`SqlCompiler::check_without_schema`]), and what depends on
+/// column types is checked when the first batch has a schema. Part of [`crate::job::prepare`].
 pub fn check_config(config: &Config) -> Result<(), ExprError> {
     let compiler = SqlCompiler::new();
     // Registry-framed Avro has no schema before the first record.
@@ -384,10 +385,10 @@ pub fn check_config(config: &Config) -> Result<(), ExprError> {
         }
         None => {
             if let Some(sql) = &config.transform_sql {
-                compiler.check_syntax("transform.sql", sql)?;
+                compiler.check_without_schema("transform.sql", sql)?;
             }
             if let crate::partition::RuleSpec::Sql { key, list } = &config.partition_rule {
-                compiler.check_syntax(key, &format!("SELECT {list}\nFROM records"))?;
+                compiler.check_without_schema(key, &format!("SELECT {list}\nFROM records"))?;
             }
             Ok(())
         }

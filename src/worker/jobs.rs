@@ -30,6 +30,7 @@ use std::time::Instant;
 
 use crate::config::{Config, ConfigError, RawConfig, Source};
 use crate::ingest::{self, IngestOptions, Process};
+use crate::job::PrepareError;
 use crate::metrics::Metrics;
 use crate::Origin;
 
@@ -219,13 +220,14 @@ impl Jobs {
 
     /// The ingest config of job `name`: the worker's defaults, the consumer group
     /// `connect-<name>`, then the stored keys (winning), with `${env:..}` / `${file:..}`
-    /// references resolved when `resolve` is set.
+    /// references resolved when `resolve` is set; prepared as every entry point prepares a job
+    /// ([`crate::job::prepare`]: its SQL compiled too).
     pub fn ingest_config(
         &self,
         name: &str,
         stored: &BTreeMap<String, String>,
         resolve: bool,
-    ) -> Result<Config, ConfigError> {
+    ) -> Result<Config, PrepareError> {
         let mut raw = RawConfig::default();
         for (k, v) in &self.defaults {
             raw.set(k, v, Source::Default);
@@ -243,7 +245,7 @@ impl Jobs {
             };
             raw.set(k, &v, Source::Override);
         }
-        let mut config = Config::from_raw(&raw)?;
+        let mut config = crate::job::prepare(&raw)?;
         // The worker serves every job's counters on its REST port.
         config.metrics_listen = None;
         Ok(config)

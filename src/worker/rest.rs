@@ -162,13 +162,24 @@ async fn create(State(w): W, body: Bytes) -> Result<Response, ApiError> {
     let (w2, n2) = (w.clone(), name.clone());
     blocking(move || w2.put(&n2, config, true)).await?;
     let info = w.info(&name)?;
-    let location = format!("/connectors/{name}");
+    let location = connector_path(&name);
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
         Json(info),
     )
         .into_response())
+}
+
+/// `/connectors/<name>` with the name percent-encoded as one path segment (UTF-8), as Kafka
+/// Connect's `Location` header: a header value is ASCII, and `/`, `?`, `%` must not change the
+/// path. The routes decode it back.
+fn connector_path(name: &str) -> String {
+    let mut url = url::Url::parse("http://worker/connectors").expect("a valid URL");
+    url.path_segments_mut()
+        .expect("an http URL has path segments")
+        .push(name);
+    url.path().to_string()
 }
 
 async fn info(State(w): W, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
@@ -323,4 +334,17 @@ async fn validate(
         .cloned()
         .unwrap_or_else(|| plugin.clone());
     Ok(Json(w.validate_infos(&class, &config)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn locations_percent_encode_the_name() {
+        assert_eq!(super::connector_path("clicks"), "/connectors/clicks");
+        assert_eq!(
+            super::connector_path("commandes-é-日本"),
+            "/connectors/commandes-%C3%A9-%E6%97%A5%E6%9C%AC"
+        );
+        assert_eq!(super::connector_path("a b%c?"), "/connectors/a%20b%25c%3F");
+    }
 }

@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 use super::config::WorkerConfig;
 use super::jobs::{JobStatus, Jobs, State};
 use super::store::{ConfigStore, StoreError, TargetState};
-use crate::config::{keys, Config, ConfigError, TopicSelection};
+use crate::config::{keys, Config, TopicSelection};
+use crate::job::PrepareError;
 
 /// Why a request cannot be done; each maps onto Kafka Connect's status code.
 #[derive(Debug, thiserror::Error)]
@@ -22,7 +23,7 @@ pub enum ApiError {
     #[error("Task {1} of connector {0} not found")]
     TaskNotFound(String, usize),
     #[error("Connector configuration is invalid and contains the following {} error(s):\n{}", .0.keys().len().max(1), .0)]
-    Invalid(ConfigError),
+    Invalid(PrepareError),
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -104,12 +105,13 @@ impl Worker {
         self.stored(name)
     }
 
-    /// Validates `config` as job `name` would run here; the error names every bad key.
+    /// Prepares `config` as job `name` would run here ([`crate::job::prepare`]: keys, values
+    /// and SQL); the error names every bad key.
     pub fn validate(
         &self,
         name: &str,
         config: &BTreeMap<String, String>,
-    ) -> Result<Config, ConfigError> {
+    ) -> Result<Config, PrepareError> {
         self.jobs.ingest_config(name, config, true)
     }
 
@@ -131,6 +133,8 @@ impl Worker {
                 "connector name {name:?} is not valid"
             )));
         }
+        // Before anything trims it: a control character at either end counts too.
+        crate::config::check_job_name("name", name).map_err(|e| ApiError::Invalid(e.into()))?;
         match config.get("name") {
             Some(n) if n != name => {
                 return Err(ApiError::BadRequest(format!(
