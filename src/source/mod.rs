@@ -292,6 +292,8 @@ fn is_security_log(fac: &str, message: &str) -> bool {
             "SSL handshake failed",
             "certificate verify failed",
             "SASL authentication error",
+            // The broker does not offer the configured sasl.mechanism (or no SASL at all).
+            "mechanism handshake failed",
             "SSL routines",
         ]
         .iter()
@@ -509,9 +511,7 @@ fn first_metadata(
         match consumer.fetch_metadata(None, slice) {
             Ok(m) => return Ok(m),
             Err(source) => {
-                // Serves the error events (the context's `error` sees them) before subscribing:
-                // nothing is assigned yet, so no record can come back.
-                while let Some(Err(_)) = consumer.poll(Duration::ZERO) {}
+                serve_queued_events(consumer);
                 if let Some(e) = consumer.context().security_failure() {
                     return Err(e);
                 }
@@ -523,6 +523,18 @@ fn first_metadata(
                 }
             }
         }
+    }
+}
+
+/// Serves the events queued so far (logs, errors: the context's `log` and `error` see them)
+/// before subscribing; nothing is assigned yet, so no record can come back. `poll` serves one
+/// log event per call and says nothing of it, so the queue is served for a short while rather
+/// than until a call returns nothing (with `debug` set, librdkafka queues hundreds of lines
+/// ahead of a TLS or SASL failure).
+fn serve_queued_events(consumer: &BaseConsumer<IngestContext>) {
+    let until = Instant::now() + Duration::from_millis(20);
+    while Instant::now() < until {
+        let _ = consumer.poll(Duration::ZERO);
     }
 }
 

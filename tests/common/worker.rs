@@ -32,12 +32,17 @@ impl Worker {
     /// With `env`, the worker gets no file: every key comes as a `CONNECT_*` variable
     /// (cp-kafka-connect's mapping).
     pub fn start_with(dir: &Path, props: &str, env: bool) -> Worker {
+        Worker::start_logging(dir, props, env, "info,librdkafka=warn")
+    }
+
+    /// [`Worker::start_with`], logging at `filter` (`STREAMX_LOG`).
+    pub fn start_logging(dir: &Path, props: &str, env: bool, filter: &str) -> Worker {
         let port = free_port();
         let props = format!("{props}\nlisteners=http://127.0.0.1:{port}\n");
         let log = dir.join(format!("worker-{port}.log"));
         let mut cmd = Command::new(streamx_bin());
         cmd.arg("worker")
-            .env("STREAMX_LOG", "info,librdkafka=warn")
+            .env("STREAMX_LOG", filter)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
         if env {
