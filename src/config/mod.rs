@@ -19,6 +19,7 @@ mod java_stores;
 pub mod kafka_security;
 pub mod keys;
 pub mod properties;
+mod s3_encryption;
 pub mod schema_ddl;
 pub mod secrets;
 mod validate;

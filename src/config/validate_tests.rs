@@ -728,11 +728,17 @@ fn s3_encryption_and_acl_keys_are_honoured_or_refused() {
     ]));
     assert_eq!(c.store_options["aws_sse_kms_key_id"], "k-1");
     let c = ok(&with(&[
-        ("s3.sse.customer.key", "a2V5"),
+        (
+            "s3.sse.customer.key",
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        ),
         ("s3.sse.customer.algorithm", "AES256"),
     ]));
     assert_eq!(c.store_options["aws_server_side_encryption"], "sse-c");
-    assert_eq!(c.store_options["aws_sse_customer_key_base64"], "a2V5");
+    assert_eq!(
+        c.store_options["aws_sse_customer_key_base64"],
+        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+    );
     assert!(ok(&with(&[("s3.ssea.name", "")])).store_options.is_empty());
     for (extra, names) in [
         (
@@ -757,4 +763,84 @@ fn s3_encryption_and_acl_keys_are_honoured_or_refused() {
     }
     let e = err(&[("s3.ssea.name", "AES256")]).to_string();
     assert!(e.contains("s3://"), "{e}");
+}
+
+/// object_store applies `aws_sse_kms_key_id`, `aws_sse_bucket_key_enabled` and
+/// `aws_sse_customer_key_base64` only with a matching `aws_server_side_encryption`, and a
+/// Confluent key silently replaced a different `store.aws_server_side_encryption`: each of these
+/// was accepted and ignored. Also refused: an SSE-C key that is not 256 bits (S3 refuses it at
+/// the first write) and `s3.sse.customer.algorithm` without a key.
+#[test]
+fn s3_encryption_settings_that_would_be_ignored_are_refused() {
+    const KEY32: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    let s3 = |extra: &[(&'static str, &'static str)]| {
+        let mut all = vec![("store.url", "s3://bucket/prefix")];
+        all.extend_from_slice(extra);
+        all
+    };
+    for (extra, named) in [
+        (
+            vec![("store.aws_sse_kms_key_id", "k")],
+            "store.aws_sse_kms_key_id",
+        ),
+        (vec![("store.sse_kms_key_id", "k")], "store.sse_kms_key_id"),
+        (
+            vec![("store.aws_sse_bucket_key_enabled", "true")],
+            "store.aws_sse_bucket_key_enabled",
+        ),
+        (
+            vec![
+                ("store.aws_server_side_encryption", "AES256"),
+                ("store.aws_sse_kms_key_id", "k"),
+            ],
+            "store.aws_sse_kms_key_id",
+        ),
+        (
+            vec![("store.aws_sse_customer_key_base64", KEY32)],
+            "store.aws_sse_customer_key_base64",
+        ),
+        (
+            vec![("store.aws_server_side_encryption", "sse-c")],
+            "store.aws_server_side_encryption",
+        ),
+        (
+            vec![("store.aws_server_side_encryption", "rot13")],
+            "store.aws_server_side_encryption",
+        ),
+        (
+            vec![
+                ("s3.ssea.name", "AES256"),
+                ("store.aws_server_side_encryption", "aws:kms"),
+            ],
+            "s3.ssea.name",
+        ),
+        (
+            vec![("s3.sse.customer.algorithm", "AES256")],
+            "s3.sse.customer.algorithm",
+        ),
+        (vec![("s3.sse.customer.key", "a2V5")], "s3.sse.customer.key"),
+        (
+            vec![
+                ("store.aws_server_side_encryption", "sse-c"),
+                ("store.aws_sse_customer_key_base64", "bm90IGJhc2U2NCEhIQ"),
+            ],
+            "store.aws_sse_customer_key_base64",
+        ),
+    ] {
+        let e = err(&s3(&extra)).to_string();
+        assert!(e.contains(named), "{extra:?}: {e}");
+        assert!(!e.contains(KEY32), "the key is never shown: {e}");
+    }
+    // The same settings agreeing, or object_store's own keys alone, are fine.
+    let c = ok(&s3(&[
+        ("s3.ssea.name", "aws:kms"),
+        ("store.aws_server_side_encryption", "aws:kms"),
+        ("store.aws_sse_kms_key_id", "k"),
+        ("store.aws_sse_bucket_key_enabled", "false"),
+    ]));
+    assert_eq!(c.store_options["aws_sse_kms_key_id"], "k");
+    ok(&s3(&[
+        ("store.server_side_encryption", "sse-c"),
+        ("store.sse_customer_key_base64", KEY32),
+    ]));
 }
