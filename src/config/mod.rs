@@ -19,9 +19,9 @@ mod java_stores;
 pub mod kafka_security;
 pub mod keys;
 pub mod properties;
-mod s3_encryption;
 pub mod schema_ddl;
 pub mod secrets;
+mod store_encryption;
 mod validate;
 #[cfg(test)]
 mod validate_tests;

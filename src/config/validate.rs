@@ -333,7 +333,7 @@ fn store(v: &Values, mut options: BTreeMap<String, String>) -> Result<StoreSecti
         }
         _ => None,
     };
-    super::s3_encryption::apply(v, &url, &mut options, hadoop.as_ref())?;
+    super::store_encryption::apply(v, &url, &mut options, hadoop.as_ref())?;
     for (option, value) in hadoop.into_iter().flatten() {
         options.entry(option).or_insert(value);
     }

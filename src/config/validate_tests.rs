@@ -844,3 +844,38 @@ fn s3_encryption_settings_that_would_be_ignored_are_refused() {
         ("store.sse_customer_key_base64", KEY32),
     ]));
 }
+
+/// object_store 0.13 can set neither an Azure encryption scope / customer-provided key nor a GCS
+/// KMS / customer-supplied key; such store options passed check-config and the REST API (only
+/// the ingest's store builder refused them, as unknown). Refused by name here, with the reason.
+#[test]
+fn azure_and_gcs_encryption_options_are_refused_with_the_reason() {
+    for (url, key, reason) in [
+        (
+            "az://container/p",
+            "store.encryption_scope",
+            "encryption scope",
+        ),
+        (
+            "az://container/p",
+            "store.azure_encryption_scope",
+            "encryption scope",
+        ),
+        (
+            "abfss://c@acct.dfs.core.windows.net/p",
+            "store.azure_encryption_key",
+            "customer-provided key",
+        ),
+        ("gs://bucket/p", "store.kms_key_name", "KMS"),
+        (
+            "gs://bucket/p",
+            "store.google_encryption_key",
+            "customer-supplied",
+        ),
+        ("gs://bucket/p", "store.aws_server_side_encryption", "s3://"),
+        ("az://container/p", "s3.ssea.name", "s3://"),
+    ] {
+        let e = err(&[("store.url", url), (key, "AES256")]).to_string();
+        assert!(e.contains(key) && e.contains(reason), "{key}: {e}");
+    }
+}
