@@ -15,7 +15,9 @@
 //! | `ssl.endpoint.identification.algorithm=` (empty) | `none` (no hostname check, as Java) |
 //!
 //! JKS stores are refused with the `keytool` command that converts them; Java-only tuning keys
-//! are accepted and ignored (logged once); every other key is checked by librdkafka itself here,
+//! (Java implementation names: `ssl.provider`, `ssl.keymanager.algorithm`, ...) are accepted and
+//! ignored (logged once); `ssl.enabled.protocols` is met when it lists TLSv1.2 (librdkafka
+//! negotiates TLS 1.2 or 1.3) and refused otherwise; every other key is checked by librdkafka itself here,
 //! so an unknown or invalid setting is a config error naming the key. Values of secret keys
 //! ([`super::keys::is_secret`]) never appear in errors.
 
@@ -100,6 +102,9 @@ pub fn to_librdkafka(
     let get = |k: &str| entries.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
     let mut out = BTreeMap::new();
     for (k, v) in entries {
+        if k == "ssl.enabled.protocols" {
+            tls_versions(prefix, v)?;
+        }
         if JAVA_ONLY.contains(&k.as_str()) {
             keys::log_ignored_once(
                 &format!("{prefix}{k}"),
@@ -133,6 +138,16 @@ pub fn to_librdkafka(
     check_files(prefix, &out)?;
     check_with_librdkafka(prefix, &out)?;
     Ok(out)
+}
+
+/// `ssl.enabled.protocols`: librdkafka cannot limit TLS versions (it negotiates TLS 1.2 or 1.3,
+/// OpenSSL's defaults), so a list without TLSv1.2 (TLS 1.3 only) cannot be honoured and is
+/// refused; a list with it is met (older versions listed are simply not offered).
+fn tls_versions(prefix: &str, list: &str) -> Result<(), ConfigError> {
+    if list.trim().is_empty() || list.split(',').any(|p| p.trim() == "TLSv1.2") {
+        return Ok(());
+    }
+    Err(bad(prefix, "ssl.enabled.protocols", list, "a list with TLSv1.2, e.g. TLSv1.2,TLSv1.3 (librdkafka cannot limit TLS versions: it negotiates TLS 1.2 or 1.3 with the broker)"))
 }
 
 fn unsupported_class(class: &str) -> String {

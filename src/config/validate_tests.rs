@@ -879,3 +879,16 @@ fn azure_and_gcs_encryption_options_are_refused_with_the_reason() {
         assert!(e.contains(key) && e.contains(reason), "{key}: {e}");
     }
 }
+
+/// `ssl.enabled.protocols=TLSv1.3` (TLS 1.3 only) was accepted and ignored: librdkafka has no
+/// setting for TLS versions and negotiates TLS 1.2 too. Refused unless TLSv1.2 is listed.
+#[test]
+fn kafka_tls_versions_that_cannot_be_honoured_are_refused() {
+    for prefix in ["", "consumer.", "producer."] {
+        let key = format!("{prefix}ssl.enabled.protocols");
+        let e = err(&[(key.as_str(), "TLSv1.3")]).to_string();
+        assert!(e.contains(&key) && e.contains("TLSv1.2"), "{e}");
+        ok(&[(key.as_str(), "TLSv1.2,TLSv1.3")]);
+        ok(&[(key.as_str(), "TLSv1.2")]);
+    }
+}
