@@ -101,7 +101,7 @@ fn encryption(
     out.insert("aws_server_side_encryption".into(), kind.into());
     let secret = ["fs.s3a.encryption.key", "fs.s3a.server-side-encryption.key"]
         .into_iter()
-        .find_map(|p| get(p));
+        .find_map(get);
     match (kind, secret) {
         ("sse-c", Some(k)) => out.insert("aws_sse_customer_key_base64".into(), k.into()),
         (k, Some(id)) if k.starts_with("aws:kms") => {

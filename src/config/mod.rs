@@ -22,6 +22,8 @@ pub mod properties;
 pub mod schema_ddl;
 pub mod secrets;
 mod store_encryption;
+#[cfg(test)]
+mod store_encryption_tests;
 mod validate;
 #[cfg(test)]
 mod validate_tests;
