@@ -16,8 +16,10 @@
 //! | Amazon MSK IAM (`sasl.mechanism=AWS_MSK_IAM`, `IAMLoginModule`, the IAM callback handler classes) | `sasl.mechanism=OAUTHBEARER` with tokens StreamX signs ([`super::msk_iam`]) |
 //!
 //! JKS stores are refused with the `keytool` command that converts them; other Java login classes
-//! are refused; Java-only tuning keys
-//! are accepted and ignored (logged once); every other key is checked by librdkafka itself here,
+//! are refused; Java-only tuning keys (Java implementation names: `ssl.provider`,
+//! `ssl.keymanager.algorithm`, ...) are accepted and ignored (logged once);
+//! `ssl.enabled.protocols` is met when it lists TLSv1.2 (librdkafka negotiates TLS 1.2 or 1.3)
+//! and refused otherwise; every other key is checked by librdkafka itself here,
 //! so an unknown or invalid setting is a config error naming the key. Values of secret keys
 //! ([`super::keys::is_secret`]) never appear in errors.
 
@@ -102,6 +104,9 @@ pub fn to_librdkafka(
     let get = |k: &str| entries.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
     let mut out = BTreeMap::new();
     for (k, v) in entries {
+        if k == "ssl.enabled.protocols" {
+            tls_versions(prefix, v)?;
+        }
         if JAVA_ONLY.contains(&k.as_str()) {
             keys::log_ignored_once(
                 &format!("{prefix}{k}"),
@@ -139,6 +144,16 @@ pub(super) const CLASS_KEYS: [&str; 3] = [
 const UNSUPPORTED_CLASS: &str = "unset: StreamX runs librdkafka, not Java login classes; use sasl.mechanism with sasl.username/sasl.password, sasl.jaas.config (Plain, Scram, OAuthBearer, Krb5 login modules), librdkafka's sasl.oauthbearer.* keys, or Amazon MSK IAM's classes";
 
 pub use super::msk_iam::resolve_region as resolve_msk_region;
+
+/// `ssl.enabled.protocols`: librdkafka cannot limit TLS versions (it negotiates TLS 1.2 or 1.3,
+/// OpenSSL's defaults), so a list without TLSv1.2 (TLS 1.3 only) cannot be honoured and is
+/// refused; a list with it is met (older versions listed are simply not offered).
+fn tls_versions(prefix: &str, list: &str) -> Result<(), ConfigError> {
+    if list.trim().is_empty() || list.split(',').any(|p| p.trim() == "TLSv1.2") {
+        return Ok(());
+    }
+    Err(bad(prefix, "ssl.enabled.protocols", list, "a list with TLSv1.2, e.g. TLSv1.2,TLSv1.3 (librdkafka cannot limit TLS versions: it negotiates TLS 1.2 or 1.3 with the broker)"))
+}
 
 fn check_files(prefix: &str, out: &BTreeMap<String, String>) -> Result<(), ConfigError> {
     for k in FILE_KEYS {

@@ -110,7 +110,7 @@ pub static KEYS: &[KeySpec] = &[
     key("connector.class", None, "Kafka Connect: one of StreamX's connector class names (com.qubole.streamx.s3.S3SinkConnector, io.confluent.connect.s3.S3SinkConnector, io.confluent.connect.hdfs.HdfsSinkConnector or their short names)."),
     key("tasks.max", Some("1"), "Kafka Connect: consumers the job runs in one worker process (1..=1024); `streamx ingest` runs one."),
     key("s3.part.size", Some("26214400"), "Confluent S3 sink: multipart part size in bytes (5 MiB..=5 GiB); checked, but StreamX uploads each file in one request."),
-    key("hadoop.conf.dir", None, "The original StreamX's Hadoop config directory: S3 credentials, endpoint and path style read from its core-site.xml / hdfs-site.xml fs.s3a.* keys (store.* options win)."),
+    key("hadoop.conf.dir", None, "The original StreamX's Hadoop config directory: S3 credentials, endpoint and path style read from its core-site.xml / hdfs-site.xml fs.s3a.* keys, and its fs.s3a.encryption.* / server-side-encryption* settings (store.* options win; fs.s3a.acl.default other than Private, CSE and per-bucket security settings refused)."),
     key("key.converter", None, "Accepted; keys are written as bytes in _key; only meaningful in a later version."),
     key("value.converter.schemas.enable", None, "JSON input: true = Kafka Connect envelopes (default for the JsonConverter class name), false = plain JSON."),
     key("key.converter.schemas.enable", None, "Accepted; only meaningful in a later version."),
@@ -134,9 +134,9 @@ pub static KEYS: &[KeySpec] = &[
     key("aws.access.key.id", None, "Kafka Connect S3: mapped to the store option access_key_id."),
     key("aws.secret.access.key", None, "Kafka Connect S3: mapped to the store option secret_access_key (secret)."),
     key("s3.ssea.name", None, "Kafka Connect S3: server-side encryption of every object StreamX writes to S3 (staged, published by copy, commit records, compaction outputs, schema versions): AES256, aws:kms or aws:kms:dsse; unset or empty = the bucket's default."),
-    key("s3.sse.kms.key.id", None, "Kafka Connect S3: the KMS key of s3.ssea.name=aws:kms / aws:kms:dsse."),
+    key("s3.sse.kms.key.id", None, "Kafka Connect S3: the KMS key of s3.ssea.name=aws:kms / aws:kms:dsse (refused with any other)."),
     key("s3.sse.customer.key", None, "Kafka Connect S3: SSE-C, the base64 256-bit key every object is written and read with (secret)."),
-    key("s3.sse.customer.algorithm", None, "Kafka Connect S3: SSE-C algorithm; AES256 only."),
+    key("s3.sse.customer.algorithm", None, "Kafka Connect S3: SSE-C algorithm; AES256 only, and only with s3.sse.customer.key."),
     key("s3.acl.canned", None, "Kafka Connect S3: only private (what every object gets); other canned ACLs are refused (object_store cannot send x-amz-acl): use the bucket's Object Ownership and policy instead."),
 ];
 

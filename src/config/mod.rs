@@ -23,6 +23,9 @@ pub mod msk_iam;
 pub mod properties;
 pub mod schema_ddl;
 pub mod secrets;
+mod store_encryption;
+#[cfg(test)]
+mod store_encryption_tests;
 mod validate;
 pub use validate::check_job_name;
 #[cfg(test)]

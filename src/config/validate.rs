@@ -326,71 +326,6 @@ fn topics(v: &Values) -> Result<TopicSelection, ConfigError> {
     }
 }
 
-/// The Confluent S3 sink's encryption and ACL keys, honoured or refused: `s3.ssea.name`,
-/// `s3.sse.kms.key.id` and `s3.sse.customer.*` become object_store's encryption options (applied
-/// to every put, multipart upload and copy, so a file published by copy keeps them);
-/// `s3.acl.canned` other than `private` is refused (object_store sends no `x-amz-acl`).
-fn s3_encryption(
-    v: &Values,
-    url: &str,
-    options: &mut BTreeMap<String, String>,
-) -> Result<(), ConfigError> {
-    let s3 = url.starts_with("s3://") || url.starts_with("s3a://");
-    let set = |k: &'static str| v.get(k).filter(|(_, value)| !value.trim().is_empty());
-    for key in ["s3.ssea.name", "s3.sse.kms.key.id", "s3.sse.customer.key"] {
-        if let (Some((key, value)), false) = (set(key), s3) {
-            return Err(invalid(
-                key,
-                value,
-                "only with an s3:// store.url (S3 encryption)",
-            ));
-        }
-    }
-    if let Some((key, acl)) = set("s3.acl.canned") {
-        if !acl.trim().eq_ignore_ascii_case("private") {
-            return Err(invalid(key, acl, "private (other canned ACLs cannot be sent: object_store has no x-amz-acl; grant access with the bucket's Object Ownership setting and policy)"));
-        }
-    }
-    let kms_key = set("s3.sse.kms.key.id");
-    if let Some((key, algorithm)) = set("s3.ssea.name") {
-        let algorithm = algorithm.trim();
-        if !["AES256", "aws:kms", "aws:kms:dsse"].contains(&algorithm) {
-            return Err(invalid(key, algorithm, "AES256, aws:kms or aws:kms:dsse"));
-        }
-        options.insert("aws_server_side_encryption".into(), algorithm.into());
-        if let Some((_, id)) = kms_key.filter(|_| algorithm.starts_with("aws:kms")) {
-            options.insert("aws_sse_kms_key_id".into(), id.trim().into());
-        }
-    }
-    if let (Some((key, id)), false) = (kms_key, options.contains_key("aws_sse_kms_key_id")) {
-        return Err(invalid(
-            key,
-            id,
-            "only with s3.ssea.name=aws:kms or aws:kms:dsse",
-        ));
-    }
-    if let Some((key, customer_key)) = set("s3.sse.customer.key") {
-        if options.contains_key("aws_server_side_encryption") {
-            return Err(invalid(
-                key,
-                "[hidden]",
-                "either SSE-C (s3.sse.customer.key) or s3.ssea.name, not both",
-            ));
-        }
-        if let Some((akey, a)) =
-            set("s3.sse.customer.algorithm").filter(|(_, a)| a.trim() != "AES256")
-        {
-            return Err(invalid(akey, a, "AES256"));
-        }
-        options.insert("aws_server_side_encryption".into(), "sse-c".into());
-        options.insert(
-            "aws_sse_customer_key_base64".into(),
-            customer_key.trim().into(),
-        );
-    }
-    Ok(())
-}
-
 struct StoreSection {
     url: String,
     options: BTreeMap<String, String>,
@@ -416,13 +351,15 @@ fn store(v: &Values, mut options: BTreeMap<String, String>) -> Result<StoreSecti
         number(key, part, 5 << 20, 5 << 30)?;
     }
     let url = store_url(v)?;
-    s3_encryption(v, &url, &mut options)?;
-    if let Some((key, dir)) = v.get("hadoop.conf.dir") {
-        if url.starts_with("s3://") || url.starts_with("s3a://") {
-            for (option, value) in super::hadoop::s3_options(key, dir)? {
-                options.entry(option).or_insert(value);
-            }
+    let hadoop = match v.get("hadoop.conf.dir") {
+        Some((key, dir)) if url.starts_with("s3://") || url.starts_with("s3a://") => {
+            Some(super::hadoop::s3_options(key, dir)?)
         }
+        _ => None,
+    };
+    super::store_encryption::apply(v, &url, &mut options, hadoop.as_ref())?;
+    for (option, value) in hadoop.into_iter().flatten() {
+        options.entry(option).or_insert(value);
     }
     let topics_dir = match v.get_or_default("topics.dir") {
         Some((key, dir)) => {
