@@ -319,3 +319,34 @@ async fn the_sweep_replays_many_partitions_at_once_on_a_distant_store() {
         "the sweep had at most {peak} store calls in flight at once"
     );
 }
+
+/// Recovery on assignment reads the newest commit and the one before it (the chain check): both
+/// names come from one listing, so on a store far away the two reads go out together.
+#[tokio::test]
+async fn recovery_reads_the_newest_and_previous_commits_together() {
+    use crate::store::delayed::DelayedStore;
+    let dir = tempfile::tempdir().unwrap();
+    let local = store(dir.path());
+    let log = CommitLog::new(local.clone(), "topics", "w1");
+    for (seq, (first, last)) in [(0, 9), (10, 19), (20, 29)].into_iter().enumerate() {
+        let files = vec![file("t", 0, first, last)];
+        let outcome = log.commit("t", 0, seq as u64, first, last, files, vec![]);
+        assert!(matches!(outcome.await, Ok(CommitOutcome::Committed(_))));
+    }
+    let delayed = std::sync::Arc::new(DelayedStore::new(
+        local.inner.clone(),
+        std::time::Duration::from_millis(20),
+    ));
+    let distant = Store {
+        inner: delayed.clone(),
+        ..local
+    };
+    let rec = CommitLog::new(distant, "topics", "w2")
+        .recover("t", 0)
+        .await
+        .unwrap();
+    assert_eq!(rec.next_offset, Some(30));
+    assert_eq!(rec.next_seq, 3);
+    let peak = delayed.peak_in_flight();
+    assert_eq!(peak, 2, "the newest and previous commits were read one after the other");
+}
