@@ -292,7 +292,10 @@ async fn the_sweep_replays_many_partitions_at_once_on_a_distant_store() {
     let log = CommitLog::new(local.clone(), "topics", "w1");
     let commits = (0..64).map(|p| {
         let log = log.clone();
-        async move { log.commit("t", p, 0, 0, 9, vec![file("t", p, 0, 9)], vec![]).await }
+        async move {
+            log.commit("t", p, 0, 0, 9, vec![file("t", p, 0, 9)], vec![])
+                .await
+        }
     });
     for outcome in futures::future::join_all(commits).await {
         assert!(matches!(outcome, Ok(CommitOutcome::Committed(_))));
@@ -348,5 +351,8 @@ async fn recovery_reads_the_newest_and_previous_commits_together() {
     assert_eq!(rec.next_offset, Some(30));
     assert_eq!(rec.next_seq, 3);
     let peak = delayed.peak_in_flight();
-    assert_eq!(peak, 2, "the newest and previous commits were read one after the other");
+    assert_eq!(
+        peak, 2,
+        "the newest and previous commits were read one after the other"
+    );
 }

@@ -264,7 +264,11 @@ mod tests {
         let started = std::time::Instant::now();
         store.put(&path, PutPayload::from("x")).await.unwrap();
         store.head(&path).await.unwrap();
-        let listed: Vec<_> = store.list(Some(&Path::from("a"))).try_collect().await.unwrap();
+        let listed: Vec<_> = store
+            .list(Some(&Path::from("a")))
+            .try_collect()
+            .await
+            .unwrap();
         store.delete(&path).await.unwrap();
         assert_eq!(listed.len(), 1);
         assert!(started.elapsed() >= Duration::from_millis(4 * 40));
