@@ -11,25 +11,53 @@
 # StreamX runs). Then runs the criterion benches unless
 # BENCH_SKIP_CRITERION=1.
 #
-#   scripts/bench.sh [records] [partitions] [runs]      (defaults: 1000000 4 3)
+# `scripts/bench.sh distant` times a distant store instead (scripts/bench/distant.py): StreamX to
+# local disk against S3 on moto behind scripts/latency-proxy.py (BENCH_DELAY_MS, default 60 ms
+# added to every request), for each flush.size in BENCH_FLUSH_SIZES (default "5000 1000"), and
+# prints the distant / local wall ratio.
+#
+#   scripts/bench.sh [records] [partitions] [runs]            (defaults: 1000000 4 3)
+#   scripts/bench.sh distant [records] [partitions] [runs]    (defaults: 300000 4 3)
+#
+# BENCH_BIN=path runs that streamx binary instead of building the release one (e.g. a debug
+# build, to try the script with a few records); BENCH_SERVICES_UP=0 uses the services already
+# running (their env file) without calling scripts/services.sh up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-records=${1:-1000000}
+mode=compare
+if [ "${1:-}" = distant ]; then
+  mode=distant
+  shift
+fi
+records=${1:-$([ $mode = distant ] && echo 300000 || echo 1000000)}
 partitions=${2:-4}
 runs=${3:-3}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/streamx/target}
-cargo build --release --quiet
-bin=$CARGO_TARGET_DIR/release/streamx
+if [ -n "${BENCH_BIN:-}" ]; then
+  bin=$BENCH_BIN
+else
+  cargo build --release --quiet
+  bin=$CARGO_TARGET_DIR/release/streamx
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-scripts/services.sh up >/dev/null
+if [ "${BENCH_SERVICES_UP:-1}" != 0 ]; then
+  scripts/services.sh up >/dev/null
+fi
 env_file=${STREAMX_SERVICES_DIR:-/tmp/streamx-services}/env
 servers=$(grep '^STREAMX_TEST_KAFKA_BROKERS=' "$env_file" | cut -d= -f2)
 s3=$(grep '^STREAMX_TEST_S3_ENDPOINT=' "$env_file" | cut -d= -f2)
 python=$(grep '^STREAMX_TEST_PYTHON=' "$env_file" | cut -d= -f2)
 topic=bench-$(date +%s)
 "$bin" samples --topic "$topic" --partitions "$partitions" --records "$records" --bootstrap-servers "$servers"
+
+if [ $mode = distant ]; then
+  # shellcheck disable=SC2086 # a list of flush sizes
+  "$python" scripts/bench/distant.py "$bin" "$servers" "$topic" "$records" "$work" "$runs" "$s3" \
+    "${BENCH_DELAY_MS:-60}" ${BENCH_FLUSH_SIZES:-5000 1000}
+  exit 0
+fi
 
 "$python" scripts/bench/compare.py "$bin" "$servers" "$topic" "$records" "$work" "$runs" "$s3"
 

@@ -20,8 +20,9 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def measure(args, env=None):
-    """Runs `args`; returns (wall s, cpu s, peak RSS MiB) of that process alone and its stderr."""
+def measure(args, env=None, both=False):
+    """Runs `args`; returns (wall s, cpu s, peak RSS MiB) of that process alone and its stderr
+    (with `both`, its stdout and stderr together)."""
     t0 = time.monotonic()
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(p.pid, 0)
@@ -30,7 +31,8 @@ def measure(args, env=None):
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode != 0:
         sys.exit(f"{args[0]} failed ({p.returncode}):\n{out}\n{err[-3000:]}")
-    return (wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024), err
+    figures = (wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+    return figures, out + err if both else err
 
 
 def startup_ms(stderr):

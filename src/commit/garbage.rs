@@ -35,9 +35,6 @@ use super::{store_err, CommitError, CommitLog, CommitRecord, Layout};
 /// may still name.
 pub const FOREIGN_STAGING_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// Partitions whose newest commit is replayed at once.
-const SWEEP_CONCURRENCY: usize = 8;
-
 /// Staging cleanup settings.
 #[derive(Debug, Clone, Copy)]
 pub struct StagingCleanup {
@@ -102,7 +99,7 @@ impl CommitLog {
                 let r = self.replay_newest(&topic, partition).await;
                 ((topic, partition), r)
             })
-            .buffer_unordered(SWEEP_CONCURRENCY)
+            .buffer_unordered(super::PARTITIONS_AT_ONCE)
             .collect()
             .await;
         let mut newest = HashMap::new();

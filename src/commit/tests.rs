@@ -279,3 +279,80 @@ async fn recovery_refuses_another_jobs_chain_unless_taken_over() {
     assert_eq!(tool.recover("t", 1).await.unwrap().next_seq, 0);
     assert!(tool.recover("t", 0).await.is_ok(), "readers without a job");
 }
+
+/// Consumption waits for the start-up sweep, which replays the newest commit of every partition
+/// under `topics.dir` (a few round trips each): on a store 20 ms away, 64 partitions must overlap
+/// as much as recovery on assignment does, not 8 at a time (256 partitions 60 ms away took 7.7 s
+/// before the first record).
+#[tokio::test]
+async fn the_sweep_replays_many_partitions_at_once_on_a_distant_store() {
+    use crate::store::delayed::DelayedStore;
+    let dir = tempfile::tempdir().unwrap();
+    let local = store(dir.path());
+    let log = CommitLog::new(local.clone(), "topics", "w1");
+    let commits = (0..64).map(|p| {
+        let log = log.clone();
+        async move {
+            log.commit("t", p, 0, 0, 9, vec![file("t", p, 0, 9)], vec![])
+                .await
+        }
+    });
+    for outcome in futures::future::join_all(commits).await {
+        assert!(matches!(outcome, Ok(CommitOutcome::Committed(_))));
+    }
+    let delayed = std::sync::Arc::new(DelayedStore::new(
+        local.inner.clone(),
+        std::time::Duration::from_millis(20),
+    ));
+    let distant = Store {
+        inner: delayed.clone(),
+        ..local
+    };
+    let cleanup = StagingCleanup {
+        min_age: std::time::Duration::from_secs(3600),
+    };
+    let report = CommitLog::new(distant, "topics", "w2")
+        .sweep(cleanup)
+        .await
+        .unwrap();
+    assert_eq!(report.partitions, 64);
+    let peak = delayed.peak_in_flight();
+    assert!(
+        peak >= 16,
+        "the sweep had at most {peak} store calls in flight at once"
+    );
+}
+
+/// Recovery on assignment reads the newest commit and the one before it (the chain check): both
+/// names come from one listing, so on a store far away the two reads go out together.
+#[tokio::test]
+async fn recovery_reads_the_newest_and_previous_commits_together() {
+    use crate::store::delayed::DelayedStore;
+    let dir = tempfile::tempdir().unwrap();
+    let local = store(dir.path());
+    let log = CommitLog::new(local.clone(), "topics", "w1");
+    for (seq, (first, last)) in [(0, 9), (10, 19), (20, 29)].into_iter().enumerate() {
+        let files = vec![file("t", 0, first, last)];
+        let outcome = log.commit("t", 0, seq as u64, first, last, files, vec![]);
+        assert!(matches!(outcome.await, Ok(CommitOutcome::Committed(_))));
+    }
+    let delayed = std::sync::Arc::new(DelayedStore::new(
+        local.inner.clone(),
+        std::time::Duration::from_millis(20),
+    ));
+    let distant = Store {
+        inner: delayed.clone(),
+        ..local
+    };
+    let rec = CommitLog::new(distant, "topics", "w2")
+        .recover("t", 0)
+        .await
+        .unwrap();
+    assert_eq!(rec.next_offset, Some(30));
+    assert_eq!(rec.next_seq, 3);
+    let peak = delayed.peak_in_flight();
+    assert_eq!(
+        peak, 2,
+        "the newest and previous commits were read one after the other"
+    );
+}

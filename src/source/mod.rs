@@ -25,7 +25,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientConfig, ClientContext};
 
-use crate::commit::{CommitLog, Recovered};
+use crate::commit::{CommitLog, Recovered, PARTITIONS_AT_ONCE};
 use crate::config::{Config, StartFrom, TopicSelection};
 use crate::Origin;
 
@@ -193,8 +193,8 @@ impl IngestContext {
 }
 
 impl IngestContext {
-    /// [`IngestContext::recover`] for many partitions, [`RECOVERY_CONCURRENCY`] at a time (a
-    /// few store round trips each), in the order given.
+    /// [`IngestContext::recover`] for many partitions, [`PARTITIONS_AT_ONCE`] at a time (a few
+    /// store round trips each), in the order given.
     fn recover_all(
         &self,
         parts: &[(String, i32)],
@@ -205,14 +205,11 @@ impl IngestContext {
                 let result = self.recover_async(&topic, partition).await;
                 ((topic, partition), result)
             })
-            .buffered(RECOVERY_CONCURRENCY)
+            .buffered(PARTITIONS_AT_ONCE)
             .collect::<Vec<_>>();
         self.runtime.block_on(recoveries)
     }
 }
-
-/// Partitions recovered from the store at once when many are assigned together.
-const RECOVERY_CONCURRENCY: usize = 32;
 
 impl ClientContext for IngestContext {
     const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;

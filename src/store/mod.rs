@@ -11,8 +11,11 @@
 //! S3-compatible stores with `If-None-Match`), Azure and GCS all provide it. Some S3-compatible
 //! servers accept the header and ignore it; [`Store::probe_conditional_create`] finds out before
 //! anything is written. Local disk is wrapped in [`durable::DurableLocal`] (fsync after writes);
-//! `STREAMX_STORE_FAULTS` wraps any store in a [`faults::FaultyStore`] (crash tests only).
+//! `STREAMX_STORE_FAULTS` wraps any store in a [`faults::FaultyStore`] (crash tests only), and
+//! `STREAMX_STORE_DELAY_MS` in a [`delayed::DelayedStore`] (a store that far away, for tests and
+//! benches).
 
+pub mod delayed;
 pub mod durable;
 pub mod faults;
 
@@ -59,6 +62,7 @@ pub enum StoreError {
         detail: String,
         hint: &'static str,
     },
+    /// `STREAMX_STORE_FAULTS` or `STREAMX_STORE_DELAY_MS` is malformed.
     #[error("{0}")]
     Faults(String),
 }
@@ -106,6 +110,11 @@ impl Store {
                 faults::FAULTS_ENV
             );
             store.inner = Arc::new(faults::FaultyStore::with_rules(store.inner, rules));
+        }
+        if let Ok(ms) = std::env::var(delayed::DELAY_ENV) {
+            let delay = delayed::parse_delay(&ms).map_err(StoreError::Faults)?;
+            tracing::warn!(?delay, "every store call delayed ({})", delayed::DELAY_ENV);
+            store.inner = Arc::new(delayed::DelayedStore::new(store.inner, delay));
         }
         Ok(store)
     }
