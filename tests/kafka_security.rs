@@ -330,3 +330,60 @@ fn msk_iam_signs_a_token_and_fails_fast_where_it_is_refused_or_cannot_be_made() 
     let last = stderr.lines().last().unwrap_or_default();
     assert!(last.contains("cannot get AWS credentials"), "{last}");
 }
+
+/// A Kafka Connect worker file as a Java worker has it for a TLS cluster (a PKCS12
+/// truststore with its type and password) runs unchanged in `streamx worker`: its config and
+/// status topics and its job's consumer all go over TLS, and the job lands every record once.
+#[test]
+fn a_worker_file_with_a_pkcs12_truststore_runs_a_job_exactly_once_over_tls() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path());
+    let broker = TlsBroker::start(&pki, "server", None);
+    let topic = unique("tls-worker");
+    let ca = pki.file("ca.pem");
+    create_and_produce(
+        &broker.servers,
+        &[("security.protocol", "SSL"), ("ssl.ca.location", &ca)],
+        &topic,
+    );
+    let props = format!(
+        "bootstrap.servers={servers}\ngroup.id={group}\nconfig.storage.topic={cfg}\n\
+         status.storage.topic={cfg}-status\nsecurity.protocol=SSL\n\
+         ssl.truststore.location={truststore}\nssl.truststore.type=PKCS12\n\
+         ssl.truststore.password=trustpw\n",
+        servers = broker.servers,
+        group = unique("tls-worker-group"),
+        cfg = unique("tls-worker-configs"),
+        truststore = pki.file("truststore.p12"),
+    );
+    let w = common::worker::Worker::start(dir.path(), &props);
+    let out = tempfile::tempdir().unwrap();
+    let config: serde_json::Map<String, serde_json::Value> = job(
+        &broker.servers,
+        &topic,
+        out.path(),
+        &[("flush.size", "100")],
+    )
+    .into_iter()
+    .filter(|(k, _)| k != "bootstrap.servers")
+    .map(|(k, v)| (k, serde_json::Value::String(v)))
+    .collect();
+    let body = serde_json::json!({"name": topic, "config": config});
+    let (code, answer) = w.api("POST", "/connectors", Some(body));
+    assert_eq!(code, 201, "{answer}");
+    let want = (PARTITIONS * PER_PARTITION as i32) as usize;
+    let landed = || offsets_written(out.path(), &topic).len() == want;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !landed() {
+        if std::time::Instant::now() > deadline {
+            let (_, status) = w.api("GET", &format!("/connectors/{topic}/status"), None);
+            panic!("not every record landed: {status}\n{}", w.log());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let seen = offsets_written(out.path(), &topic);
+    assert_exactly_once(&seen, PARTITIONS, PER_PARTITION as i64);
+    let (_, status) = w.api("GET", &format!("/connectors/{topic}/status"), None);
+    assert_eq!(status["tasks"][0]["state"], "RUNNING", "{status}");
+}
