@@ -140,12 +140,9 @@ impl Journal {
         dir: &str,
         seq: u64,
     ) -> Result<CompactionRecord, CompactError> {
-        let record = self.records(topic, dir).read(seq).await?;
-        check_identity(
-            &record,
-            self.records(topic, dir).path(seq),
-            (topic, dir, seq),
-        )?;
+        let records = self.records(topic, dir);
+        let record = records.read(seq).await?;
+        check_identity(&record, records.path(seq), (topic, dir, seq))?;
         Ok(record)
     }
 
