@@ -15,6 +15,8 @@
 //!
 //! Everything under `_streamx` is invisible to readers (a segment starting with `_`).
 
+use super::record_log::LogKeys;
+
 /// The shape of every path StreamX writes under one `topics.dir`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
@@ -51,7 +53,15 @@ impl Layout {
     }
 
     pub fn commit(&self, topic: &str, partition: i32, seq: u64) -> String {
-        format!("{}/{seq:020}.json", self.commits_dir(topic, partition))
+        self.commit_keys(topic, partition).key(seq)
+    }
+
+    /// The commit log of one Kafka partition, as a [`super::RecordLog`] directory.
+    pub fn commit_keys(&self, topic: &str, partition: i32) -> LogKeys {
+        LogKeys {
+            dir: self.commits_dir(topic, partition),
+            pad: 20,
+        }
     }
 
     /// `<topics.dir>/_streamx/schemas`: one directory per topic below.
@@ -65,7 +75,15 @@ impl Layout {
 
     /// Version `n` of `topic`'s inferred JSON schema.
     pub fn schema_version(&self, topic: &str, n: u64) -> String {
-        format!("{}/{n}.json", self.schemas_dir(topic))
+        self.schema_keys(topic).key(n)
+    }
+
+    /// The schema history of one topic, as a [`super::RecordLog`] directory (`<n>.json`).
+    pub fn schema_keys(&self, topic: &str) -> LogKeys {
+        LogKeys {
+            dir: self.schemas_dir(topic),
+            pad: 0,
+        }
     }
 
     pub fn staging_root(&self) -> String {
@@ -98,7 +116,15 @@ impl Layout {
 
     /// Compaction record `seq` of one data directory.
     pub fn compaction_record(&self, topic: &str, dir: &str, seq: u64) -> String {
-        format!("{}/{seq:020}.json", self.compactions_dir(topic, dir))
+        self.compaction_keys(topic, dir).key(seq)
+    }
+
+    /// The compaction journal of one data directory, as a [`super::RecordLog`] directory.
+    pub fn compaction_keys(&self, topic: &str, dir: &str) -> LogKeys {
+        LogKeys {
+            dir: self.compactions_dir(topic, dir),
+            pad: 20,
+        }
     }
 
     /// Marks that the Hive partition of compaction record `seq` (a location swap) is back home.

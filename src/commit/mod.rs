@@ -13,7 +13,9 @@
 //!  publish -> resume at end+1 with seq k+1
 //! ```
 //!
-//! Every path shape lives in [`Layout`].
+//! Every path shape lives in [`Layout`]. The commit records of a partition are a [`RecordLog`]
+//! (the create-once log the compaction journal and the schema history use too): its
+//! [`Created::Retried`] is the retried create of step 2, [`Created::Lost`] the fence.
 //!
 //! Why only the newest commit is replayed: a writer publishes commit k completely before it
 //! stages commit k+1, and a recovering writer replays k before it writes anything, so every commit
@@ -25,7 +27,6 @@
 //! makes two writers of one partition unable to both commit the same sequence number.
 
 use bytes::Bytes;
-use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
@@ -37,7 +38,9 @@ pub use layout::Layout;
 
 mod garbage;
 mod layout;
+pub mod record_log;
 pub use garbage::{CleanupReport, StagingCleanup, FOREIGN_STAGING_AGE};
+pub use record_log::{Created, Listed, LogKeys, RecordError, RecordLog, StoredRecord};
 
 /// Version of the commit object layout; bumped on incompatible changes.
 pub const COMMIT_FORMAT_VERSION: u32 = 1;
@@ -69,6 +72,15 @@ pub enum CommitError {
         partition: i32,
         message: String,
     },
+}
+
+impl From<RecordError> for CommitError {
+    fn from(e: RecordError) -> Self {
+        match e {
+            RecordError::Store { op, path, source } => CommitError::Store { op, path, source },
+            RecordError::Corrupt { path, message, .. } => CommitError::Corrupt { path, message },
+        }
+    }
 }
 
 impl CommitError {
@@ -117,6 +129,25 @@ pub struct CommitRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<String>,
     pub files: Vec<CommittedFile>,
+}
+
+impl StoredRecord for CommitRecord {
+    const KIND: &'static str = "commit";
+
+    fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("commit record serialises")
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        let record: CommitRecord = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if record.version > COMMIT_FORMAT_VERSION {
+            return Err(format!(
+                "commit format version {} is newer than this StreamX understands ({})",
+                record.version, COMMIT_FORMAT_VERSION
+            ));
+        }
+        Ok(record)
+    }
 }
 
 /// A finished file handed to [`CommitLog::commit`].
@@ -249,8 +280,12 @@ impl CommitLog {
         &self.writer_id
     }
 
-    fn commits_dir(&self, topic: &str, partition: i32) -> Path {
-        self.store.path(&self.layout.commits_dir(topic, partition))
+    /// The commit records of a Kafka partition.
+    fn records(&self, topic: &str, partition: i32) -> RecordLog<CommitRecord> {
+        RecordLog::new(
+            self.store.clone(),
+            self.layout.commit_keys(topic, partition),
+        )
     }
 
     /// Key of commit `seq` of a Kafka partition.
@@ -329,49 +364,21 @@ impl CommitLog {
         }
         fault::point("commit.after_stage");
         // 2. the atomic step
-        let path = self.commit_path(topic, partition, seq);
-        let body = serde_json::to_vec_pretty(&record).expect("commit record serialises");
-        match self.store.create(&path, body).await {
-            Ok(_) => {}
-            Err(object_store::Error::AlreadyExists { .. }) => {
-                if !self.created_by_us(&path, &record).await? {
-                    self.discard_staged(&record).await;
-                    return Ok(CommitOutcome::Fenced { seq });
-                }
-            }
-            Err(source) => return Err(store_err("put (create commit)", &path, source)),
+        // A retried create that had landed (our own record) goes on; another writer's fences,
+        // and so does a record of ours for other offsets.
+        let records = self.records(topic, partition);
+        if let Created::Lost(_) = records.create(seq, &record).await? {
+            self.discard_staged(&record).await;
+            return Ok(CommitOutcome::Fenced { seq });
         }
         fault::point("commit.after_commit_object");
         // 3. publish
-        self.publish(&record, &path).await?;
+        self.publish(&record, &records.path(seq)).await?;
         fault::point("commit.after_publish");
         if let Some(old) = seq.checked_sub(self.keep_commits) {
-            self.prune_commit(topic, partition, old).await;
+            records.prune(old).await;
         }
         Ok(CommitOutcome::Committed(record))
-    }
-
-    /// After `AlreadyExists` on our create: was the existing record written by an earlier attempt
-    /// of this very call (a client retry of a create whose first response was lost)? Only a
-    /// record by another writer, or by us for other offsets, fences.
-    async fn created_by_us(&self, path: &Path, ours: &CommitRecord) -> Result<bool, CommitError> {
-        let existing = self.read_commit(path).await?;
-        let ours_retried = existing == *ours;
-        if ours_retried {
-            tracing::info!(commit = %path, "the commit object exists and is ours: an earlier attempt of this create succeeded (a retried request); going on with the publish");
-        }
-        Ok(ours_retried)
-    }
-
-    /// Best effort: deletes commit record `seq` (older than the newest `keep_commits`).
-    async fn prune_commit(&self, topic: &str, partition: i32, seq: u64) {
-        let path = self.commit_path(topic, partition, seq);
-        match self.store.inner.delete(&path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => {
-                tracing::warn!(commit = %path, error = %e, "could not prune an old commit record")
-            }
-        }
     }
 
     /// Moves every staged file of `record` to its final key. Idempotent: a file already moved
@@ -445,11 +452,12 @@ impl CommitLog {
         self.check_owner(&record)?;
         check_chain(&record, &seqs, previous?)?;
         self.publish(&record, &path).await?;
+        let records = self.records(topic, partition);
         for &old in seqs
             .iter()
             .take(seqs.len().saturating_sub(self.keep_commits as usize))
         {
-            self.prune_commit(topic, partition, old).await;
+            records.prune(old).await;
         }
         Ok(Recovered {
             next_seq: seq + 1,
@@ -464,38 +472,15 @@ impl CommitLog {
         topic: &str,
         partition: i32,
     ) -> Result<Option<CommitRecord>, CommitError> {
-        let Some(&seq) = self.commit_seqs(topic, partition).await?.last() else {
-            return Ok(None);
-        };
-        let path = self.commit_path(topic, partition, seq);
-        match self.read_commit(&path).await {
-            Ok(r) => Ok(Some(r)),
-            // Pruned since the listing: a newer one exists; read again.
-            Err(CommitError::Store { source, .. })
-                if matches!(*source, object_store::Error::NotFound { .. }) =>
-            {
-                Box::pin(self.newest_commit(topic, partition)).await
-            }
-            Err(e) => Err(e),
-        }
+        // Pruned between listing and reading: a newer one exists; the log lists again.
+        let newest = self.records(topic, partition).newest().await?;
+        Ok(newest.map(|(_, record)| record))
     }
 
     /// Sequence numbers of the commit records of a partition, ascending.
     async fn commit_seqs(&self, topic: &str, partition: i32) -> Result<Vec<u64>, CommitError> {
-        let dir = self.commits_dir(topic, partition);
-        let metas: Vec<_> = self
-            .store
-            .inner
-            .list(Some(&dir))
-            .try_collect()
-            .await
-            .map_err(|source| store_err("list (recover)", &dir, source))?;
-        let mut seqs: Vec<u64> = metas
-            .iter()
-            .filter_map(|m| m.location.filename()?.strip_suffix(".json")?.parse().ok())
-            .collect();
-        seqs.sort_unstable();
-        Ok(seqs)
+        let listed = self.records(topic, partition).list().await?;
+        Ok(listed.iter().map(|l| l.seq).collect())
     }
 
     /// The commit before the newest in `seqs` (ascending), for [`check_chain`]: `None` when
@@ -550,30 +535,7 @@ impl CommitLog {
 
     /// Reads and parses one commit object.
     pub async fn read_commit(&self, path: &Path) -> Result<CommitRecord, CommitError> {
-        let bytes = self
-            .store
-            .inner
-            .get(path)
-            .await
-            .map_err(|source| store_err("get (commit)", path, source))?
-            .bytes()
-            .await
-            .map_err(|source| store_err("get (commit)", path, source))?;
-        let record: CommitRecord =
-            serde_json::from_slice(&bytes).map_err(|e| CommitError::Corrupt {
-                path: path.to_string(),
-                message: e.to_string(),
-            })?;
-        if record.version > COMMIT_FORMAT_VERSION {
-            return Err(CommitError::Corrupt {
-                path: path.to_string(),
-                message: format!(
-                    "commit format version {} is newer than this StreamX understands ({})",
-                    record.version, COMMIT_FORMAT_VERSION
-                ),
-            });
-        }
-        Ok(record)
+        Ok(record_log::read_path(&self.store, path).await?)
     }
 
     /// Every commit of a Kafka partition, oldest first (for tests, `query` and tools).
@@ -582,19 +544,11 @@ impl CommitLog {
         topic: &str,
         partition: i32,
     ) -> Result<Vec<CommitRecord>, CommitError> {
-        let dir = self.commits_dir(topic, partition);
-        let mut paths: Vec<Path> = self
-            .store
-            .inner
-            .list(Some(&dir))
-            .map_ok(|m| m.location)
-            .try_collect()
-            .await
-            .map_err(|source| store_err("list (commits)", &dir, source))?;
-        paths.sort();
-        let mut out = Vec::with_capacity(paths.len());
-        for p in &paths {
-            out.push(self.read_commit(p).await?);
+        let records = self.records(topic, partition);
+        let listed = records.list().await?;
+        let mut out = Vec::with_capacity(listed.len());
+        for l in &listed {
+            out.push(records.read(l.seq).await?);
         }
         Ok(out)
     }

@@ -10,6 +10,10 @@
 //!  a later run deletes the trash of swaps older than compact.input.grace.ms
 //! ```
 //!
+//! The records of a directory are a [`RecordLog`] (the create-once log of commits and schema
+//! versions too): [`Created::Retried`] (our own create, retried after its answer was lost) is
+//! won, [`Created::Lost`] means another compactor owns the directory.
+//!
 //! Only the newest record of a directory can be incomplete: a run completes it before it plans
 //! the directory again, so completing means replaying the newest. A record is never pruned while
 //! it is the newest, and a run never creates a record for a plan older than half of
@@ -24,7 +28,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{store_err, CompactError};
 use super::hive::{HiveSwap, PartitionSwap};
-use crate::commit::Layout;
+use crate::commit::{record_log, Layout, RecordError, RecordLog, StoredRecord};
+pub use crate::commit::{Created, Listed};
 use crate::fault;
 use crate::store::Store;
 
@@ -69,23 +74,38 @@ pub struct CompactionRecord {
     pub hive: Option<PartitionSwap>,
 }
 
-/// A record key as listed: its sequence number and when it was written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Listed {
-    pub seq: u64,
-    pub modified_ms: i64,
+impl StoredRecord for CompactionRecord {
+    const KIND: &'static str = "compaction record";
+
+    fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("compaction record serialises")
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        let record: CompactionRecord = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if record.version > RECORD_VERSION {
+            return Err(format!(
+                "record version {} is newer than this StreamX understands ({RECORD_VERSION})",
+                record.version
+            ));
+        }
+        Ok(record)
+    }
+}
+
+impl From<RecordError> for CompactError {
+    fn from(e: RecordError) -> Self {
+        match e {
+            RecordError::Store { op, path, source } => CompactError::StoreOp { op, path, source },
+            RecordError::Corrupt { path, message, .. } => {
+                CompactError::CorruptRecord { path, message }
+            }
+        }
+    }
 }
 
 /// The records of one topic, by directory, oldest first.
 pub type TopicRecords = BTreeMap<String, Vec<Listed>>;
-
-/// What a create attempt came to.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Created {
-    Won,
-    /// Another compactor created this sequence number first.
-    Lost,
-}
 
 /// Reads and writes the compaction records under one `topics.dir`.
 #[derive(Debug, Clone)]
@@ -103,30 +123,15 @@ impl Journal {
         &self.layout
     }
 
+    /// The records of one data directory.
+    fn records(&self, topic: &str, dir: &str) -> RecordLog<CompactionRecord> {
+        RecordLog::new(self.store.clone(), self.layout.compaction_keys(topic, dir))
+    }
+
     /// Every record of a topic, in one listing.
     pub async fn list(&self, topic: &str) -> Result<TopicRecords, CompactError> {
-        let root = self.layout.compactions_root();
-        let prefix = self.store.path(&format!("{root}/{topic}"));
-        let root_path = self.store.path(&root);
-        let metas = list_all(&self.store, &prefix, "list (compaction records)").await?;
-        let mut out = TopicRecords::new();
-        for m in metas {
-            let Some(rel) = relative(&root_path, &m.location) else {
-                continue;
-            };
-            if let Some((t, dir, seq)) = Layout::parse_compaction_record(&rel) {
-                if t == topic {
-                    out.entry(dir).or_default().push(Listed {
-                        seq,
-                        modified_ms: m.last_modified.timestamp_millis(),
-                    });
-                }
-            }
-        }
-        for seqs in out.values_mut() {
-            seqs.sort_by_key(|l| l.seq);
-        }
-        Ok(out)
+        let root = self.layout.compactions_dir(topic, "");
+        Ok(record_log::list_logs(&self.store, &self.store.path(&root)).await?)
     }
 
     pub async fn read(
@@ -135,50 +140,26 @@ impl Journal {
         dir: &str,
         seq: u64,
     ) -> Result<CompactionRecord, CompactError> {
-        let path = self
-            .store
-            .path(&self.layout.compaction_record(topic, dir, seq));
-        let bytes = async { self.store.inner.get(&path).await?.bytes().await }
-            .await
-            .map_err(|e| store_err("get (compaction record)", &path, e))?;
-        let corrupt = |message: String| CompactError::CorruptRecord {
-            path: path.to_string(),
-            message,
-        };
-        let record: CompactionRecord =
-            serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
-        if record.version > RECORD_VERSION {
-            return Err(corrupt(format!(
-                "record version {} is newer than this StreamX understands ({RECORD_VERSION})",
-                record.version
-            )));
-        }
-        if (record.topic.as_str(), record.dir.as_str(), record.seq) != (topic, dir, seq) {
-            return Err(corrupt("it describes another directory or sequence".into()));
-        }
+        let records = self.records(topic, dir);
+        let record = records.read(seq).await?;
+        check_identity(&record, records.path(seq), (topic, dir, seq))?;
         Ok(record)
     }
 
-    /// The atomic point of a swap. `Lost` when another compactor created `record.seq` of this
-    /// directory first (a retried create of our own record counts as won).
-    pub async fn create(&self, record: &CompactionRecord) -> Result<Created, CompactError> {
-        let rel = self
-            .layout
-            .compaction_record(&record.topic, &record.dir, record.seq);
-        let path = self.store.path(&rel);
-        let body = serde_json::to_vec_pretty(record).expect("compaction record serialises");
-        match self.store.create(&path, body).await {
-            Ok(_) => Ok(Created::Won),
-            Err(object_store::Error::AlreadyExists { .. }) => {
-                let existing = self.read(&record.topic, &record.dir, record.seq).await?;
-                Ok(if existing == *record {
-                    Created::Won
-                } else {
-                    Created::Lost
-                })
-            }
-            Err(e) => Err(store_err("put (create compaction record)", &path, e)),
+    /// The atomic point of a swap (see [`RecordLog::create`]): `Won` or `Retried` (our own
+    /// record, created by an earlier attempt whose answer was lost) make the directory ours;
+    /// `Lost` when another compactor created `record.seq` of this directory first.
+    pub async fn create(
+        &self,
+        record: &CompactionRecord,
+    ) -> Result<Created<CompactionRecord>, CompactError> {
+        let (topic, dir, seq) = (&record.topic, &record.dir, record.seq);
+        let records = self.records(topic, dir);
+        let created = records.create(seq, record).await?;
+        if let Created::Lost(winner) = &created {
+            check_identity(winner, records.path(seq), (topic, dir, seq))?;
         }
+        Ok(created)
     }
 
     /// Whether a record's swap has finished: inputs leave their directory in order after every
@@ -409,13 +390,9 @@ impl Journal {
         let Some((_, older)) = listed.split_last() else {
             return;
         };
+        let records = self.records(topic, dir);
         for l in older.iter().filter(|l| now - l.modified_ms > retention_ms) {
-            let path = self
-                .store
-                .path(&self.layout.compaction_record(topic, dir, l.seq));
-            if let Err(e) = self.store.inner.delete(&path).await {
-                tracing::warn!(record = %path, error = %e, "could not prune a compaction record");
-            }
+            records.prune(l.seq).await;
             let mark = self
                 .store
                 .path(&self.layout.compaction_record_home(topic, dir, l.seq));
@@ -479,6 +456,21 @@ impl Journal {
             }
         }
     }
+}
+
+/// A record must describe the directory and sequence number it is stored at.
+fn check_identity(
+    record: &CompactionRecord,
+    path: Path,
+    (topic, dir, seq): (&str, &str, u64),
+) -> Result<(), CompactError> {
+    if (record.topic.as_str(), record.dir.as_str(), record.seq) != (topic, dir, seq) {
+        return Err(CompactError::CorruptRecord {
+            path: path.to_string(),
+            message: "it describes another directory or sequence".into(),
+        });
+    }
+    Ok(())
 }
 
 /// Every object below `prefix`, in one listing.

@@ -118,7 +118,7 @@ pub async fn swap(ctx: Arc<SwapContext>, plan: DirPlan, seq: u64) -> Result<Swap
         ctx.journal.discard(&record.outputs).await;
         return Ok(Swapped::Expired);
     }
-    if ctx.journal.create(&record).await? == Created::Lost {
+    if let Created::Lost(_) = ctx.journal.create(&record).await? {
         tracing::info!(topic = %plan.topic, dir = %plan.dir, seq, "another compactor owns this directory; backing off");
         ctx.journal.discard(&record.outputs).await;
         return Ok(Swapped::BackedOff);

@@ -3,11 +3,14 @@
 //! ([`Layout::schema_version`]).
 //!
 //! Contract:
-//! - Version `n` is written once, with `PutMode::Create`: two writers of the same `n` (two
-//!   processes of the group, two partitions racing) cannot both succeed; the loser re-reads the
-//!   newest version, merges what it had into it and tries `n + 1`
-//!   ([`super::shared_schema::TopicSchema::merge`]). So every partition, process and restart sees
-//!   one history, and version `n + 1` always accepts everything version `n` accepted.
+//! - The versions of a topic are a [`RecordLog`] (the create-once log of commits and compaction
+//!   records too). Version `n` is written once, with `PutMode::Create`: two writers of the same
+//!   `n` (two processes of the group, two partitions racing) cannot both succeed; the loser
+//!   ([`Created::Lost`]) re-reads the newest version, merges what it had into it and tries `n + 1`
+//!   ([`super::shared_schema::TopicSchema::merge`]). A create whose first attempt landed but whose
+//!   answer was lost ([`Created::Retried`]: the version there is exactly ours) is won, not a lost
+//!   race. So every partition, process and restart sees one history, and version `n + 1` always
+//!   accepts everything version `n` accepted.
 //! - A version holds the inferred types, `Null` included (a field seen only as null or empty
 //!   keeps no type until a value gives one), as JSON: `{"topic", "version", "fields": [{"name",
 //!   "type"}]}` where `type` is Arrow's `DataType` text (`Int64`, `List(Utf8)`,
@@ -25,12 +28,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema};
-use futures::TryStreamExt;
-use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use super::DecodeError;
-use crate::commit::Layout;
+use crate::commit::{Created, Layout, RecordError, RecordLog, StoredRecord};
 use crate::store::Store;
 
 /// The schema versions of every topic under one `topics.dir`.
@@ -39,6 +40,36 @@ pub struct SchemaStore {
     store: Store,
     layout: Layout,
     runtime: tokio::runtime::Handle,
+}
+
+/// One stored version of a topic's inferred schema: the record of the schema history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionRecord {
+    pub topic: String,
+    pub version: u64,
+    pub schema: Schema,
+}
+
+impl StoredRecord for VersionRecord {
+    const KIND: &'static str = "schema version";
+
+    fn to_bytes(&self) -> Vec<u8> {
+        to_json(&self.topic, self.version, &self.schema)
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        let stored: StoredVersion = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        let fields = stored
+            .fields
+            .into_iter()
+            .map(|f| field_of(f).map(Arc::new))
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(VersionRecord {
+            topic: stored.topic,
+            version: stored.version,
+            schema: Schema::new(fields),
+        })
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -93,20 +124,23 @@ impl SchemaStore {
 
     /// The newest stored version of `topic`, if any.
     pub fn newest(&self, topic: &str) -> Result<Option<(u64, Schema)>, DecodeError> {
-        self.runtime.block_on(async {
-            let versions = version_numbers(&self.store, &self.layout, topic).await?;
-            match versions.last() {
-                None => Ok(None),
-                Some(&n) => Ok(Some((n, read(&self.store, &self.layout, topic, n).await?))),
-            }
-        })
+        let newest = self
+            .runtime
+            .block_on(history(&self.store, &self.layout, topic).newest());
+        let newest = newest.map_err(|e| record_error(topic, e))?;
+        Ok(newest.map(|(n, v)| (n, v.schema)))
     }
 
-    /// Creates version `n` of `topic`; `Ok(false)` when another writer created it first.
+    /// Creates version `n` of `topic`: `Ok(true)` when version `n` is ours (created now, or by an
+    /// earlier attempt of this create whose answer was lost), `Ok(false)` when another writer
+    /// created it first.
     pub fn create(&self, topic: &str, n: u64, schema: &Schema) -> Result<bool, DecodeError> {
-        let key = self.layout.schema_version(topic, n);
-        let path = self.store.path(&key);
-        let body = to_json(topic, n, schema);
+        let record = VersionRecord {
+            topic: topic.to_string(),
+            version: n,
+            schema: schema.clone(),
+        };
+        let body = record.to_bytes();
         // What is stored must read back as exactly this schema: else every reader of the version
         // (a restart, the loser of a race) would see other fields and store them again.
         let back = from_json(&body);
@@ -120,20 +154,16 @@ impl SchemaStore {
                 },
             });
         }
-        let opts = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
-        let put = self
-            .store
-            .inner
-            .put_opts(&path, PutPayload::from(body), opts);
-        match self.runtime.block_on(put) {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
-            Err(e) => Err(store_error(topic, &key, e.to_string())),
-        }
+        let log = history(&self.store, &self.layout, topic);
+        let created = self.runtime.block_on(log.create(n, &record));
+        let created: Created<VersionRecord> = created.map_err(|e| record_error(topic, e))?;
+        Ok(created.is_ours())
     }
+}
+
+/// The schema history of `topic`.
+fn history(store: &Store, layout: &Layout, topic: &str) -> RecordLog<VersionRecord> {
+    RecordLog::new(store.clone(), layout.schema_keys(topic))
 }
 
 /// `streamx schema`: the stored versions of every topic under the configured `topics.dir`, one
@@ -171,9 +201,12 @@ pub async fn versions(
     layout: &Layout,
     topic: &str,
 ) -> Result<Vec<(u64, Schema)>, DecodeError> {
+    let log = history(store, layout, topic);
+    let err = |e| record_error(topic, e);
     let mut out = Vec::new();
-    for n in version_numbers(store, layout, topic).await? {
-        out.push((n, read(store, layout, topic, n).await?));
+    for listed in log.list().await.map_err(err)? {
+        let version = log.read(listed.seq).await.map_err(err)?;
+        out.push((listed.seq, version.schema));
     }
     Ok(out)
 }
@@ -188,36 +221,11 @@ pub async fn topics(store: &Store, layout: &Layout) -> Result<Vec<String>, Decod
     Ok(topics)
 }
 
-async fn version_numbers(
-    store: &Store,
-    layout: &Layout,
-    topic: &str,
-) -> Result<Vec<u64>, DecodeError> {
-    let dir = layout.schemas_dir(topic);
-    let metas: Vec<_> = store
-        .inner
-        .list(Some(&store.path(&dir)))
-        .try_collect()
-        .await
-        .map_err(|e| store_error(topic, &dir, e.to_string()))?;
-    let mut ns: Vec<u64> = metas
-        .iter()
-        .filter_map(|m| m.location.filename()?.strip_suffix(".json")?.parse().ok())
-        .collect();
-    ns.sort_unstable();
-    Ok(ns)
-}
-
-async fn read(store: &Store, layout: &Layout, topic: &str, n: u64) -> Result<Schema, DecodeError> {
-    let key = layout.schema_version(topic, n);
-    let err = |message: String| store_error(topic, &key, message);
-    let got = store
-        .inner
-        .get(&store.path(&key))
-        .await
-        .map_err(|e| err(e.to_string()))?;
-    let bytes = got.bytes().await.map_err(|e| err(e.to_string()))?;
-    from_json(&bytes).map_err(err)
+fn record_error(topic: &str, e: RecordError) -> DecodeError {
+    match e {
+        RecordError::Store { path, source, .. } => store_error(topic, &path, source.to_string()),
+        RecordError::Corrupt { path, message, .. } => store_error(topic, &path, message),
+    }
 }
 
 fn store_error(topic: &str, path: &str, message: String) -> DecodeError {
@@ -260,13 +268,7 @@ fn stored_type(t: &DataType) -> StoredType {
 }
 
 fn from_json(bytes: &[u8]) -> Result<Schema, String> {
-    let stored: StoredVersion = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-    let fields = stored
-        .fields
-        .into_iter()
-        .map(|f| field_of(f).map(Arc::new))
-        .collect::<Result<Vec<_>, String>>()?;
-    Ok(Schema::new(fields))
+    VersionRecord::from_bytes(bytes).map(|v| v.schema)
 }
 
 fn field_of(f: StoredField) -> Result<Field, String> {
@@ -368,6 +370,36 @@ mod tests {
         let (again, _) = open().merge(&schema).unwrap();
         assert_eq!(again.version, 1, "no spurious version of the same fields");
         assert_eq!(again.inferred, v1.inferred);
+    }
+
+    /// A create whose first attempt landed but whose answer was lost is retried by the client,
+    /// and the store answers the retry with `AlreadyExists`: the version is ours, not a lost race.
+    #[test]
+    fn a_retried_create_that_had_succeeded_is_our_version_not_a_lost_race() {
+        use crate::store::faults::{FaultAction, FaultRule, FaultyStore, Op};
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().to_str().unwrap();
+        let real = Store::with_url(url, &std::collections::BTreeMap::new()).unwrap();
+        let faults = Arc::new(FaultyStore::new(real.inner.clone()));
+        let store = Store {
+            inner: faults.clone(),
+            ..real
+        };
+        faults.add(FaultRule::new(
+            Op::Put,
+            "_streamx/schemas/",
+            FaultAction::ApplyThenAlreadyExists,
+        ));
+        let schemas = SchemaStore::new(store, Layout::new("topics"), runtime.handle().clone());
+        let created = schemas.create("t", 1, &fields(&["x"])).unwrap();
+        assert_eq!(faults.fired(), 1);
+        assert!(
+            created,
+            "our own retried create of version 1 was reported as lost to another writer"
+        );
+        // Another writer's version 1 still loses us the race.
+        assert!(!schemas.create("t", 1, &fields(&["y"])).unwrap());
     }
 
     fn fields(names: &[&str]) -> Schema {
