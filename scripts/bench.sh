@@ -16,8 +16,13 @@
 # added to every request), for each flush.size in BENCH_FLUSH_SIZES (default "5000 1000"), and
 # prints the distant / local wall ratio.
 #
+# `scripts/bench.sh tls` times Kafka over TLS instead (scripts/bench/tls.py): the same records read
+# in plaintext and over TLS (a second tansu behind stunnel4, private CA), Parquet zstd to local
+# disk, and prints the TLS / plaintext ratio of CPU per record.
+#
 #   scripts/bench.sh [records] [partitions] [runs]            (defaults: 1000000 4 3)
 #   scripts/bench.sh distant [records] [partitions] [runs]    (defaults: 300000 4 3)
+#   scripts/bench.sh tls [records] [partitions] [runs]        (defaults: 300000 4 3)
 #
 # BENCH_BIN=path runs that streamx binary instead of building the release one (e.g. a debug
 # build, to try the script with a few records); BENCH_SERVICES_UP=0 uses the services already
@@ -25,11 +30,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=compare
-if [ "${1:-}" = distant ]; then
-  mode=distant
+if [ "${1:-}" = distant ] || [ "${1:-}" = tls ]; then
+  mode=$1
   shift
 fi
-records=${1:-$([ $mode = distant ] && echo 300000 || echo 1000000)}
+records=${1:-$([ $mode = compare ] && echo 1000000 || echo 300000)}
 partitions=${2:-4}
 runs=${3:-3}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/streamx/target}
@@ -56,6 +61,12 @@ if [ $mode = distant ]; then
   # shellcheck disable=SC2086 # a list of flush sizes
   "$python" scripts/bench/distant.py "$bin" "$servers" "$topic" "$records" "$work" "$runs" "$s3" \
     "${BENCH_DELAY_MS:-60}" ${BENCH_FLUSH_SIZES:-5000 1000}
+  exit 0
+fi
+
+if [ $mode = tls ]; then
+  tansu=$(grep '^STREAMX_TEST_TANSU_BIN=' "$env_file" | cut -d= -f2)
+  "$python" scripts/bench/tls.py "$bin" "$servers" "$topic" "$records" "$work" "$runs" "$tansu"
   exit 0
 fi
 
