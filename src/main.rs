@@ -44,6 +44,9 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Print the configuration reference (every key, default and meaning) as Markdown: the
+    /// source of docs/configuration.md.
+    ConfigReference,
     /// Validate a configuration and print it (secrets redacted), without connecting anywhere.
     CheckConfig {
         #[arg(long)]
@@ -314,6 +317,7 @@ fn run() -> anyhow::Result<()> {
             stop_at_end,
         } => run_ingest(load(config.as_deref(), &set)?, stop_at_end)?,
         Command::Worker { config } => run_worker(config.as_deref())?,
+        Command::ConfigReference => print!("{}", streamx::config::reference::markdown()),
         Command::CheckConfig { config, set } => check_config(config.as_deref(), &set)?,
         Command::Schema { config, set } => {
             let config = load(config.as_deref(), &set)?;

@@ -21,6 +21,7 @@ pub mod kafka_security;
 pub mod keys;
 pub mod msk_iam;
 pub mod properties;
+pub mod reference;
 pub mod schema_ddl;
 pub mod secrets;
 mod store_encryption;
