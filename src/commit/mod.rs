@@ -38,6 +38,7 @@ pub use layout::Layout;
 
 mod garbage;
 mod layout;
+pub mod reader;
 pub mod record_log;
 pub use garbage::{CleanupReport, StagingCleanup, FOREIGN_STAGING_AGE};
 pub use record_log::{Created, Listed, LogKeys, RecordError, RecordLog, StoredRecord};

@@ -356,3 +356,26 @@ async fn recovery_reads_the_newest_and_previous_commits_together() {
         "the newest and previous commits were read one after the other"
     );
 }
+
+#[tokio::test]
+async fn a_reader_sees_topics_partitions_and_newest_commits_without_a_writer_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = CommitLog::new(store(dir.path()), "topics", "w1");
+    for (topic, p, seq, first, last) in [
+        ("a", 0, 0, 0, 9),
+        ("a", 0, 1, 10, 19),
+        ("a", 3, 0, 0, 4),
+        ("b", 1, 0, 0, 0),
+    ] {
+        let files = vec![file(topic, p, first, last)];
+        let out = log.commit(topic, p, seq, first, last, files, vec![]).await;
+        assert!(matches!(out.unwrap(), CommitOutcome::Committed(_)));
+    }
+    let reader = reader::Reader::new(store(dir.path()), "topics");
+    assert_eq!(reader.topics().await.unwrap(), ["a", "b"]);
+    assert_eq!(reader.partitions("a").await.unwrap(), [0, 3]);
+    let newest = reader.newest_commit("a", 0).await.unwrap().unwrap();
+    assert_eq!((newest.seq, newest.end_offset), (1, 19));
+    assert!(reader.newest_commit("a", 1).await.unwrap().is_none());
+    assert!(reader.partitions("none").await.unwrap().is_empty());
+}

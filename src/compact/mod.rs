@@ -62,7 +62,8 @@ pub use report::Report;
 use report::{Problem, Skipped};
 use swap::{SwapContext, Swapped};
 
-use crate::commit::{CommitLog, Layout};
+use crate::commit::reader::Reader;
+use crate::commit::Layout;
 use crate::config::Config;
 use crate::store::Store;
 
@@ -94,7 +95,7 @@ async fn run_async(config: &Config, options: &CompactOptions) -> Result<Report, 
     let store = Store::with_url(&config.store_url, &config.store_options)?;
     let layout = Layout::new(&config.topics_dir);
     let journal = Journal::new(store.clone(), layout.clone());
-    let log = CommitLog::new(store.clone(), &config.topics_dir, "compact-reader");
+    let log = Reader::new(store.clone(), &config.topics_dir);
     let cfg = config.compact;
     let hive = HiveSwap::from_config(config)?.map(Arc::new);
     let topics = if options.topics.is_empty() {
@@ -256,7 +257,7 @@ async fn recover_dir(
 async fn plan_topic(
     store: &Store,
     layout: &Layout,
-    log: &CommitLog,
+    log: &Reader,
     config: &Config,
     topic: &str,
     options: &CompactOptions,

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, HashSet};
 use super::error::{store_err, CompactError};
 use super::journal::{list_all, relative};
 use super::plan::{DataFile, Directory};
-use crate::commit::{CommitLog, Layout};
+use crate::commit::reader::Reader;
+use crate::commit::Layout;
 use crate::store::Store;
 
 /// Topic directories under `topics.dir` (`_`/`.`-prefixed names skipped).
@@ -71,15 +72,9 @@ pub async fn directories(
 /// recovery and the ingest sweep replay that commit's publish, which fails if a file it names
 /// is gone. Read after the data files were listed, so every listed file whose commit was the
 /// newest at listing time is caught (a commit stops being the newest only once a newer exists).
-pub async fn pinned(log: &CommitLog, topic: &str) -> Result<HashSet<String>, CompactError> {
-    let store = log.store();
-    let dir = store.path(&format!("{}/{topic}", log.layout().commits_root()));
-    let partitions = store
-        .child_dir_names(&dir)
-        .await
-        .map_err(|e| store_err("list (commit partitions)", &dir, e))?;
+pub async fn pinned(log: &Reader, topic: &str) -> Result<HashSet<String>, CompactError> {
     let mut out = HashSet::new();
-    for p in partitions.iter().filter_map(|p| p.parse::<i32>().ok()) {
+    for p in log.partitions(topic).await? {
         if let Some(record) = log.newest_commit(topic, p).await? {
             out.extend(record.files.into_iter().map(|f| f.final_path));
         }

@@ -15,7 +15,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::table::FileFormat;
-use crate::commit::CommitLog;
+use crate::commit::reader::Reader;
 use crate::store::Store;
 
 /// Bytes of an Avro file read first for its header (the writer schema is usually far smaller);
@@ -134,7 +134,7 @@ impl StoreScan {
             }
         }
         // The newest commit of each Kafka partition may not be published yet.
-        let log = CommitLog::new(self.store.clone(), &self.topics_dir, "hive-catch-up");
+        let log = Reader::new(self.store.clone(), &self.topics_dir);
         let prefix = format!("{}/{topic}/", self.topics_dir);
         for path in self.newest_commits(topic).await? {
             let record = log.read_commit(&path).await?;

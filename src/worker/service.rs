@@ -310,28 +310,19 @@ impl Worker {
         let err = |e: &dyn std::fmt::Display| ApiError::Offsets(e.to_string());
         let store = crate::store::Store::with_url(&config.store_url, &config.store_options)
             .map_err(|e| err(&e))?;
-        let log = crate::commit::CommitLog::new(store.clone(), &config.topics_dir, "rest-reader");
-        let commits_root = log.layout().commits_root();
-        let root = store.path(&commits_root);
+        let log = crate::commit::reader::Reader::new(store, &config.topics_dir);
         let wanted = |t: &str| match &config.topics {
             TopicSelection::List(list) => list.iter().any(|l| l == t),
             TopicSelection::Regex(re) => regex::Regex::new(re).is_ok_and(|r| r.is_match(t)),
         };
         let mut out = Vec::new();
-        for topic in store.child_dir_names(&root).await.map_err(|e| err(&e))? {
+        for topic in log.topics().await.map_err(|e| err(&e))? {
             if !wanted(&topic) {
                 continue;
             }
-            let dir = store.path(&format!("{commits_root}/{topic}"));
-            for p in store.child_dir_names(&dir).await.map_err(|e| err(&e))? {
-                let Ok(partition) = p.parse::<i32>() else {
-                    continue;
-                };
-                let commits = log
-                    .list_commits(&topic, partition)
-                    .await
-                    .map_err(|e| err(&e))?;
-                if let Some(last) = commits.last() {
+            for partition in log.partitions(&topic).await.map_err(|e| err(&e))? {
+                let newest = log.newest_commit(&topic, partition).await;
+                if let Some(last) = newest.map_err(|e| err(&e))? {
                     out.push((topic.clone(), partition, last.end_offset + 1));
                 }
             }
