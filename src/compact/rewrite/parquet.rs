@@ -11,7 +11,8 @@
 //! The target schema is the newest input's (by modification time): older inputs whose fields
 //! are all in it with the same types are read with nulls for the newer columns; any other mix is
 //! [`MergeError::Incompatible`], naming the fields. The writer properties are ingest's
-//! (`parquet.*`), and the newest input's key-value metadata is kept.
+//! (`parquet.*`), with dictionaries turned off for a while in columns where they did not pay off
+//! ([`payoff`]), and the newest input's key-value metadata is kept.
 
 use std::sync::Arc;
 
