@@ -68,7 +68,10 @@ def generate(root, dirs, files_per_dir, rows):
 
 
 def tree_bytes(root):
-    files = [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs if f.endswith(".parquet")]
+    """(files, bytes) of the Parquet files under root, leaving out StreamX's own `_streamx`
+    tree (a compaction's trashed inputs wait there for compact.input.grace.ms)."""
+    files = [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs
+             if f.endswith(".parquet") and "_streamx" not in os.path.relpath(d, root).split(os.sep)]
     return len(files), sum(os.path.getsize(f) for f in files)
 
 

@@ -71,6 +71,9 @@ pub struct ParquetOptions {
     pub page_bytes: usize,
     /// `parquet.dictionary`.
     pub dictionary: bool,
+    /// `parquet.dictionary.page.bytes`: dictionary size per column chunk past which a column
+    /// falls back to plain encoding (parquet's and Arrow C++'s default, 1 MiB).
+    pub dictionary_page_bytes: usize,
     /// `parquet.statistics`: none, chunk or page.
     pub statistics: ParquetStatistics,
 }
@@ -89,6 +92,7 @@ impl Default for ParquetOptions {
             row_group_bytes: 64 << 20,
             page_bytes: 1 << 20,
             dictionary: true,
+            dictionary_page_bytes: 1 << 20,
             statistics: ParquetStatistics::Page,
         }
     }
@@ -430,6 +434,10 @@ fn parquet_options<'a>(
         page_bytes: get("parquet.page.bytes")
             .map_or(Ok(defaults.page_bytes), |(k, v)| size(k, v, 1024))?,
         dictionary: get("parquet.dictionary").map_or(Ok(true), |(key, v)| flag(key, v))?,
+        dictionary_page_bytes: get("parquet.dictionary.page.bytes")
+            .map_or(Ok(defaults.dictionary_page_bytes), |(k, v)| {
+                size(k, v, 1024)
+            })?,
         statistics: match get("parquet.statistics") {
             None => ParquetStatistics::Page,
             Some((key, v)) => match v.to_ascii_lowercase().as_str() {
@@ -463,6 +471,9 @@ mod tests {
         assert_eq!(s.avro_codec, AvroCodec::Null);
         assert!(!s.jsonl.gzip && s.csv.header && s.parquet.dictionary);
         assert!(!s.store_keys && !s.store_headers);
+        assert_eq!(s.parquet.dictionary_page_bytes, 1 << 20);
+        let s = read(&[("parquet.dictionary.page.bytes", "262144")], false).unwrap();
+        assert_eq!(s.parquet.dictionary_page_bytes, 256 << 10);
     }
 
     #[test]
@@ -496,6 +507,7 @@ mod tests {
             ("avro.codec", "lzma"),
             ("csv.delimiter", ";;"),
             ("parquet.statistics", "some"),
+            ("parquet.dictionary.page.bytes", "512"),
             ("compression.type", "brotli"),
         ] {
             let e = read(&[(k, v)], false).unwrap_err().to_string();

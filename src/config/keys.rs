@@ -46,6 +46,7 @@ pub static KEYS: &[KeySpec] = &[
     key("parquet.row.group.bytes", Some("67108864"), "Parquet: estimated bytes after which a row group closes."),
     key("parquet.page.bytes", Some("1048576"), "Parquet: data page size in bytes."),
     key("parquet.dictionary", Some("true"), "Parquet: dictionary encoding."),
+    key("parquet.dictionary.page.bytes", Some("1048576"), "Parquet: dictionary size per column chunk in bytes before the column falls back to plain encoding."),
     key("parquet.statistics", Some("page"), "Parquet statistics: none, chunk or page."),
     key("parquet.codec", Some("snappy"), "Parquet compression: snappy, zstd, gzip, lz4 or none."),
     key("filename.offset.zero.pad.width", Some("10"), "Digits of the zero-padded offsets in file names (1..=20)."),

@@ -11,7 +11,8 @@
 //! The target schema is the newest input's (by modification time): older inputs whose fields
 //! are all in it with the same types are read with nulls for the newer columns; any other mix is
 //! [`MergeError::Incompatible`], naming the fields. The writer properties are ingest's
-//! (`parquet.*`), and the newest input's key-value metadata is kept.
+//! (`parquet.*`), with dictionaries turned off for a while in columns where they did not pay off
+//! ([`payoff`]), and the newest input's key-value metadata is kept.
 
 use std::sync::Arc;
 
@@ -37,9 +38,8 @@ use crate::compact::error::store_err;
 use crate::compact::plan::DataFile;
 use crate::config::formats::ParquetOptions;
 use crate::config::ParquetCodec;
-use crate::format::parquet::{
-    fallen_back_columns, without_dictionary, writer_properties, MAX_ROW_GROUP_ROWS,
-};
+use crate::format::parquet::{without_dictionary, writer_properties, MAX_ROW_GROUP_ROWS};
+use payoff::{plain_bytes, Payoff};
 
 /// The job's `parquet.*` settings.
 #[derive(Debug, Clone, Copy)]
@@ -143,6 +143,8 @@ const DECODE_BATCH_ROWS: usize = 8192;
 struct Pending {
     writers: Vec<ArrowColumnWriter>,
     rows: usize,
+    /// Per leaf column: bytes of its values plain-encoded ([`plain_bytes`]), `None` unknown.
+    plain: Vec<Option<u64>>,
 }
 
 /// One Parquet output being written to a temporary file.
@@ -152,10 +154,9 @@ pub struct ParquetMerger {
     schema: SchemaRef,
     props: WriterProperties,
     pending: Option<Pending>,
-    /// `props` with dictionary encoding off for the columns whose dictionary fell back in a row
-    /// group of this output (encoded plain from then on instead of hashed into a dictionary
-    /// again); `None` while no column has.
-    plain_props: Option<Arc<WriterProperties>>,
+    /// The columns whose dictionary did not pay off in a row group of this output, written
+    /// plain for a while instead of hashed into a dictionary again ([`payoff`]).
+    payoff: Payoff,
     rows: u64,
     /// Encoded bytes of the row groups flushed from pending rows, and what was estimated for
     /// them: corrects the (uncompressed) estimate of the pending row group.
@@ -183,7 +184,7 @@ impl ParquetMerger {
             schema,
             props,
             pending: None,
-            plain_props: None,
+            payoff: Payoff::default(),
             rows: 0,
             flushed: (0, 0),
             overhead,
@@ -206,6 +207,7 @@ impl ParquetMerger {
             return Ok(());
         };
         let before = self.writer.bytes_written() as u64;
+        let index = self.writer.flushed_row_groups().len();
         let mut rg = self.writer.next_row_group().map_err(write_err)?;
         for w in pending.writers {
             w.close()
@@ -215,42 +217,50 @@ impl ParquetMerger {
         let written = rg.close().map_err(write_err)?;
         self.flushed.0 += self.writer.bytes_written() as u64 - before;
         self.flushed.1 += estimate;
-        // A column already written plain has no dictionary to fall back from.
-        let fell_back = fallen_back_columns(&written);
-        if !fell_back.is_empty() {
-            let current = self.plain_props.as_deref().unwrap_or(&self.props);
-            self.plain_props = Some(Arc::new(without_dictionary(current, &fell_back)));
-        }
+        // A column written plain has no dictionary to judge.
+        self.payoff.judge(index, &written, &pending.plain);
         Ok(())
     }
 
     /// Column writers for the next decoded row group.
     fn column_writers(&self) -> Result<Vec<ArrowColumnWriter>, MergeError> {
-        match &self.plain_props {
-            None => {
-                let index = self.writer.flushed_row_groups().len();
-                self.factory.create_column_writers(index)
-            }
-            #[allow(deprecated)]
-            Some(props) => get_column_writers(self.writer.schema_descr(), props, &self.schema),
+        let index = self.writer.flushed_row_groups().len();
+        let plain = self.payoff.plain_at(index);
+        if plain.is_empty() {
+            return self.factory.create_column_writers(index).map_err(write_err);
         }
-        .map_err(write_err)
+        let props = without_dictionary(&self.props, &plain);
+        #[allow(deprecated)]
+        get_column_writers(self.writer.schema_descr(), &Arc::new(props), &self.schema)
+            .map_err(write_err)
     }
 
     /// Encodes decoded rows into the pending row group, closing it when full.
     fn write_batch(&mut self, batch: &RecordBatch) -> Result<(), MergeError> {
         if self.pending.is_none() {
             let writers = self.column_writers()?;
-            self.pending = Some(Pending { writers, rows: 0 });
+            let plain = vec![Some(0); writers.len()];
+            self.pending = Some(Pending {
+                writers,
+                rows: 0,
+                plain,
+            });
         }
         let pending = self.pending.as_mut().expect("pending row group");
-        let mut writers = pending.writers.iter_mut();
+        let mut leaf_index = 0;
         for (field, column) in self.schema.fields().iter().zip(batch.columns()) {
-            for leaf in compute_leaves(field, column).map_err(write_err)? {
-                let w = writers
-                    .next()
+            let leaves = compute_leaves(field, column).map_err(write_err)?;
+            let flat = leaves.len() == 1;
+            for leaf in leaves {
+                let w = pending
+                    .writers
+                    .get_mut(leaf_index)
                     .ok_or_else(|| write_err("more leaves than columns"))?;
                 w.write(&leaf).map_err(write_err)?;
+                let bytes = if flat { plain_bytes(column) } else { None };
+                let total = &mut pending.plain[leaf_index];
+                *total = total.zip(bytes).map(|(a, b)| a + b);
+                leaf_index += 1;
             }
         }
         pending.rows += batch.num_rows();
@@ -378,5 +388,6 @@ impl Merger for ParquetMerger {
     }
 }
 
+mod payoff;
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,7 @@
 //! Which Parquet columns are written with a dictionary.
 //!
 //! parquet's writer starts every column with a dictionary and falls back to plain pages once the
-//! dictionary outgrows [`DICTIONARY_PAGE_BYTES`]. For a column with too many distinct values
+//! dictionary outgrows its page limit (`parquet.dictionary.page.bytes`, 1 MiB by default). For a column with too many distinct values
 //! (ids, URLs, timestamps, measurements) that costs twice: every value before the fallback is
 //! hashed into the dictionary, and the dictionary, useless by then, is still compressed and
 //! written. Files of one stream (one partition writer's) therefore skip the attempt for such
@@ -29,9 +29,6 @@ use parquet::file::metadata::{ColumnChunkMetaData, RowGroupMetaData};
 use parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
 use parquet::schema::types::ColumnPath;
 
-/// Dictionary size per column chunk before a column falls back to plain encoding.
-pub(super) const DICTIONARY_PAGE_BYTES: usize = 256 * 1024;
-
 /// Values of a column looked at by [`PlainColumns::sample_once`], at most.
 const SAMPLE_VALUES: usize = 4096;
 
@@ -39,7 +36,7 @@ const SAMPLE_VALUES: usize = 4096;
 const MIN_SAMPLE_VALUES: usize = 1024;
 
 /// Whether a written column chunk began with a dictionary and fell back to plain pages: its
-/// values outgrew [`DICTIONARY_PAGE_BYTES`], so that column has too many distinct values to
+/// values outgrew `parquet.dictionary.page.bytes`, so that column has too many distinct values to
 /// share a dictionary. Every value before the fallback was hashed into the dictionary for
 /// nothing: writers skip the attempt for such columns from the next row group on
 /// ([`without_dictionary`]).
@@ -108,9 +105,9 @@ impl PlainColumns {
     }
 
     /// Samples the first batch of the stream that is big enough to judge by (once in the
-    /// stream's life) and adds the columns whose dictionary would outgrow its limit
+    /// stream's life) and adds the columns whose dictionary would outgrow `limit` bytes
     /// ([`outgrows_dictionary`]). Returns whether it added a column.
-    pub fn sample_once(&self, batch: &RecordBatch) -> bool {
+    pub fn sample_once(&self, batch: &RecordBatch, limit: usize) -> bool {
         let mut learnt = self.lock();
         if learnt.sampled || batch.num_rows() < MIN_SAMPLE_VALUES {
             return false;
@@ -120,7 +117,7 @@ impl PlainColumns {
         let mut found = Vec::new();
         let schema = sample.schema();
         for (field, array) in schema.fields().iter().zip(sample.columns()) {
-            high_cardinality(vec![field.name().clone()], array, &mut found);
+            high_cardinality(vec![field.name().clone()], array, limit, &mut found);
         }
         let before = learnt.columns.len();
         learnt.columns.extend(found);
@@ -142,7 +139,12 @@ impl PlainColumns {
 
 /// Adds `path` to `found` if `array` is a flat column whose dictionary would outgrow its limit;
 /// looks into structs. Lists and maps (repeated columns) are left to the fallback.
-fn high_cardinality(path: Vec<String>, array: &ArrayRef, found: &mut Vec<ColumnPath>) {
+fn high_cardinality(
+    path: Vec<String>,
+    array: &ArrayRef,
+    limit: usize,
+    found: &mut Vec<ColumnPath>,
+) {
     let data_type = array.data_type();
     let outgrows = match data_type {
         DataType::Struct(_) => {
@@ -150,13 +152,13 @@ fn high_cardinality(path: Vec<String>, array: &ArrayRef, found: &mut Vec<ColumnP
             for (field, child) in structs.fields().iter().zip(structs.columns()) {
                 let mut child_path = path.clone();
                 child_path.push(field.name().clone());
-                high_cardinality(child_path, child, found);
+                high_cardinality(child_path, child, limit, found);
             }
             return;
         }
-        DataType::Utf8 | DataType::Binary => strings_outgrow::<i32>(array),
-        DataType::LargeUtf8 | DataType::LargeBinary => strings_outgrow::<i64>(array),
-        _ if data_type.is_primitive() => primitives_outgrow(array),
+        DataType::Utf8 | DataType::Binary => strings_outgrow::<i32>(array, limit),
+        DataType::LargeUtf8 | DataType::LargeBinary => strings_outgrow::<i64>(array, limit),
+        _ if data_type.is_primitive() => primitives_outgrow(array, limit),
         _ => false,
     };
     if outgrows {
@@ -164,7 +166,7 @@ fn high_cardinality(path: Vec<String>, array: &ArrayRef, found: &mut Vec<ColumnP
     }
 }
 
-fn strings_outgrow<O: OffsetSizeTrait>(array: &ArrayRef) -> bool {
+fn strings_outgrow<O: OffsetSizeTrait>(array: &ArrayRef, limit: usize) -> bool {
     let values = match array.data_type() {
         DataType::Utf8 | DataType::LargeUtf8 => {
             let strings = array.as_string::<O>();
@@ -173,10 +175,10 @@ fn strings_outgrow<O: OffsetSizeTrait>(array: &ArrayRef) -> bool {
         _ => Box::new(array.as_binary::<O>().iter().flatten()),
     };
     // Parquet's plain encoding puts a 4-byte length before each value.
-    outgrows_dictionary(values, 4)
+    outgrows_dictionary(values, 4, limit)
 }
 
-fn primitives_outgrow(array: &ArrayRef) -> bool {
+fn primitives_outgrow(array: &ArrayRef, limit: usize) -> bool {
     let Some(width) = array.data_type().primitive_width() else {
         return false;
     };
@@ -189,10 +191,10 @@ fn primitives_outgrow(array: &ArrayRef) -> bool {
         .filter(|(i, _)| array.is_valid(*i))
         .map(|(_, value)| value);
     // Parquet stores integers narrower than 32 bits as INT32.
-    outgrows_dictionary(values, width.max(4) - width)
+    outgrows_dictionary(values, width.max(4) - width, limit)
 }
 
-/// Whether a dictionary of the values these came from would outgrow [`DICTIONARY_PAGE_BYTES`]
+/// Whether a dictionary of the values these came from would outgrow `limit` bytes
 /// (`overhead`: bytes parquet adds per dictionary entry beyond the value's own). Estimated from
 /// the repeats in the sample: drawing n values from D equally frequent ones gives about
 /// n²/(2D) repeats while D is well above n, so D ≈ n²/(2 · repeats), and none at all means
@@ -201,6 +203,7 @@ fn primitives_outgrow(array: &ArrayRef) -> bool {
 pub(super) fn outgrows_dictionary<'a>(
     values: impl Iterator<Item = &'a [u8]>,
     overhead: usize,
+    limit: usize,
 ) -> bool {
     let mut distinct = HashSet::with_capacity_and_hasher(SAMPLE_VALUES, ahash::RandomState::new());
     let (mut n, mut bytes) = (0usize, 0usize);
@@ -215,7 +218,7 @@ pub(super) fn outgrows_dictionary<'a>(
     let repeats = (n - distinct.len()) as f64;
     let estimated_distinct = (n * n) as f64 / (2.0 * repeats);
     let entry_bytes = bytes as f64 / n as f64;
-    repeats == 0.0 || estimated_distinct * entry_bytes > DICTIONARY_PAGE_BYTES as f64
+    repeats == 0.0 || estimated_distinct * entry_bytes > limit as f64
 }
 
 #[cfg(test)]
@@ -236,7 +239,7 @@ mod tests {
     }
 
     fn judge(v: &[[u8; 8]]) -> bool {
-        outgrows_dictionary(v.iter().map(|b| &b[..]), 0)
+        outgrows_dictionary(v.iter().map(|b| &b[..]), 0, 256 * 1024)
     }
 
     #[test]
@@ -291,13 +294,13 @@ mod tests {
         .unwrap();
         let plain = PlainColumns::default();
         assert!(
-            !plain.sample_once(&batch.slice(0, 10)),
+            !plain.sample_once(&batch.slice(0, 10), 256 * 1024),
             "too small to judge"
         );
-        assert!(plain.sample_once(&batch));
+        assert!(plain.sample_once(&batch, 256 * 1024));
         let mut columns: Vec<String> = plain.lock().columns.iter().map(|c| c.string()).collect();
         columns.sort();
         assert_eq!(columns, ["s.id", "url", "value"]);
-        assert!(!plain.sample_once(&batch), "once per stream");
+        assert!(!plain.sample_once(&batch, 256 * 1024), "once per stream");
     }
 }

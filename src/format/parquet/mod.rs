@@ -21,7 +21,6 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use super::{FileWriter, FormatError};
 use crate::config::formats::{ParquetOptions, ParquetStatistics};
 use crate::config::ParquetCodec;
-use dictionary::DICTIONARY_PAGE_BYTES;
 pub use dictionary::{dictionary_fell_back, fallen_back_columns, without_dictionary, PlainColumns};
 
 /// Rows per row group at most.
@@ -63,7 +62,7 @@ pub fn writer_properties(
             ParquetStatistics::Chunk => EnabledStatistics::Chunk,
             ParquetStatistics::Page => EnabledStatistics::Page,
         })
-        .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES))
+        .set_dictionary_page_size_limit(options.dictionary_page_bytes))
 }
 
 /// An empty `ArrowWriter` into memory with `properties`, and dictionaries off for the columns of
@@ -150,7 +149,10 @@ impl ParquetFileWriter {
         let Some(plain) = &self.plain_columns else {
             return Ok(());
         };
-        if self.rows == 0 && self.dictionaries && plain.sample_once(batch) {
+        if self.rows == 0
+            && self.dictionaries
+            && plain.sample_once(batch, self.properties.dictionary_page_size_limit())
+        {
             self.writer = arrow_writer(&self.schema, &self.properties, Some(plain))?;
         }
         Ok(())
