@@ -100,6 +100,9 @@ fn zigzag(buf: &mut &[u8]) -> Option<i64> {
     Some((v >> 1) as i64 ^ -((v & 1) as i64))
 }
 
+/// A framed record's schema id, writer message and message bytes.
+type Planned<'a> = (u32, MessageDescriptor, &'a [u8]);
+
 /// The output message and its columns.
 struct Reader {
     id: u32,
@@ -184,7 +187,7 @@ impl ProtobufDecoder {
     fn plan<'a>(
         &mut self,
         buffer: &'a RecordBuffer,
-    ) -> Result<Vec<Result<(u32, MessageDescriptor, &'a [u8]), String>>, DecodeError> {
+    ) -> Result<Vec<Result<Planned<'a>, String>>, DecodeError> {
         let framed: Vec<Result<Framed<'a>, String>> = (0..buffer.len())
             .map(|i| match buffer.value(i) {
                 None => Err("null value (tombstone)".to_string()),
