@@ -194,6 +194,8 @@ fn json_inference<'a>(
 #[derive(Debug, Clone, PartialEq)]
 pub struct FormatSettings {
     pub avro: Option<AvroSource>,
+    /// Protobuf input (`ProtobufConverter`): the Schema Registry it takes schemas from.
+    pub protobuf: Option<RegistrySettings>,
     /// Kafka Connect JSON envelopes: the output schema as Connect schema JSON, if declared.
     pub connect_schema: Option<String>,
     pub null_values: NullValues,
@@ -257,6 +259,7 @@ pub fn from_config<'a>(
         } else {
             None
         },
+        protobuf: None,
         connect_schema: if connect_json {
             get("value.connect.schema").map(|(_, s)| s.to_string())
         } else {
@@ -312,6 +315,22 @@ fn avro_source<'a>(
             key: "value.converter.schema.registry.url".into(),
             why: "Avro values need the Schema Registry (Confluent wire format) or \
                   value.avro.schema (plain Avro with one schema)"
+                .into(),
+        }),
+    }
+}
+
+/// The registry of Protobuf input: `value.converter.schema.registry.url` is required (the
+/// Confluent wire format carries schema ids only), with the same auth and TLS keys as Avro.
+pub fn protobuf_registry<'a>(
+    get: impl Fn(&str) -> Option<(&'a str, &'a str)>,
+) -> Result<RegistrySettings, ConfigError> {
+    match get("value.converter.schema.registry.url") {
+        Some((_, urls)) => registry_settings(&get, urls),
+        None => Err(ConfigError::Missing {
+            key: "value.converter.schema.registry.url".into(),
+            why: "Protobuf values (io.confluent.connect.protobuf.ProtobufConverter) take their \
+                  schemas from the Schema Registry"
                 .into(),
         }),
     }

@@ -144,6 +144,8 @@ pub enum InputFormat {
     ConnectJson,
     /// Avro: Confluent wire format with the Schema Registry, or plain with `value.avro.schema`.
     Avro,
+    /// Confluent `ProtobufConverter`: wire format with the Schema Registry.
+    Protobuf,
     Raw,
 }
 

@@ -448,11 +448,14 @@ fn formats(v: &Values) -> Result<Formats, ConfigError> {
             Some(Arc::new(schema))
         }
     };
-    let formats = super::formats::from_config(
+    let mut formats = super::formats::from_config(
         |k| v.get(k),
         input_format == InputFormat::Avro,
         input_format == InputFormat::ConnectJson,
     )?;
+    if input_format == InputFormat::Protobuf {
+        formats.protobuf = Some(super::formats::protobuf_registry(|k| v.get(k))?);
+    }
     Ok(Formats {
         format,
         parquet_codec,
@@ -488,8 +491,8 @@ fn input_format(v: &Values) -> Result<InputFormat, ConfigError> {
         None => Err(invalid(
             key,
             value,
-            "json, connect-json, avro or raw (or io.confluent.connect.avro.AvroConverter, \
-             org.apache.kafka.connect.json.JsonConverter, \
+            "json, connect-json, avro, protobuf or raw (or io.confluent.connect.avro.AvroConverter, \
+             io.confluent.connect.protobuf.ProtobufConverter, org.apache.kafka.connect.json.JsonConverter, \
              org.apache.kafka.connect.converters.ByteArrayConverter, \
              org.apache.kafka.connect.storage.StringConverter)",
         )),

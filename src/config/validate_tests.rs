@@ -758,3 +758,36 @@ fn kafka_tls_versions_that_cannot_be_honoured_are_refused() {
         ok(&[(key.as_str(), "TLSv1.2")]);
     }
 }
+
+#[test]
+fn protobuf_converter_takes_the_registry_keys() {
+    let converter = (
+        "value.converter",
+        "io.confluent.connect.protobuf.ProtobufConverter",
+    );
+    let e = err(&[converter]).to_string();
+    assert!(e.contains("value.converter.schema.registry.url"), "{e}");
+    let c = ok(&[
+        converter,
+        (
+            "value.converter.schema.registry.url",
+            "http://registry:8081",
+        ),
+        ("value.converter.basic.auth.credentials.source", "USER_INFO"),
+        ("value.converter.basic.auth.user.info", "fred:secret"),
+    ]);
+    assert_eq!(c.input_format, InputFormat::Protobuf);
+    let registry = c.formats.protobuf.as_ref().expect("registry settings");
+    assert_eq!(registry.user_info.as_deref(), Some("fred:secret"));
+    assert!(c.formats.avro.is_none());
+    let e = err(&[
+        converter,
+        (
+            "value.converter.schema.registry.url",
+            "http://registry:8081",
+        ),
+        ("value.converter.basic.auth.credentials.source", "USER_INFO"),
+    ])
+    .to_string();
+    assert!(e.contains("basic.auth.user.info"), "{e}");
+}

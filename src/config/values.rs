@@ -143,6 +143,13 @@ pub(super) const INPUT_FORMATS: &[(&[&str], InputFormat)] = &[
     ),
     (
         &[
+            "protobuf",
+            "io.confluent.connect.protobuf.ProtobufConverter",
+        ],
+        InputFormat::Protobuf,
+    ),
+    (
+        &[
             "raw",
             "bytes",
             "org.apache.kafka.connect.converters.ByteArrayConverter",

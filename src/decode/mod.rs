@@ -2,7 +2,8 @@
 //!
 //! Owns the value decoders ([`json`], [`raw`], [`avro`]: Confluent wire format through the
 //! [`registry`] client or plain Avro with a configured schema, evolution rules in
-//! [`avro_compat`]; [`connect_json`]: Kafka Connect `JsonConverter` envelopes), the Kafka
+//! [`avro_compat`]; [`protobuf`]: Confluent `ProtobufConverter` values, schemas and references
+//! through [`protobuf_schema`]; [`connect_json`]: Kafka Connect `JsonConverter` envelopes), the Kafka
 //! metadata columns ([`metadata`]) and the inferred JSON schemas a topic's partitions share
 //! ([`shared_schema`]).
 //! Hot path contract: no per-record intermediate value tree; JSON goes through the one-pass
@@ -23,6 +24,9 @@ pub mod connect_schema;
 pub mod json;
 pub mod json_direct;
 pub mod metadata;
+pub mod protobuf;
+mod protobuf_arrow;
+pub mod protobuf_schema;
 pub mod raw;
 pub mod registry;
 pub mod sample;
@@ -143,8 +147,10 @@ pub trait ValueDecoder: Send {
 /// The Schema Registry client of a configuration (shared by every decoder of a process, so
 /// schemas are fetched once), or `None` when values are not registry-framed Avro.
 pub fn registry_for(config: &Config) -> Result<Option<registry::RegistryClient>, DecodeError> {
-    let Some(crate::config::formats::AvroSource::Registry(settings)) = &config.formats.avro else {
-        return Ok(None);
+    let settings = match (&config.formats.avro, &config.formats.protobuf) {
+        (Some(crate::config::formats::AvroSource::Registry(settings)), _) => settings,
+        (_, Some(settings)) => settings,
+        _ => return Ok(None),
     };
     let rc = registry::RegistryConfig::from_settings(settings)?;
     Ok(Some(registry::RegistryClient::try_new(rc)?))
@@ -180,6 +186,17 @@ pub fn decoder_for(
                     ..Default::default()
                 },
             )?),
+            (InputFormat::Protobuf, _, _) => match registry {
+                Some(client) => Box::new(protobuf::ProtobufDecoder::new(std::sync::Arc::new(
+                    client.clone(),
+                ))),
+                None => {
+                    return Err(DecodeError::Schema {
+                        what: "Protobuf input".into(),
+                        message: "no Schema Registry client".into(),
+                    })
+                }
+            },
             (InputFormat::Avro, _, _) => {
                 let options = avro::AvroDecoderOptions {
                     reader_schema: None,

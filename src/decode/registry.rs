@@ -527,6 +527,73 @@ impl SchemaSource for RegistryClient {
     }
 }
 
+impl RegistryClient {
+    /// The body of a `200` answer to `GET {url}{path}` (e.g. `/subjects/a.proto/versions/1`),
+    /// with the same auth, TLS, URL failover, retries and backoff as schemas by id, and the same
+    /// errors; `id` is the schema the request is made for (errors name it). Not cached.
+    pub fn get_body(&self, path: &str, id: u32) -> Result<String, RegistryError> {
+        let attempts = self.config.attempts.max(1);
+        let mut backoff = self.config.initial_backoff;
+        let mut last = String::new();
+        for round in 1..=attempts {
+            for url in &self.config.urls {
+                match self.get_body_once(url, path, id) {
+                    Ok(body) => return Ok(body),
+                    Err(Attempt::Final(e)) => return Err(e),
+                    Err(Attempt::Retry(message)) => last = format!("{url}{path}: {message}"),
+                }
+            }
+            if round < attempts {
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(self.config.max_backoff);
+            }
+        }
+        Err(RegistryError::Unavailable {
+            id,
+            attempts,
+            urls: self.config.urls.len(),
+            last,
+        })
+    }
+
+    fn get_body_once(&self, url: &str, path: &str, id: u32) -> Result<String, Attempt> {
+        let mut request = self.agent.get(format!("{url}{path}")).header(
+            "Accept",
+            "application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json, application/json",
+        );
+        if let Some(auth) = &self.auth_header {
+            request = request.header("Authorization", auth);
+        }
+        let mut response = request.call().map_err(|e| classify(url, e))?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY_BYTES)
+            .read_to_string()
+            .map_err(|e| Attempt::Retry(format!("reading the answer: {e}")))?;
+        let shown = format!("{url}{path}");
+        match status {
+            200 => Ok(body),
+            404 => Err(Attempt::Final(RegistryError::NotFound {
+                url: shown,
+                id,
+                message: error_message(&body),
+            })),
+            408 | 429 | 500..=599 => Err(Attempt::Retry(format!(
+                "HTTP {status}: {}",
+                error_message(&body)
+            ))),
+            _ => Err(Attempt::Final(RegistryError::Refused {
+                url: shown,
+                id,
+                status,
+                message: error_message(&body),
+            })),
+        }
+    }
+}
+
 /// A failed call: TLS failures are final (retrying cannot fix a certificate), the rest retried.
 /// rustls reports handshake failures as I/O errors of kind `InvalidData` on an https URL.
 fn classify(url: &str, e: ureq::Error) -> Attempt {

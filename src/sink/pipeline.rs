@@ -361,7 +361,7 @@ pub fn check_config(config: &Config) -> Result<(), ExprError> {
     let registry_avro = matches!(
         config.formats.avro,
         Some(crate::config::formats::AvroSource::Registry { .. })
-    );
+    ) || config.formats.protobuf.is_some();
     let values = if registry_avro {
         None
     } else {

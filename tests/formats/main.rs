@@ -12,4 +12,5 @@ mod connect_json;
 mod end_to_end;
 mod format_readback;
 mod ingest;
+mod protobuf;
 mod registry;

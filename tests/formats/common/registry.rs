@@ -14,6 +14,8 @@ use std::thread::JoinHandle;
 #[derive(Default)]
 struct State {
     schemas: Mutex<HashMap<u32, serde_json::Value>>,
+    /// `GET /subjects/{subject}/versions/{version}` answers, by decoded path.
+    subjects: Mutex<HashMap<String, serde_json::Value>>,
     auth: Mutex<Option<String>>,
     fail_first: AtomicUsize,
     hang: AtomicBool,
@@ -62,6 +64,13 @@ impl TestRegistry {
     /// Registers a raw answer body.
     pub fn add_raw(&self, id: u32, body: serde_json::Value) -> &Self {
         self.state.schemas.lock().unwrap().insert(id, body);
+        self
+    }
+
+    /// Registers version `version` of `subject` (schema references are fetched so).
+    pub fn add_subject(&self, subject: &str, version: i64, body: serde_json::Value) -> &Self {
+        let path = format!("/subjects/{subject}/versions/{version}");
+        self.state.subjects.lock().unwrap().insert(path, body);
         self
     }
 
@@ -170,6 +179,16 @@ fn answer(state: &State, request_line: &str, auth: Option<&str>) -> (u16, serde_
         }
     }
     let path = request_line.split_whitespace().nth(1).unwrap_or("");
+    if path.starts_with("/subjects/") {
+        let decoded = percent_decode(path);
+        return match state.subjects.lock().unwrap().get(&decoded).cloned() {
+            Some(body) => (200, body),
+            None => (
+                404,
+                json!({"error_code": 40401, "message": format!("{decoded} not found")}),
+            ),
+        };
+    }
     let id = path
         .strip_prefix("/schemas/ids/")
         .and_then(|id| id.parse::<u32>().ok());
@@ -180,4 +199,27 @@ fn answer(state: &State, request_line: &str, auth: Option<&str>) -> (u16, serde_
             json!({"error_code": 40403, "message": format!("Schema {} not found", id.unwrap_or(0))}),
         ),
     }
+}
+
+/// `%XX` escapes decoded (the client encodes subjects such as `a/b.proto`).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
