@@ -1,4 +1,5 @@
-//! The settings of input converters and output formats: Schema Registry access for Avro values,
+//! The settings of input converters and output formats: Schema Registry access for Avro and JSON
+//! Schema values,
 //! a fixed Avro schema, Kafka Connect JSON envelopes, `behavior.on.null.values`,
 //! `schema.compatibility`, `store.kafka.keys` / `store.kafka.headers`, and the options of each
 //! output format (Parquet, Avro, JSON lines, CSV).
@@ -190,6 +191,8 @@ fn json_inference<'a>(
 #[derive(Debug, Clone, PartialEq)]
 pub struct FormatSettings {
     pub avro: Option<AvroSource>,
+    /// JSON Schema values (`JsonSchemaConverter`): the Schema Registry keys.
+    pub json_schema: Option<RegistrySettings>,
     /// Kafka Connect JSON envelopes: the output schema as Connect schema JSON, if declared.
     pub connect_schema: Option<String>,
     pub null_values: NullValues,
@@ -238,11 +241,13 @@ fn size(key: &str, value: &str, min: usize) -> Result<usize, ConfigError> {
         .ok_or_else(|| invalid(key, value, format!("a number of bytes >= {min}")))
 }
 
-/// Reads the keys of this module. `avro_input` / `connect_json`: the value converter chosen.
+/// Reads the keys of this module. `avro_input` / `connect_json` / `json_schema`: the value
+/// converter chosen.
 pub fn from_config<'a>(
     get: impl Fn(&str) -> Option<(&'a str, &'a str)>,
     avro_input: bool,
     connect_json: bool,
+    json_schema: bool,
 ) -> Result<FormatSettings, ConfigError> {
     let boolean = |k: &str, default: bool| -> Result<bool, ConfigError> {
         get(k).map_or(Ok(default), |(key, v)| flag(key, v))
@@ -250,6 +255,11 @@ pub fn from_config<'a>(
     Ok(FormatSettings {
         avro: if avro_input {
             Some(avro_source(&get)?)
+        } else {
+            None
+        },
+        json_schema: if json_schema {
+            Some(json_schema_registry(&get)?)
         } else {
             None
         },
@@ -308,6 +318,21 @@ fn avro_source<'a>(
             key: "value.converter.schema.registry.url".into(),
             why: "Avro values need the Schema Registry (Confluent wire format) or \
                   value.avro.schema (plain Avro with one schema)"
+                .into(),
+        }),
+    }
+}
+
+/// JSON Schema values take their schemas from the registry: its URL is required.
+fn json_schema_registry<'a>(
+    get: &impl Fn(&str) -> Option<(&'a str, &'a str)>,
+) -> Result<RegistrySettings, ConfigError> {
+    match get("value.converter.schema.registry.url") {
+        Some((_, urls)) => registry_settings(get, urls),
+        None => Err(ConfigError::Missing {
+            key: "value.converter.schema.registry.url".into(),
+            why: "JSON Schema values (JsonSchemaConverter) carry a schema id; their schemas \
+                  come from the Schema Registry"
                 .into(),
         }),
     }
@@ -452,7 +477,12 @@ mod tests {
         avro: bool,
     ) -> Result<FormatSettings, ConfigError> {
         let m: HashMap<&str, &str> = pairs.iter().copied().collect();
-        from_config(|k| m.get_key_value(k).map(|(k, v)| (*k, *v)), avro, false)
+        from_config(
+            |k| m.get_key_value(k).map(|(k, v)| (*k, *v)),
+            avro,
+            false,
+            false,
+        )
     }
 
     #[test]

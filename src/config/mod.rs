@@ -143,6 +143,8 @@ pub enum InputFormat {
     ConnectJson,
     /// Avro: Confluent wire format with the Schema Registry, or plain with `value.avro.schema`.
     Avro,
+    /// JSON Schema: Confluent wire format (`JsonSchemaConverter`), schemas from the registry.
+    JsonSchema,
     Raw,
 }
 

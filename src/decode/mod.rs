@@ -2,7 +2,9 @@
 //!
 //! Owns the value decoders ([`json`], [`raw`], [`avro`]: Confluent wire format through the
 //! [`registry`] client or plain Avro with a configured schema, evolution rules in
-//! [`avro_compat`]; [`connect_json`]: Kafka Connect `JsonConverter` envelopes), the Kafka
+//! [`avro_compat`]; [`connect_json`]: Kafka Connect `JsonConverter` envelopes; [`json_schema`]:
+//! Confluent JSON Schema values, columns from the registered schema by [`json_schema_map`],
+//! decoded by the JSON decoder), the Kafka
 //! metadata columns ([`metadata`]) and the inferred JSON schemas a topic's partitions share
 //! ([`shared_schema`]).
 //! Hot path contract: no per-record intermediate value tree; JSON goes through the one-pass
@@ -22,6 +24,8 @@ pub mod connect_json;
 pub mod connect_schema;
 pub mod json;
 pub mod json_direct;
+pub mod json_schema;
+pub mod json_schema_map;
 pub mod metadata;
 pub mod raw;
 pub mod registry;
@@ -141,10 +145,13 @@ pub trait ValueDecoder: Send {
 }
 
 /// The Schema Registry client of a configuration (shared by every decoder of a process, so
-/// schemas are fetched once), or `None` when values are not registry-framed Avro.
+/// schemas are fetched once), or `None` when values are neither registry-framed Avro nor JSON
+/// Schema.
 pub fn registry_for(config: &Config) -> Result<Option<registry::RegistryClient>, DecodeError> {
-    let Some(crate::config::formats::AvroSource::Registry(settings)) = &config.formats.avro else {
-        return Ok(None);
+    let settings = match (&config.formats.avro, &config.formats.json_schema) {
+        (Some(crate::config::formats::AvroSource::Registry(settings)), _) => settings,
+        (_, Some(settings)) => settings,
+        _ => return Ok(None),
     };
     let rc = registry::RegistryConfig::from_settings(settings)?;
     Ok(Some(registry::RegistryClient::try_new(rc)?))
@@ -180,6 +187,20 @@ pub fn decoder_for(
                     ..Default::default()
                 },
             )?),
+            (InputFormat::JsonSchema, _, _) => match registry {
+                Some(client) => Box::new(json_schema::JsonSchemaDecoder::new(
+                    topic,
+                    std::sync::Arc::new(client.clone()),
+                    config.formats.compatibility,
+                    n,
+                )),
+                None => {
+                    return Err(DecodeError::Schema {
+                        what: "JSON Schema input".into(),
+                        message: "no Schema Registry client".into(),
+                    })
+                }
+            },
             (InputFormat::Avro, _, _) => {
                 let options = avro::AvroDecoderOptions {
                     reader_schema: None,
