@@ -18,7 +18,7 @@ use crate::end_to_end::{event, expected_rows, SCHEMA};
 
 static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!(
         "{prefix}-{}-{n}-{}",
@@ -28,10 +28,10 @@ fn unique(prefix: &str) -> String {
 }
 
 /// A record to produce: key and value (None value = tombstone).
-type KeyValue = (Option<Vec<u8>>, Option<Vec<u8>>);
+pub(crate) type KeyValue = (Option<Vec<u8>>, Option<Vec<u8>>);
 
 /// Produces records into partition 0.
-fn produce(servers: &str, topic: &str, records: &[KeyValue]) {
+pub(crate) fn produce(servers: &str, topic: &str, records: &[KeyValue]) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", servers)
         .create()
@@ -56,7 +56,9 @@ fn produce(servers: &str, topic: &str, records: &[KeyValue]) {
     producer.flush(Duration::from_secs(30)).unwrap();
 }
 
-fn run(pairs: &[(&str, &str)]) -> Result<streamx::metrics::Snapshot, ingest::IngestError> {
+pub(crate) fn run(
+    pairs: &[(&str, &str)],
+) -> Result<streamx::metrics::Snapshot, ingest::IngestError> {
     let pairs: Vec<(String, String)> = pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -71,7 +73,7 @@ fn run(pairs: &[(&str, &str)]) -> Result<streamx::metrics::Snapshot, ingest::Ing
     )
 }
 
-fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
+pub(crate) fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let p = e.path();
@@ -381,10 +383,10 @@ fn plain_v2(i: i64) -> Vec<u8> {
 }
 
 /// A dead letter: payload and the error headers topic, partition, offset, exception message.
-type DeadLetter = (Vec<u8>, [String; 4]);
+pub(crate) type DeadLetter = (Vec<u8>, [String; 4]);
 
 /// Reads `n` records from `topic`, polling with a deadline.
-fn dead_letters(servers: &str, topic: &str, n: usize) -> Vec<DeadLetter> {
+pub(crate) fn dead_letters(servers: &str, topic: &str, n: usize) -> Vec<DeadLetter> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::{Headers, Message};
     let consumer: BaseConsumer = ClientConfig::new()
