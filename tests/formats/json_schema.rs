@@ -163,6 +163,26 @@ fn json_schema_values_from_python_are_ingested_exactly_once() {
     let expected: Vec<i64> = (0..22).filter(|o| *o != 10 && *o != 11).collect();
     assert_eq!(covered, expected);
 
+    // Without errors.tolerance the run stops at the first bad record, naming it.
+    let (strict_out, strict_group) = (tempfile::tempdir().unwrap(), unique("g"));
+    let strict_s = strict_out.path().to_str().unwrap().to_string();
+    let mut strict: Vec<(&str, &str)> = pairs
+        .iter()
+        .copied()
+        .filter(|(k, _)| !k.starts_with("errors.") && *k != "store.url" && *k != "group.id")
+        .collect();
+    strict.extend([
+        ("store.url", strict_s.as_str()),
+        ("group.id", strict_group.as_str()),
+    ]);
+    let err = run(&strict).unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.origin(), streamx::Origin::User, "{text}");
+    assert!(
+        text.contains(&format!("topic '{topic}' partition 0 offset 10")),
+        "{text}"
+    );
+
     let mut letters = dead_letters(&servers, &dlq, 2);
     letters.sort_by_key(|(_, h)| h[2].parse::<i64>().unwrap());
     let (payload, [t, p, o, reason]) = &letters[0];
