@@ -1,4 +1,5 @@
-//! The settings of input converters and output formats: Schema Registry access for Avro values,
+//! The settings of input converters and output formats: Schema Registry access for Avro and JSON
+//! Schema values,
 //! a fixed Avro schema, Kafka Connect JSON envelopes, `behavior.on.null.values`,
 //! `schema.compatibility`, `store.kafka.keys` / `store.kafka.headers`, and the options of each
 //! output format (Parquet, Avro, JSON lines, CSV).
@@ -196,6 +197,8 @@ pub struct FormatSettings {
     pub avro: Option<AvroSource>,
     /// Protobuf input (`ProtobufConverter`): the Schema Registry it takes schemas from.
     pub protobuf: Option<RegistrySettings>,
+    /// JSON Schema values (`JsonSchemaConverter`): the Schema Registry keys.
+    pub json_schema: Option<RegistrySettings>,
     /// Kafka Connect JSON envelopes: the output schema as Connect schema JSON, if declared.
     pub connect_schema: Option<String>,
     pub null_values: NullValues,
@@ -244,11 +247,13 @@ fn size(key: &str, value: &str, min: usize) -> Result<usize, ConfigError> {
         .ok_or_else(|| invalid(key, value, format!("a number of bytes >= {min}")))
 }
 
-/// Reads the keys of this module. `avro_input` / `connect_json`: the value converter chosen.
+/// Reads the keys of this module. `avro_input` / `connect_json` / `json_schema`: the value
+/// converter chosen.
 pub fn from_config<'a>(
     get: impl Fn(&str) -> Option<(&'a str, &'a str)>,
     avro_input: bool,
     connect_json: bool,
+    json_schema: bool,
 ) -> Result<FormatSettings, ConfigError> {
     let boolean = |k: &str, default: bool| -> Result<bool, ConfigError> {
         get(k).map_or(Ok(default), |(key, v)| flag(key, v))
@@ -260,6 +265,11 @@ pub fn from_config<'a>(
             None
         },
         protobuf: None,
+        json_schema: if json_schema {
+            Some(json_schema_registry(&get)?)
+        } else {
+            None
+        },
         connect_schema: if connect_json {
             get("value.connect.schema").map(|(_, s)| s.to_string())
         } else {
@@ -331,6 +341,21 @@ pub fn protobuf_registry<'a>(
             key: "value.converter.schema.registry.url".into(),
             why: "Protobuf values (io.confluent.connect.protobuf.ProtobufConverter) take their \
                   schemas from the Schema Registry"
+                .into(),
+        }),
+    }
+}
+
+/// JSON Schema values take their schemas from the registry: its URL is required.
+fn json_schema_registry<'a>(
+    get: &impl Fn(&str) -> Option<(&'a str, &'a str)>,
+) -> Result<RegistrySettings, ConfigError> {
+    match get("value.converter.schema.registry.url") {
+        Some((_, urls)) => registry_settings(get, urls),
+        None => Err(ConfigError::Missing {
+            key: "value.converter.schema.registry.url".into(),
+            why: "JSON Schema values (JsonSchemaConverter) carry a schema id; their schemas \
+                  come from the Schema Registry"
                 .into(),
         }),
     }
@@ -479,7 +504,12 @@ mod tests {
         avro: bool,
     ) -> Result<FormatSettings, ConfigError> {
         let m: HashMap<&str, &str> = pairs.iter().copied().collect();
-        from_config(|k| m.get_key_value(k).map(|(k, v)| (*k, *v)), avro, false)
+        from_config(
+            |k| m.get_key_value(k).map(|(k, v)| (*k, *v)),
+            avro,
+            false,
+            false,
+        )
     }
 
     #[test]

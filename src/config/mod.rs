@@ -146,6 +146,8 @@ pub enum InputFormat {
     Avro,
     /// Confluent `ProtobufConverter`: wire format with the Schema Registry.
     Protobuf,
+    /// JSON Schema: Confluent wire format (`JsonSchemaConverter`), schemas from the registry.
+    JsonSchema,
     Raw,
 }
 

@@ -440,8 +440,9 @@ fn formats(v: &Values) -> Result<Formats, ConfigError> {
         Some((key, ddl)) => {
             if input_format != InputFormat::Json {
                 return Err(ConfigError::Conflict(format!(
-                    "'{key}' declares the columns of JSON values; it cannot be used with \
-                     input.format=raw"
+                    "'{key}' declares the columns of plain JSON values; it cannot be used with \
+                     input.format={input_format:?} (JSON Schema values take their columns from \
+                     the registry)"
                 )));
             }
             let schema = schema_ddl::parse_schema(ddl).map_err(|e| invalid(key, ddl, e))?;
@@ -452,6 +453,7 @@ fn formats(v: &Values) -> Result<Formats, ConfigError> {
         |k| v.get(k),
         input_format == InputFormat::Avro,
         input_format == InputFormat::ConnectJson,
+        input_format == InputFormat::JsonSchema,
     )?;
     if input_format == InputFormat::Protobuf {
         formats.protobuf = Some(super::formats::protobuf_registry(|k| v.get(k))?);
@@ -491,8 +493,9 @@ fn input_format(v: &Values) -> Result<InputFormat, ConfigError> {
         None => Err(invalid(
             key,
             value,
-            "json, connect-json, avro, protobuf or raw (or io.confluent.connect.avro.AvroConverter, \
-             io.confluent.connect.protobuf.ProtobufConverter, org.apache.kafka.connect.json.JsonConverter, \
+            "json, connect-json, avro, protobuf, json-schema or raw (or \
+             io.confluent.connect.avro.AvroConverter, io.confluent.connect.protobuf.ProtobufConverter, \
+             io.confluent.connect.json.JsonSchemaConverter, org.apache.kafka.connect.json.JsonConverter, \
              org.apache.kafka.connect.converters.ByteArrayConverter, \
              org.apache.kafka.connect.storage.StringConverter)",
         )),

@@ -791,3 +791,38 @@ fn protobuf_converter_takes_the_registry_keys() {
     .to_string();
     assert!(e.contains("basic.auth.user.info"), "{e}");
 }
+
+/// Issue 27 item 3: Confluent's JSON Schema converter is read with the registry keys the Avro
+/// converter honours (URL, basic auth, bearer token, TLS).
+#[test]
+fn json_schema_converter_takes_the_registry_keys() {
+    let converter = "io.confluent.connect.json.JsonSchemaConverter";
+    let e = err(&[("value.converter", converter)]).to_string();
+    assert!(e.contains("value.converter.schema.registry.url"), "{e}");
+    let c = ok(&[
+        ("value.converter", converter),
+        (
+            "value.converter.schema.registry.url",
+            "http://registry:8081",
+        ),
+        ("value.converter.basic.auth.credentials.source", "USER_INFO"),
+        ("value.converter.basic.auth.user.info", "u:p"),
+    ]);
+    assert_eq!(format!("{:?}", c.input_format), "JsonSchema");
+    let e = err(&[
+        ("value.converter", converter),
+        ("value.converter.schema.registry.url", "registry:8081"),
+    ])
+    .to_string();
+    assert!(e.contains("value.converter.schema.registry.url"), "{e}");
+    let e = err(&[
+        ("value.converter", converter),
+        (
+            "value.converter.schema.registry.url",
+            "http://registry:8081",
+        ),
+        ("value.schema", "a INT"),
+    ])
+    .to_string();
+    assert!(e.contains("value.schema"), "{e}");
+}

@@ -150,6 +150,14 @@ pub(super) const INPUT_FORMATS: &[(&[&str], InputFormat)] = &[
     ),
     (
         &[
+            "json-schema",
+            "json_schema",
+            "io.confluent.connect.json.JsonSchemaConverter",
+        ],
+        InputFormat::JsonSchema,
+    ),
+    (
+        &[
             "raw",
             "bytes",
             "org.apache.kafka.connect.converters.ByteArrayConverter",

@@ -281,7 +281,7 @@ impl AvroDecoder {
                         "schema id {id} is a {} schema, not Avro",
                         registered.schema_type
                     ))
-                } else if registered.references > 0 {
+                } else if !registered.references.is_empty() {
                     Err(format!(
                         "schema id {id} uses schema references, which are not supported"
                     ))

@@ -33,6 +33,9 @@
 //! decoded by arrow-json. After [`DIRECT_GIVE_UPS`] buffers in a row given up on, a decoder stops
 //! trying until its schema changes (data that always needs arrow-json would pay twice).
 //!
+//! [`JsonDecoder::with_header`] skips a fixed header before each value's JSON text (JSON Schema
+//! values in the Confluent wire format, [`super::json_schema`]); the decoding is the same.
+//!
 //! A record must be exactly one JSON object: a value that is not (top-level array, number,
 //! string, boolean, `null`, invalid or truncated JSON, two values) is a bad record, as are
 //! tombstones and empty values. After each record the fast path checks that it was one complete
@@ -81,6 +84,9 @@ pub struct JsonDecoder {
     /// Whether decoded batches carry untyped placeholders to strip (`add-new-columns` only: the
     /// other modes never give such a column a type, so its coerced values stay in it).
     strip_untyped: bool,
+    /// Bytes before the JSON text of every value (the Confluent header of JSON Schema values,
+    /// checked by the caller), 0 for plain JSON.
+    header: usize,
 }
 
 impl JsonDecoder {
@@ -104,7 +110,15 @@ impl JsonDecoder {
             version: 0,
             inferred: None,
             strip_untyped: false,
+            header: 0,
         }
+    }
+
+    /// The same decoder for values whose JSON text starts after `header` bytes that the caller
+    /// has checked (the Confluent wire format header of [`super::json_schema`]).
+    pub fn with_header(mut self, header: usize) -> Self {
+        self.header = header;
+        self
     }
 
     /// A decoder for `topic` without a declared schema, following `shared` (see the module doc).
@@ -193,7 +207,11 @@ impl JsonDecoder {
 
     /// The direct decoder's batch, unless it is off or gives up (see the module doc).
     fn decode_direct(&mut self, buffer: &RecordBuffer) -> Option<Decoded> {
-        let decoded = self.direct.as_mut()?.decode(buffer, value_of);
+        let header = self.header;
+        let decoded = self
+            .direct
+            .as_mut()?
+            .decode(buffer, |b, i| value_of(b, i, header));
         match decoded {
             Some(_) => self.direct_give_ups = 0,
             None => {
@@ -218,9 +236,10 @@ impl JsonDecoder {
         }
         let n = buffer.len();
         let mut rejected = Vec::new();
+        let header = self.header;
         let decoder = self.fast_decoder(schema, n)?;
         for i in 0..n {
-            match value_of(buffer, i) {
+            match value_of(buffer, i, header) {
                 Err(e) => rejected.push((i, e)),
                 Ok(v) => {
                     if feed(decoder, v).is_err() {
@@ -255,7 +274,7 @@ impl JsonDecoder {
         let mut kept: Vec<Cow<'_, [u8]>> = Vec::with_capacity(n);
         let mut probe = Probe::new(self, schema)?;
         for i in 0..n {
-            let v = match value_of(buffer, i) {
+            let v = match value_of(buffer, i, self.header) {
                 Ok(v) => v,
                 Err(e) => {
                     rejected.push((i, e));
@@ -376,7 +395,7 @@ impl JsonDecoder {
             if objects.len() >= sample {
                 break;
             }
-            let v = match value_of(buffer, i) {
+            let v = match value_of(buffer, i, self.header) {
                 Ok(v) => v,
                 Err(e) => {
                     rejected.push((i, e));
@@ -407,7 +426,7 @@ impl JsonDecoder {
             // Only `{}` so far: nothing to build columns from yet.
             let cause = "cannot infer a schema: the JSON objects have no fields";
             let all = (0..buffer.len())
-                .map(|i| match value_of(buffer, i) {
+                .map(|i| match value_of(buffer, i, self.header) {
                     Err(e) => (i, e),
                     Ok(_) => (i, RecordError(cause.to_string())),
                 })
@@ -555,12 +574,12 @@ fn fills_untyped(array: &dyn Array, inferred: &DataType) -> bool {
     }
 }
 
-/// The value of record `i`, or why it cannot be a JSON object.
-fn value_of(buffer: &RecordBuffer, i: usize) -> Result<&[u8], RecordError> {
+/// The value of record `i` after its first `header` bytes, or why it cannot be a JSON object.
+fn value_of(buffer: &RecordBuffer, i: usize, header: usize) -> Result<&[u8], RecordError> {
     match buffer.value(i) {
         None => Err(RecordError("null value (tombstone)".to_string())),
-        Some([]) => Err(RecordError("empty value".to_string())),
-        Some(v) => Ok(v),
+        Some(v) if v.len() <= header => Err(RecordError("empty value".to_string())),
+        Some(v) => Ok(&v[header..]),
     }
 }
 

@@ -3,7 +3,9 @@
 //! Owns the value decoders ([`json`], [`raw`], [`avro`]: Confluent wire format through the
 //! [`registry`] client or plain Avro with a configured schema, evolution rules in
 //! [`avro_compat`]; [`protobuf`]: Confluent `ProtobufConverter` values, schemas and references
-//! through [`protobuf_schema`]; [`connect_json`]: Kafka Connect `JsonConverter` envelopes), the Kafka
+//! through [`protobuf_schema`]; [`connect_json`]: Kafka Connect `JsonConverter` envelopes;
+//! [`json_schema`]: Confluent JSON Schema values, columns from the registered schema by
+//! [`json_schema_map`], decoded by the JSON decoder), the Kafka
 //! metadata columns ([`metadata`]) and the inferred JSON schemas a topic's partitions share
 //! ([`shared_schema`]).
 //! Hot path contract: no per-record intermediate value tree; JSON goes through the one-pass
@@ -23,6 +25,8 @@ pub mod connect_json;
 pub mod connect_schema;
 pub mod json;
 pub mod json_direct;
+pub mod json_schema;
+pub mod json_schema_map;
 pub mod metadata;
 pub mod protobuf;
 mod protobuf_arrow;
@@ -145,9 +149,11 @@ pub trait ValueDecoder: Send {
 }
 
 /// The Schema Registry client of a configuration (shared by every decoder of a process, so
-/// schemas are fetched once), or `None` when values are not registry-framed Avro.
+/// schemas are fetched once), or `None` when values are neither registry-framed Avro nor JSON
+/// Schema.
 pub fn registry_for(config: &Config) -> Result<Option<registry::RegistryClient>, DecodeError> {
-    let settings = match (&config.formats.avro, &config.formats.protobuf) {
+    let f = &config.formats;
+    let settings = match (&f.avro, f.protobuf.as_ref().or(f.json_schema.as_ref())) {
         (Some(crate::config::formats::AvroSource::Registry(settings)), _) => settings,
         (_, Some(settings)) => settings,
         _ => return Ok(None),
@@ -193,6 +199,20 @@ pub fn decoder_for(
                 None => {
                     return Err(DecodeError::Schema {
                         what: "Protobuf input".into(),
+                        message: "no Schema Registry client".into(),
+                    })
+                }
+            },
+            (InputFormat::JsonSchema, _, _) => match registry {
+                Some(client) => Box::new(json_schema::JsonSchemaDecoder::new(
+                    topic,
+                    std::sync::Arc::new(client.clone()),
+                    config.formats.compatibility,
+                    n,
+                )),
+                None => {
+                    return Err(DecodeError::Schema {
+                        what: "JSON Schema input".into(),
                         message: "no Schema Registry client".into(),
                     })
                 }

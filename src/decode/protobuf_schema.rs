@@ -55,16 +55,16 @@ pub trait ProtoSchemas: Send + Sync {
 
 impl ProtoSchemas for RegistryClient {
     fn by_id(&self, id: u32) -> Result<ProtoSchemaText, RegistryError> {
-        // The cached answer serves schemas without references; others are asked again for them.
         let registered = self.schema_by_id(id)?;
-        let references = if registered.references == 0 {
-            Vec::new()
-        } else {
-            let body = self.get_body(&format!("/schemas/ids/{id}"), id)?;
-            parse_answer(&body)
-                .map_err(|message| invalid(self, id, message))?
-                .references
-        };
+        let references = registered
+            .references
+            .iter()
+            .map(|r| Reference {
+                name: r.name.clone(),
+                subject: r.subject.clone(),
+                version: r.version,
+            })
+            .collect();
         Ok(ProtoSchemaText {
             schema: registered.schema.clone(),
             schema_type: registered.schema_type.clone(),

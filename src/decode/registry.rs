@@ -21,6 +21,10 @@
 //! URL's host. A TLS failure (unknown CA, wrong host, refused client certificate) is final
 //! ([`RegistryError::Tls`]), not retried: it names the URL and the cause.
 //!
+//! Schema references (JSON Schema `$ref` to other subjects) are fetched with
+//! `GET {url}/subjects/{subject}/versions/{version}` ([`SchemaSource::referenced`], not cached:
+//! decoders keep what they resolved).
+//!
 //! [`SchemaSource`] abstracts "schema text by id" so the Avro decoder can also be fed from memory
 //! ([`StaticSchemas`]: tests, benchmarks, schemas pinned in config).
 
@@ -102,13 +106,39 @@ pub struct RegisteredSchema {
     pub schema: String,
     /// `schemaType` as answered, `AVRO` when absent.
     pub schema_type: String,
-    /// Number of schema references (other subjects' schemas this one builds on).
-    pub references: usize,
+    /// Schema references (other subjects' schemas this one builds on), as registered.
+    pub references: Vec<SchemaReference>,
+}
+
+/// One entry of a schema's `references`: the schema registered as `subject` version `version`,
+/// which the referencing schema names `name` (JSON Schema: the `$ref` target).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaReference {
+    pub name: String,
+    pub subject: String,
+    pub version: i64,
 }
 
 /// Where schemas come from, by id.
 pub trait SchemaSource: Send + Sync {
     fn schema_by_id(&self, id: u32) -> Result<Arc<RegisteredSchema>, RegistryError>;
+
+    /// The schema a reference of schema `of` points to (`GET /subjects/{subject}/versions/{v}`).
+    /// Sources without subjects answer [`RegistryError::NotFound`].
+    fn referenced(
+        &self,
+        of: u32,
+        reference: &SchemaReference,
+    ) -> Result<Arc<RegisteredSchema>, RegistryError> {
+        Err(RegistryError::NotFound {
+            url: "(static schemas)".to_string(),
+            id: of,
+            message: format!(
+                "reference '{}' (subject '{}' version {}) cannot be resolved here",
+                reference.name, reference.subject, reference.version
+            ),
+        })
+    }
 }
 
 /// Schemas held in memory, for tests, benchmarks and schemas pinned in config.
@@ -128,7 +158,19 @@ impl StaticSchemas {
             id,
             schema: avro_schema_json.to_string(),
             schema_type: "AVRO".to_string(),
-            references: 0,
+            references: Vec::new(),
+        };
+        self.schemas.insert(id, Arc::new(schema));
+        self
+    }
+
+    /// Adds a schema of type `schema_type` (`JSON`, `AVRO`, ...) under `id`.
+    pub fn with_typed(mut self, id: u32, schema_type: &str, schema: &str) -> Self {
+        let schema = RegisteredSchema {
+            id,
+            schema: schema.to_string(),
+            schema_type: schema_type.to_string(),
+            references: Vec::new(),
         };
         self.schemas.insert(id, Arc::new(schema));
         self
@@ -450,12 +492,18 @@ impl RegistryClient {
 
     /// Fetches schema `id`, trying every URL per round, with backoff between rounds.
     fn fetch(&self, id: u32) -> Result<RegisteredSchema, RegistryError> {
+        self.fetch_path(&format!("schemas/ids/{id}"), id)
+    }
+
+    /// Fetches `{url}/{path}` (a schema answer); errors name schema `id` (the one asked for, or
+    /// the one whose reference is resolved).
+    fn fetch_path(&self, path: &str, id: u32) -> Result<RegisteredSchema, RegistryError> {
         let attempts = self.config.attempts.max(1);
         let mut backoff = self.config.initial_backoff;
         let mut last = String::new();
         for round in 1..=attempts {
             for url in &self.config.urls {
-                match self.fetch_once(url, id) {
+                match self.fetch_once(url, path, id) {
                     Ok(schema) => return Ok(schema),
                     Err(Attempt::Final(e)) => return Err(e),
                     Err(Attempt::Retry(message)) => last = format!("{url}: {message}"),
@@ -474,8 +522,8 @@ impl RegistryClient {
         })
     }
 
-    fn fetch_once(&self, url: &str, id: u32) -> Result<RegisteredSchema, Attempt> {
-        let mut request = self.agent.get(format!("{url}/schemas/ids/{id}")).header(
+    fn fetch_once(&self, url: &str, path: &str, id: u32) -> Result<RegisteredSchema, Attempt> {
+        let mut request = self.agent.get(format!("{url}/{path}")).header(
             "Accept",
             "application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json, application/json",
         );
@@ -525,6 +573,43 @@ impl SchemaSource for RegistryClient {
         }
         Ok(schema)
     }
+
+    fn referenced(
+        &self,
+        of: u32,
+        reference: &SchemaReference,
+    ) -> Result<Arc<RegisteredSchema>, RegistryError> {
+        let path = format!(
+            "subjects/{}/versions/{}",
+            url_encode(&reference.subject),
+            reference.version
+        );
+        self.fetch_path(&path, of)
+            .map(Arc::new)
+            .map_err(|e| match e {
+                RegistryError::NotFound { url, id, message } => RegistryError::NotFound {
+                    url,
+                    id,
+                    message: format!(
+                        "reference '{}' (subject '{}' version {}): {message}",
+                        reference.name, reference.subject, reference.version
+                    ),
+                },
+                other => other,
+            })
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters (a subject in a URL path).
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 impl RegistryClient {
@@ -629,15 +714,43 @@ fn parse_schema(body: &str, id: u32) -> Result<RegisteredSchema, String> {
         Some(serde_json::Value::String(t)) => t.to_ascii_uppercase(),
         Some(other) => return Err(format!("'schemaType' is not a string: {other}")),
     };
-    let references = value
-        .get("references")
-        .and_then(serde_json::Value::as_array)
-        .map_or(0, Vec::len);
+    let references = match value.get("references") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::Array(list)) => {
+            list.iter().map(parse_reference).collect::<Result<_, _>>()?
+        }
+        Some(other) => return Err(format!("'references' is not an array: {other}")),
+    };
+    // A subject-version answer carries the schema's own id.
+    let id = value
+        .get("id")
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|i| u32::try_from(i).ok())
+        .unwrap_or(id);
     Ok(RegisteredSchema {
         id,
         schema: schema.to_string(),
         schema_type,
         references,
+    })
+}
+
+/// One `references` entry: `{"name", "subject", "version"}`.
+fn parse_reference(value: &serde_json::Value) -> Result<SchemaReference, String> {
+    let text = |k: &str| {
+        value
+            .get(k)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| format!("a reference has no string '{k}': {value}"))
+    };
+    Ok(SchemaReference {
+        name: text("name")?,
+        subject: text("subject")?,
+        version: value
+            .get("version")
+            .and_then(serde_json::Value::as_i64)
+            .ok_or_else(|| format!("a reference has no integer 'version': {value}"))?,
     })
 }
 
@@ -718,11 +831,20 @@ mod tests {
             ("\"string\"", "AVRO")
         );
         let s = parse_schema(
-            r#"{"schema":"syntax = \"proto3\";","schemaType":"PROTOBUF","references":[{}]}"#,
+            r#"{"schema":"syntax = \"proto3\";","schemaType":"PROTOBUF","references":[{"name":"a.proto","subject":"a","version":2}]}"#,
             4,
         )
         .unwrap();
-        assert_eq!((s.schema_type.as_str(), s.references), ("PROTOBUF", 1));
+        assert_eq!(s.schema_type.as_str(), "PROTOBUF");
+        assert_eq!(
+            s.references,
+            vec![SchemaReference {
+                name: "a.proto".into(),
+                subject: "a".into(),
+                version: 2
+            }]
+        );
+        assert!(parse_schema(r#"{"schema":"{}","references":[{}]}"#, 1).is_err());
         assert!(parse_schema("{}", 1).is_err());
         assert!(parse_schema("nope", 1).is_err());
         assert_eq!(

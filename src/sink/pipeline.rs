@@ -357,11 +357,12 @@ fn millis(a: &ArrayRef) -> Vec<i64> {
 /// column types is checked when the first batch has a schema. Part of [`crate::job::prepare`].
 pub fn check_config(config: &Config) -> Result<(), ExprError> {
     let compiler = SqlCompiler::new();
-    // Registry-framed Avro has no schema before the first record.
+    // Registry-framed Avro and JSON Schema have no schema before the first record.
     let registry_avro = matches!(
         config.formats.avro,
         Some(crate::config::formats::AvroSource::Registry { .. })
-    ) || config.formats.protobuf.is_some();
+    ) || config.formats.protobuf.is_some()
+        || config.input_format == crate::config::InputFormat::JsonSchema;
     let values = if registry_avro {
         None
     } else {

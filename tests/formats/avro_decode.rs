@@ -391,10 +391,15 @@ fn non_avro_and_referencing_schemas_are_rejected_per_record() {
     struct Odd;
     impl SchemaSource for Odd {
         fn schema_by_id(&self, id: u32) -> Result<Arc<RegisteredSchema>, RegistryError> {
+            let reference = streamx::decode::registry::SchemaReference {
+                name: "other".into(),
+                subject: "other".into(),
+                version: 1,
+            };
             let (schema_type, references) = match id {
-                1 => ("PROTOBUF", 0),
-                2 => ("AVRO", 1),
-                _ => ("AVRO", 0),
+                1 => ("PROTOBUF", vec![]),
+                2 => ("AVRO", vec![reference]),
+                _ => ("AVRO", vec![]),
             };
             Ok(Arc::new(RegisteredSchema {
                 id,

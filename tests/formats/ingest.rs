@@ -73,7 +73,7 @@ pub(crate) fn run(
     )
 }
 
-fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
+pub(crate) fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let p = e.path();
@@ -383,7 +383,7 @@ fn plain_v2(i: i64) -> Vec<u8> {
 }
 
 /// A dead letter: payload and the error headers topic, partition, offset, exception message.
-type DeadLetter = (Vec<u8>, [String; 4]);
+pub(crate) type DeadLetter = (Vec<u8>, [String; 4]);
 
 /// Reads `n` records from `topic`, polling with a deadline.
 pub(crate) fn dead_letters(servers: &str, topic: &str, n: usize) -> Vec<DeadLetter> {

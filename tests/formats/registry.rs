@@ -54,7 +54,7 @@ fn fetches_and_caches_by_id() {
         (s.id, s.schema.as_str(), s.schema_type.as_str()),
         (1, USER, "AVRO")
     );
-    assert_eq!(c.schema_by_id(2).unwrap().references, 0);
+    assert!(c.schema_by_id(2).unwrap().references.is_empty());
     let clone = c.clone();
     clone.schema_by_id(1).unwrap();
     c.schema_by_id(1).unwrap();
@@ -241,4 +241,44 @@ fn the_avro_decoder_fetches_through_the_registry() {
         "{err}"
     );
     assert_eq!(err.origin(), Origin::External);
+}
+
+/// JSON Schema references are fetched by subject and version (`GET /subjects/{s}/versions/{v}`),
+/// the subject percent-encoded; a missing one is NotFound naming the reference.
+#[test]
+fn references_are_fetched_by_subject_and_version() {
+    use streamx::decode::registry::{RegistryError, SchemaReference};
+    let reg = TestRegistry::start();
+    let c = client(&reg.url);
+    let python = crate::common::python();
+    let script = r#"
+import sys, json
+from confluent_kafka.schema_registry import SchemaRegistryClient, Schema
+c = SchemaRegistryClient({"url": sys.argv[1]})
+print(c.register_schema("addr ess", Schema(json.dumps({"type": "object"}), "JSON")))
+"#;
+    let out = std::process::Command::new(python)
+        .args(["-c", script, &reg.url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let reference = SchemaReference {
+        name: "address.json".into(),
+        subject: "addr ess".into(),
+        version: 1,
+    };
+    let got = c.referenced(9, &reference).unwrap();
+    assert_eq!((got.id, got.schema_type.as_str()), (id, "JSON"));
+    let missing = SchemaReference {
+        version: 2,
+        ..reference
+    };
+    let e = c.referenced(9, &missing).unwrap_err();
+    assert!(matches!(e, RegistryError::NotFound { .. }), "{e}");
+    assert!(e.to_string().contains("address.json"), "{e}");
 }

@@ -2,7 +2,9 @@
 //! so tests run this tiny HTTP/1.1 server on 127.0.0.1 (std `TcpListener`, one request per
 //! connection). It serves `GET /schemas/ids/{id}` like Confluent (`{"schema": "..."}`, 404 with
 //! `error_code` 40403), optionally checks basic auth, can answer 503 to the first N requests or
-//! never answer (to test timeouts), and counts requests.
+//! never answer (to test timeouts), and counts requests. Producers can register schemas as with
+//! Confluent (`POST /subjects/{subject}/versions`, answered `{"id": n}`, the same id for a schema
+//! the subject already has), and `GET /subjects/{subject}/versions/{version}` serves references.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -14,8 +16,11 @@ use std::thread::JoinHandle;
 #[derive(Default)]
 struct State {
     schemas: Mutex<HashMap<u32, serde_json::Value>>,
-    /// `GET /subjects/{subject}/versions/{version}` answers, by decoded path.
-    subjects: Mutex<HashMap<String, serde_json::Value>>,
+    /// Fixed `GET /subjects/{subject}/versions/{version}` answers, by decoded path
+    /// ([`TestRegistry::add_subject`]).
+    subject_answers: Mutex<HashMap<String, serde_json::Value>>,
+    /// Subject -> schema ids of its versions 1, 2, ... (registered with POST).
+    subjects: Mutex<HashMap<String, Vec<u32>>>,
     auth: Mutex<Option<String>>,
     fail_first: AtomicUsize,
     hang: AtomicBool,
@@ -70,7 +75,7 @@ impl TestRegistry {
     /// Registers version `version` of `subject` (schema references are fetched so).
     pub fn add_subject(&self, subject: &str, version: i64, body: serde_json::Value) -> &Self {
         let path = format!("/subjects/{subject}/versions/{version}");
-        self.state.subjects.lock().unwrap().insert(path, body);
+        self.state.subject_answers.lock().unwrap().insert(path, body);
         self
     }
 
@@ -129,6 +134,7 @@ fn serve(state: &State, stream: TcpStream) {
         return;
     }
     let mut auth = None;
+    let mut length = 0usize;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
@@ -138,7 +144,14 @@ fn serve(state: &State, stream: TcpStream) {
             if k.eq_ignore_ascii_case("authorization") {
                 auth = Some(v.trim().to_string());
             }
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().unwrap_or(0);
+            }
         }
+    }
+    let mut body = vec![0u8; length];
+    if std::io::Read::read_exact(&mut reader, &mut body).is_err() {
+        return;
     }
     if state.stop.load(Ordering::SeqCst) {
         return;
@@ -148,7 +161,7 @@ fn serve(state: &State, stream: TcpStream) {
         state.held.lock().unwrap().push(stream);
         return;
     }
-    let (status, body) = answer(state, &request_line, auth.as_deref());
+    let (status, body) = answer(state, &request_line, auth.as_deref(), &body);
     let body = body.to_string();
     let reason = match status {
         200 => "OK",
@@ -164,7 +177,12 @@ fn serve(state: &State, stream: TcpStream) {
     let _ = stream.write_all(response.as_bytes());
 }
 
-fn answer(state: &State, request_line: &str, auth: Option<&str>) -> (u16, serde_json::Value) {
+fn answer(
+    state: &State,
+    request_line: &str,
+    auth: Option<&str>,
+    body: &[u8],
+) -> (u16, serde_json::Value) {
     use serde_json::json;
     if state
         .fail_first
@@ -179,15 +197,13 @@ fn answer(state: &State, request_line: &str, auth: Option<&str>) -> (u16, serde_
         }
     }
     let path = request_line.split_whitespace().nth(1).unwrap_or("");
-    if path.starts_with("/subjects/") {
-        let decoded = percent_decode(path);
-        return match state.subjects.lock().unwrap().get(&decoded).cloned() {
-            Some(body) => (200, body),
-            None => (
-                404,
-                json!({"error_code": 40401, "message": format!("{decoded} not found")}),
-            ),
-        };
+    let path = path.split('?').next().unwrap_or("");
+    let decoded = percent_decode(path);
+    if let Some(answer) = state.subject_answers.lock().unwrap().get(&decoded).cloned() {
+        return (200, answer);
+    }
+    if let Some(rest) = decoded.strip_prefix("/subjects/") {
+        return subject_request(state, request_line.starts_with("POST"), rest, body);
     }
     let id = path
         .strip_prefix("/schemas/ids/")
@@ -222,4 +238,51 @@ fn percent_decode(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `POST /subjects/{s}/versions` (register) and `GET /subjects/{s}/versions/{v}`.
+fn subject_request(state: &State, post: bool, rest: &str, body: &[u8]) -> (u16, serde_json::Value) {
+    use serde_json::json;
+    let not_found = || {
+        (
+            404,
+            json!({"error_code": 40401, "message": "Subject not found"}),
+        )
+    };
+    let Some((subject, version)) = rest.split_once("/versions") else {
+        return not_found();
+    };
+    let mut schemas = state.schemas.lock().unwrap();
+    let mut subjects = state.subjects.lock().unwrap();
+    if post {
+        let Ok(mut request) = serde_json::from_slice::<serde_json::Value>(body) else {
+            return (422, json!({"error_code": 42201, "message": "invalid body"}));
+        };
+        if let Some(obj) = request.as_object_mut() {
+            obj.retain(|k, _| matches!(k.as_str(), "schema" | "schemaType" | "references"));
+        }
+        let versions = subjects.entry(subject.to_string()).or_default();
+        if let Some(id) = versions.iter().find(|id| schemas.get(id) == Some(&request)) {
+            return (200, json!({ "id": id }));
+        }
+        let id = schemas.keys().max().map_or(1, |m| m + 1);
+        schemas.insert(id, request);
+        versions.push(id);
+        return (200, json!({ "id": id }));
+    }
+    let versions = subjects.get(subject).cloned().unwrap_or_default();
+    let index = match version.trim_start_matches('/') {
+        "latest" => versions.len(),
+        v => v.parse::<usize>().unwrap_or(0),
+    };
+    match index.checked_sub(1).and_then(|i| versions.get(i)) {
+        Some(id) => {
+            let mut answer = schemas[id].clone();
+            answer["id"] = json!(id);
+            answer["subject"] = json!(subject);
+            answer["version"] = json!(index);
+            (200, answer)
+        }
+        None => not_found(),
+    }
 }
