@@ -146,6 +146,33 @@ def produce(bootstrap, topic, n):
     print(json.dumps(dump))
 
 
+def duckdb_problems(directory, n):
+    """DuckDB reads the same files (schemas of both versions unioned by name): every row once,
+    the ids and the map and list columns as pyarrow saw them."""
+    import duckdb
+
+    files = [os.path.join(root, name) for root, dirs, names in os.walk(directory)
+             if not any(part.startswith("_") for part in os.path.relpath(root, directory).split(os.sep))
+             for name in names if name.endswith(".parquet")]
+    listing = ", ".join(f"'{f}'" for f in files)
+    con = duckdb.connect()
+    rows, distinct = con.execute(
+        f"select count(*), count(distinct id) from read_parquet([{listing}], union_by_name=true)"
+    ).fetchone()
+    problems = []
+    if (rows, distinct) != (n, n):
+        problems.append(f"duckdb reads {rows} rows, {distinct} distinct ids; want {n}")
+    for i in (1, n - 2):  # records with lines (i % 3 of them)
+        want = expected(i, n)
+        got = con.execute(
+            f"select id, len(lines) from read_parquet([{listing}], union_by_name=true) "
+            f"where id = ?", [want["id"]]).fetchall()
+        if got != [(want["id"], len(want["lines"]))]:
+            problems.append(f"duckdb record {i}: got {got}, want {want['id']} with "
+                            f"{len(want['lines'])} lines")
+    return problems
+
+
 def check(directory, n):
     import pyarrow.parquet as pq
 
@@ -178,6 +205,7 @@ def check(directory, n):
     extra = sorted(set(seen) - set(range(n)))
     if extra:
         problems.append(f"unexpected offsets {extra}")
+    problems += duckdb_problems(directory, n)
     if problems:
         print("\n".join(problems[:30]))
         sys.exit(1)
