@@ -273,6 +273,7 @@ fn sink_context(
         memory,
         listener,
         registry: crate::decode::registry_for(config)?,
+        group_commit: true,
     })
 }
 

@@ -154,7 +154,10 @@ pub fn run(
         let result = match commands.recv_timeout(TICK) {
             Ok(command) => worker.apply(command),
             Err(RecvTimeoutError::Timeout) => Ok(()),
-            Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Disconnected) => {
+                worker.close_all();
+                return;
+            }
         };
         let now = Instant::now();
         let result = result.and_then(|()| {
@@ -165,6 +168,7 @@ pub fn run(
             worker.tick(now)
         });
         if let Err(e) = result {
+            worker.close_all();
             let _ = worker.events.send(Event::Failed(e));
             return;
         }
@@ -198,7 +202,10 @@ impl Worker<'_> {
             }
             Command::Revoke(tp, done) => {
                 self.resume_asked.remove(&tp);
-                self.writers.remove(&tp);
+                if let Some(mut owned) = self.writers.remove(&tp) {
+                    // Abandons or finishes the commit in flight: none is made after the answer.
+                    owned.writer.close();
+                }
                 let _ = done.send(());
             }
             Command::RotateAll(reason, done) => {
@@ -222,6 +229,7 @@ impl Worker<'_> {
             return Ok(());
         }
         let committed = owned.writer.push_chunk(self.ctx, buffer)?;
+        let committed = committed.then(owned.writer.take_commits()?);
         self.report(tp, committed)
     }
 
@@ -243,7 +251,8 @@ impl Worker<'_> {
             if !ownership.holds() {
                 continue;
             }
-            outcomes.push((tp.clone(), writer.tick(self.ctx, now, wall)?));
+            let ticked = writer.tick(self.ctx, now, wall)?;
+            outcomes.push((tp.clone(), ticked.then(writer.take_commits()?)));
             if let Some(since) = writer.fenced_since() {
                 if now.duration_since(since) >= self.ctx.config.fenced_backoff
                     && self.resume_asked.insert(tp.clone())
@@ -258,12 +267,25 @@ impl Worker<'_> {
         Ok(())
     }
 
+    /// Stops every writer's committer (see [`PartitionWriter::close`]).
+    fn close_all(&mut self) {
+        for owned in self.writers.values_mut() {
+            owned.writer.close();
+        }
+    }
+
     fn rotate_all(&mut self, reason: RotateReason) -> Result<(), IngestError> {
         let mut outcomes = Vec::new();
         for (tp, Owned { writer, ownership }) in &mut self.writers {
-            if ownership.holds() && writer.has_open_records() {
-                outcomes.push((tp.clone(), writer.rotate(self.ctx, reason)?));
+            if !ownership.holds() {
+                continue;
             }
+            let mut committed = Committed::Nothing;
+            if writer.has_open_records() {
+                committed = writer.rotate(self.ctx, reason)?;
+            }
+            // Group commit: what is sealed is durable before the answer.
+            outcomes.push((tp.clone(), committed.then(writer.flush_commits()?)));
         }
         for (tp, committed) in outcomes {
             self.report(&tp, committed)?;
@@ -295,6 +317,12 @@ impl Worker<'_> {
             if let Some(owned) = self.writers.get_mut(&tp) {
                 owned.writer.spill(self.ctx, &dir)?;
                 flushed += 1;
+            }
+        }
+        // Files waiting for their upload hold memory too: consumption waits for them.
+        if self.ctx.memory.over() {
+            for owned in self.writers.values().filter(|o| o.writer.uploading()) {
+                owned.writer.wait_uploads();
             }
         }
         tracing::debug!(
