@@ -271,7 +271,11 @@ fn files_sealed_during_a_slow_commit_go_into_the_next_commit_together() {
             .iter()
             .filter(|f| f.to_string_lossy().contains(&format!("/partition={p}/")))
             .count() as u64;
-        assert_eq!(sealed, PER_PARTITION / 10, "partition {p}: one file per flush.size");
+        assert_eq!(
+            sealed,
+            PER_PARTITION / 10,
+            "partition {p}: one file per flush.size"
+        );
         eprintln!(
             "partition {p}: {sealed} files in {} commits, at most {} store calls at once",
             recovered.next_seq,

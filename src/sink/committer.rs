@@ -68,10 +68,7 @@ pub struct Seal {
 }
 
 enum Job {
-    File {
-        file: PendingFile,
-        held: Accounted,
-    },
+    File { file: PendingFile, held: Accounted },
     Seal(Seal),
 }
 
@@ -118,10 +115,7 @@ impl Shared {
     fn wait(&self, done: impl Fn(&Status) -> bool) {
         let mut status = self.lock();
         while !status.ended && !done(&status) {
-            status = self
-                .changed
-                .wait(status)
-                .unwrap_or_else(|e| e.into_inner());
+            status = self.changed.wait(status).unwrap_or_else(|e| e.into_inner());
         }
     }
 }
@@ -260,7 +254,12 @@ struct Batch {
 }
 
 enum Done {
-    Committed { end: i64, seq: u64, files: usize, seals: usize },
+    Committed {
+        end: i64,
+        seq: u64,
+        files: usize,
+        seals: usize,
+    },
     Abandoned,
     Fenced,
 }
@@ -274,7 +273,12 @@ async fn run(env: Env, shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Job>
         let stop = shared.stop.load(Ordering::SeqCst);
         if current.is_none() && !batch.seals.is_empty() && !stop {
             let work = std::mem::take(&mut batch);
-            current = Some(tokio::spawn(commit(env.clone(), shared.clone(), next, work)));
+            current = Some(tokio::spawn(commit(
+                env.clone(),
+                shared.clone(),
+                next,
+                work,
+            )));
             next += 1;
         }
         if current.is_none() && (!open || stop) {
@@ -378,7 +382,8 @@ async fn commit(
     }
     let (first, last) = (&batch.seals[0], &batch.seals[seals - 1]);
     let (start, end) = (first.start, last.end);
-    let began = Instant::now();
+    // Like the in-line commit's latency: from the staging of its (first) file to its record.
+    let began = oldest.unwrap_or_else(Instant::now);
     let outcome = env
         .log
         .commit(topic, partition, seq, start, end, Vec::new(), staged)

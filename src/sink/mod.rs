@@ -422,8 +422,7 @@ impl PartitionWriter {
             }
             if let WriterState::Active(a) = &self.state {
                 let size: usize = a.files.values().map(|f| f.writer.estimated_size()).sum();
-                let staged: u64 =
-                    a.staged.iter().map(|f| f.bytes).sum::<u64>() + a.spilled_bytes;
+                let staged: u64 = a.staged.iter().map(|f| f.bytes).sum::<u64>() + a.spilled_bytes;
                 if ctx.policy.after_batch(size as u64 + staged).is_some() {
                     return Ok(result.then(self.rotate(ctx, RotateReason::Size)?));
                 }
