@@ -8,7 +8,7 @@
 //!     │                succeeded) => go on; another writer's => Fenced: delete our staging
 //!     │ 3. publish: rename staging -> <topics.dir>/<topic>/<partition path>/<topic>+<p>+<first>+<last>.<ext>
 //!     │             (idempotent; replayed by recovery and by the store-wide sweep, [`garbage`])
-//!     ▼ 4. prune:   delete commit record k - keep (best effort)
+//!     ▼ 4. prune:   delete commit record k - keep (best effort, alongside the publish)
 //!  Recovery on assignment: newest commit k -> check k starts at (k-1).end + 1 -> replay its
 //!  publish -> resume at end+1 with seq k+1
 //! ```
@@ -347,12 +347,16 @@ impl CommitLog {
             Err(source) => return Err(store_err("put (create commit)", &path, source)),
         }
         fault::point("commit.after_commit_object");
-        // 3. publish
-        self.publish(&record, &path).await?;
+        // 3. publish, and 4. prune at the same time: the record pruned (seq - keep, keep >= 2)
+        // is older than the two recovery reads, so the order of the two does not matter.
+        let prune = async {
+            if let Some(old) = seq.checked_sub(self.keep_commits) {
+                self.prune_commit(topic, partition, old).await;
+            }
+        };
+        let (published, ()) = futures::join!(self.publish(&record, &path), prune);
+        published?;
         fault::point("commit.after_publish");
-        if let Some(old) = seq.checked_sub(self.keep_commits) {
-            self.prune_commit(topic, partition, old).await;
-        }
         Ok(CommitOutcome::Committed(record))
     }
 
@@ -390,18 +394,24 @@ impl CommitLog {
     ) -> Result<usize, CommitError> {
         // A loop rather than a stream combinator: closures over borrows in a spawned future
         // trip the compiler's Send inference.
+        // After an error no further move starts, but those under way are let finish.
         let mut files = record.files.iter();
         let mut moves = futures::stream::FuturesUnordered::new();
-        let (mut moved, mut done) = (0, 0);
+        let (mut moved, mut done, mut failed) = (0, 0, None);
         loop {
-            while moves.len() < PUBLISH_AT_ONCE {
+            while failed.is_none() && moves.len() < PUBLISH_AT_ONCE {
                 let Some(f) = files.next() else { break };
                 moves.push(self.publish_one(f, commit_path));
             }
             let Some(result) = moves.next().await else {
-                return Ok(moved);
+                return failed.map_or(Ok(moved), Err);
             };
-            moved += usize::from(result?);
+            match result {
+                Ok(was_moved) => moved += usize::from(was_moved),
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
             if done == 0 {
                 fault::point("commit.after_first_publish");
             }

@@ -4,31 +4,32 @@
 //! ```text
 //!  worker thread (PartitionWriter, decode/encode)        I/O runtime (one task per partition)
 //!  ─────────────────────────────────────────────         ─────────────────────────────────────
-//!  spill / seal: finish file ──upload(file)──► channel ──► spawn: stage file under seq `next`
-//!                                                          (uploads run at once; the file's
-//!                                                           bytes stay in the memory budget
-//!                                                           until its upload ends)
-//!  rotate: seal(start..=end) ───────────────► channel ──► batch of `next` += seal
-//!      │ (returns at once; blocks only while                 │ no commit in flight and a seal
-//!      │  MAX_UNCOMMITTED_SEALS seals or                     ▼ in the batch:
-//!      │  MAX_PENDING_FILES files are pending)        commit `next` = every file and seal of the
-//!      │                                              batch (start of the first seal ..= end of
-//!      ▼                                              the last); `next` += 1, so files sealed
-//!  take(): Through { end } / Fenced / error           meanwhile are staged under `next` and go
-//!      (polled after every chunk and tick)            into the NEXT record together
-//!                                                        │ wait for the batch's uploads
-//!                                                        │ stop asked? ──► abandon (no create)
-//!                                                        │ CommitLog::commit: create record,
-//!                                                        ▼ publish, prune (in line, in order)
-//!                                                     Through { end } ──► status
+//!  spill: finish file ──────upload(file)────► channel ──► batch: the last one, or a new one
+//!                                                          (seq + 1) if the last is sealed
+//!  rotate: finish files, seal(start..=end,  ─► channel ──► last batch += files + seal
+//!          files)  (returns at once; blocks                 every file: spawn its upload,
+//!          while 16 seals / 64 files wait)                  staged under its batch's seq (its
+//!      │                                                    bytes stay in the memory budget
+//!      │                                                    until the upload ends)
+//!      │                                                 no commit in flight, first batch sealed:
+//!      ▼                                                 commit seq = that batch (start of its
+//!  take(): Through { end } / Fenced / error              first seal ..= end of its last), so
+//!      (polled after every chunk and tick)               what was sealed during a commit goes
+//!                                                        into the NEXT record together
+//!                                                           │ wait for the batch's uploads
+//!                                                           │ stop asked? ──► abandon (no create)
+//!                                                           │ CommitLog::commit: create record,
+//!                                                           ▼ publish + prune (in line, in order)
+//!                                                        Through { end } ──► status
 //! ```
 //!
 //! Ordering: one commit at a time per partition; commit k+1's record is created only after
 //! commit k's record is created and published (recovery replays only the newest commit, see
 //! [`crate::commit`]). Only uploads to staging keys (invisible to readers) run ahead. A file is
-//! staged under the sequence number of the commit it will be named in: `next` is advanced when a
-//! commit starts, and uploads and commit starts are decided by the one task in order, so the
-//! store-wide sweep's rules (a staged file of seq < newest commit is an orphan) keep holding.
+//! staged under the sequence number of the commit it will be named in (its batch's): every file
+//! of a batch lies before the batch's last seal (a rotation's files come in one message with its
+//! seal; a file spilled after a sealed batch opens the next batch), and one batch is one commit,
+//! so the store-wide sweep's rules (a staged file of seq < newest commit is an orphan) hold.
 //!
 //! Stopping: [`Committer::close`] (revocation, reset, worker exit) asks the task to stop and
 //! waits for it: a commit whose create has not started is abandoned (the store's chain is the
@@ -37,6 +38,7 @@
 //! shutdown) waits until every seal is committed. A fence (another writer created the record)
 //! or a store error ends the task; the writer learns it from [`Committer::take`].
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -67,9 +69,15 @@ pub struct Seal {
     pub schema: Option<SchemaRef>,
 }
 
+/// A finished file with its bytes held in the memory budget until its upload ends.
+pub type Sealed = (PendingFile, Accounted);
+
 enum Job {
-    File { file: PendingFile, held: Accounted },
-    Seal(Seal),
+    /// A file spilled into the open range, ahead of its seal.
+    File(Sealed),
+    /// A rotation: its last files and its offsets, together, so that no commit can start
+    /// between them.
+    Seal(Seal, Vec<Sealed>),
 }
 
 /// What happened since the writer last asked.
@@ -179,15 +187,20 @@ impl Committer {
             s.files += 1;
             s.uploading += 1;
         });
-        self.send(Job::File { file, held });
+        self.send(Job::File((file, held)));
     }
 
-    /// Hands over the offsets of one rotation (its files were uploaded before). Blocks while too
-    /// many seals are uncommitted.
-    pub fn seal(&self, seal: Seal) {
+    /// Hands over the offsets of one rotation with its last files (files spilled into its range
+    /// were handed over before by [`Committer::upload`]). Blocks while too many seals are
+    /// uncommitted.
+    pub fn seal(&self, seal: Seal, files: Vec<Sealed>) {
         self.shared.wait(|s| s.seals < MAX_UNCOMMITTED_SEALS);
-        self.shared.update(|s| s.seals += 1);
-        self.send(Job::Seal(seal));
+        self.shared.update(|s| {
+            s.seals += 1;
+            s.files += files.len();
+            s.uploading += files.len();
+        });
+        self.send(Job::Seal(seal, files));
     }
 
     fn send(&self, job: Job) {
@@ -246,11 +259,44 @@ impl Drop for Committer {
     }
 }
 
-/// Files and seals of the next commit.
-#[derive(Default)]
+/// Files and seals of one commit to come, `seq`. Every file precedes the last seal of its
+/// batch (it lies in the batch's range); a file spilled after a batch's last seal opens the
+/// next batch, `seq + 1`, since it belongs to a range not sealed yet. So a file staged under
+/// seq s is named by commit s or by none.
 struct Batch {
+    seq: u64,
     files: Vec<(JoinHandle<Result<CommittedFile, CommitError>>, Instant)>,
     seals: Vec<Seal>,
+}
+
+impl Batch {
+    fn new(seq: u64) -> Self {
+        Batch {
+            seq,
+            files: Vec::new(),
+            seals: Vec::new(),
+        }
+    }
+
+    /// Starts the upload of a file of this batch, staged under its seq.
+    fn upload(&mut self, env: &Env, shared: &Arc<Shared>, (file, held): Sealed) {
+        let upload = upload(env.clone(), shared.clone(), self.seq, file, held);
+        self.files.push((tokio::spawn(upload), Instant::now()));
+    }
+}
+
+/// The batch a job joins: the last one, or a new one after it when a spilled file follows the
+/// last batch's seal. `next` is the seq of the next commit to start.
+fn batch_for(batches: &mut VecDeque<Batch>, next: u64, spill: bool) -> &mut Batch {
+    let seq = match batches.back() {
+        None => Some(next),
+        Some(last) if spill && !last.seals.is_empty() => Some(last.seq + 1),
+        Some(_) => None,
+    };
+    if let Some(seq) = seq {
+        batches.push_back(Batch::new(seq));
+    }
+    batches.back_mut().expect("a batch")
 }
 
 enum Done {
@@ -266,20 +312,16 @@ enum Done {
 
 async fn run(env: Env, shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Job>, seq: u64) {
     let mut next = seq;
-    let mut batch = Batch::default();
+    let mut batches: VecDeque<Batch> = VecDeque::new();
     let mut current: Option<JoinHandle<Result<Done, CommitError>>> = None;
     let mut open = true;
     loop {
         let stop = shared.stop.load(Ordering::SeqCst);
-        if current.is_none() && !batch.seals.is_empty() && !stop {
-            let work = std::mem::take(&mut batch);
-            current = Some(tokio::spawn(commit(
-                env.clone(),
-                shared.clone(),
-                next,
-                work,
-            )));
-            next += 1;
+        let ready = batches.front().is_some_and(|b| !b.seals.is_empty());
+        if current.is_none() && ready && !stop {
+            let work = batches.pop_front().expect("ready");
+            next = work.seq + 1;
+            current = Some(tokio::spawn(commit(env.clone(), shared.clone(), work)));
         }
         if current.is_none() && (!open || stop) {
             break;
@@ -287,11 +329,16 @@ async fn run(env: Env, shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Job>
         tokio::select! {
             job = rx.recv(), if open => match job {
                 None => open = false,
-                Some(Job::File { file, held }) => {
-                    let upload = upload(env.clone(), shared.clone(), next, file, held);
-                    batch.files.push((tokio::spawn(upload), Instant::now()));
+                Some(Job::File(file)) => {
+                    batch_for(&mut batches, next, true).upload(&env, &shared, file);
                 }
-                Some(Job::Seal(seal)) => batch.seals.push(seal),
+                Some(Job::Seal(seal, files)) => {
+                    let batch = batch_for(&mut batches, next, false);
+                    for file in files {
+                        batch.upload(&env, &shared, file);
+                    }
+                    batch.seals.push(seal);
+                }
             },
             done = async { current.as_mut().expect("guarded").await }, if current.is_some() => {
                 current = None;
@@ -302,7 +349,7 @@ async fn run(env: Env, shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Job>
             }
         }
     }
-    for (upload, _) in batch.files {
+    for (upload, _) in batches.into_iter().flat_map(|b| b.files) {
         upload.abort();
     }
     shared.update(|s| s.ended = true);
@@ -357,12 +404,8 @@ async fn upload(
 }
 
 /// Commit `seq` of a batch: waits for its uploads, then creates, publishes and prunes.
-async fn commit(
-    env: Env,
-    shared: Arc<Shared>,
-    seq: u64,
-    batch: Batch,
-) -> Result<Done, CommitError> {
+async fn commit(env: Env, shared: Arc<Shared>, batch: Batch) -> Result<Done, CommitError> {
+    let seq = batch.seq;
     let (files, seals) = (batch.files.len(), batch.seals.len());
     let mut staged = Vec::with_capacity(files);
     let mut oldest: Option<Instant> = None;
@@ -410,5 +453,83 @@ async fn commit(
             Metrics::add(&env.metrics.commits_fenced, 1);
             Ok(Done::Fenced)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commit::CommitLog;
+    use crate::sink::testing::context;
+    use crate::store::{delayed::DelayedStore, Store};
+
+    fn file(first: i64, last: i64) -> PendingFile {
+        PendingFile {
+            final_path: format!("topics/t/partition=0/t+0+{first}+{last}.json"),
+            data: bytes::Bytes::from_static(b"{}\n"),
+            rows: (last - first + 1) as u64,
+            first_offset: first,
+            last_offset: last,
+        }
+    }
+
+    fn seal(start: i64, end: i64) -> Seal {
+        Seal {
+            start,
+            end,
+            reason: RotateReason::FlushSize,
+            partition_columns: Vec::new(),
+            schema: None,
+        }
+    }
+
+    /// A file spilled after a seal while the commit before it is in flight belongs to the range
+    /// after that seal: it goes into the commit of that range, staged under that commit's seq.
+    /// Found by tests/kill_restart.rs's chain check ("a file of commit 32 lies outside its
+    /// range"): the spilled file joined the batch of the seal before it.
+    #[test]
+    fn a_file_spilled_after_a_seal_goes_into_the_commit_of_its_own_range() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = context(dir.path(), &runtime, &[]);
+        let local = ctx.commit_log.store().clone();
+        let delayed = DelayedStore::new(local.inner.clone(), Duration::from_millis(50));
+        let store = Store {
+            inner: Arc::new(delayed),
+            ..local
+        };
+        ctx.commit_log = CommitLog::new(store, "topics", "w1");
+        let held = || Accounted::new(&ctx.memory);
+        let committer = Committer::start(&ctx, "t", 0, 0);
+        committer.seal(seal(0, 9), vec![(file(0, 9), held())]);
+        committer.seal(seal(10, 19), vec![(file(10, 19), held())]);
+        committer.upload(file(20, 24), held());
+        // Commit 0 made; commit 1 starts at once, while offsets 20.. are not sealed yet.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !matches!(committer.take(), Taken::Through { .. }) {
+            assert!(Instant::now() < deadline, "commit 0");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        committer.seal(seal(20, 29), vec![(file(25, 29), held())]);
+        committer.flush();
+        assert!(matches!(committer.take(), Taken::Through { end: 29, .. }));
+        committer.close();
+        let commits = runtime
+            .block_on(ctx.commit_log.list_commits("t", 0))
+            .unwrap();
+        for c in &commits {
+            for f in &c.files {
+                let (first, last) = (f.first_offset, f.last_offset);
+                assert!(
+                    first >= c.start_offset && last <= c.end_offset,
+                    "commit {} ({}..={}) names file {first}..={last}",
+                    c.seq,
+                    c.start_offset,
+                    c.end_offset
+                );
+                assert!(f.staging.contains(&format!("/{:020}/", c.seq)), "{f:?}");
+            }
+        }
+        assert_eq!(commits.last().map(|c| c.end_offset), Some(29));
     }
 }

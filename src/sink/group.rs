@@ -38,10 +38,11 @@ impl PartitionWriter {
         };
         let (topic, partition) = (self.topic.as_str(), self.partition);
         let committer = a.committer.as_ref().expect("seal_through with a committer");
+        let mut files = Vec::with_capacity(a.files.len());
         for (dir, f) in std::mem::take(&mut a.files) {
             let file = finish_file(ctx, topic, partition, &dir, f)?;
             let held = held(ctx, &file);
-            committer.upload(file, held);
+            files.push((file, held));
         }
         if let Some(dlq) = &ctx.dlq {
             // Dead-lettered records must be durable before the store says they were consumed.
@@ -52,7 +53,7 @@ impl PartitionWriter {
                 source: Box::new(source),
             })?;
         }
-        committer.seal(Seal {
+        let seal = Seal {
             start,
             end,
             reason,
@@ -62,7 +63,8 @@ impl PartitionWriter {
                 .map(|p| p.partition_columns())
                 .unwrap_or_default(),
             schema: a.pipeline.as_ref().map(|p| p.output_schema().clone()),
-        });
+        };
+        committer.seal(seal, files);
         a.first_staged = None;
         a.spilled_bytes = 0;
         a.range_start = Some(end + 1);
