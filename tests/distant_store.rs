@@ -227,3 +227,65 @@ fn measure_first_record_after_join_on_a_distant_store() {
         delayed.peak_in_flight()
     );
 }
+
+/// Group commit (issue 26 item 1): with a store 50 ms away and a small `flush.size`, files
+/// sealed while a partition's commit is in flight are uploaded meanwhile and go into the next
+/// commit record together, so a partition makes fewer commits than it seals files (in line, one
+/// commit per file: 40 files, 40 commits). Exactly once still holds, and the chain is whole.
+#[test]
+fn files_sealed_during_a_slow_commit_go_into_the_next_commit_together() {
+    init_logs();
+    const PARTITIONS: i32 = 2;
+    const PER_PARTITION: u64 = 400;
+    let cluster = EmbeddedCluster::start(1).unwrap();
+    let servers = cluster.bootstrap_servers();
+    let topic = unique("groupcommit");
+    cluster.create_topic(&topic, PARTITIONS).unwrap();
+    produce(&servers, &topic, PARTITIONS, 0, PER_PARTITION);
+    let out = tempfile::tempdir().unwrap();
+    let local = Store::with_url(out.path().to_str().unwrap(), &BTreeMap::new()).unwrap();
+    let delayed = Arc::new(DelayedStore::new(
+        local.inner.clone(),
+        Duration::from_millis(50),
+    ));
+    let options = streamx::ingest::IngestOptions {
+        store: Some(Store {
+            inner: delayed.clone(),
+            ..local.clone()
+        }),
+        stop_at_end: true,
+        ..Default::default()
+    };
+    let pairs = job(&servers, &topic, out.path(), &[("flush.size", "10")]);
+    streamx::ingest::run(config(&pairs), options).unwrap();
+
+    let seen = offsets_written(out.path(), &topic);
+    assert_exactly_once(&seen, PARTITIONS, PER_PARTITION as i64);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let log = CommitLog::new(local, "topics", "reader");
+    let files = data_files(&out.path().join("topics").join(&topic), ".parquet");
+    for p in 0..PARTITIONS {
+        let recovered = rt.block_on(log.recover(&topic, p)).unwrap();
+        assert_eq!(recovered.next_offset, Some(PER_PARTITION as i64));
+        let sealed = files
+            .iter()
+            .filter(|f| f.to_string_lossy().contains(&format!("/partition={p}/")))
+            .count() as u64;
+        assert_eq!(
+            sealed,
+            PER_PARTITION / 10,
+            "partition {p}: one file per flush.size"
+        );
+        eprintln!(
+            "partition {p}: {sealed} files in {} commits, at most {} store calls at once",
+            recovered.next_seq,
+            delayed.peak_in_flight()
+        );
+        assert!(
+            recovered.next_seq < sealed,
+            "partition {p}: {} commits for {sealed} files: every commit waited in line with \
+             consumption, none took the files sealed meanwhile",
+            recovered.next_seq
+        );
+    }
+}
