@@ -75,7 +75,11 @@ impl TestRegistry {
     /// Registers version `version` of `subject` (schema references are fetched so).
     pub fn add_subject(&self, subject: &str, version: i64, body: serde_json::Value) -> &Self {
         let path = format!("/subjects/{subject}/versions/{version}");
-        self.state.subject_answers.lock().unwrap().insert(path, body);
+        self.state
+            .subject_answers
+            .lock()
+            .unwrap()
+            .insert(path, body);
         self
     }
 
