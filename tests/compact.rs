@@ -395,6 +395,16 @@ fn the_command_line_plans_filters_and_summarises() {
     let out = tempfile::tempdir().unwrap();
     let pairs = hourly_job(&servers, &topic, &out.path().to_string_lossy(), &[], &[]);
     ingest_to_end(&pairs);
+    // A second run over a few records of hour 02: the newest commit of each partition (whose
+    // files compaction leaves in place) is then in hour 02 alone, whatever the first run's
+    // group commits put together, so hours 00 and 01 are both plannable.
+    for p in 0..2 {
+        let hour_02 = (HOUR_BASE_MS + 200 * STEP_MS, STEP_MS);
+        produce_timed_from(&servers, &topic, p, 10, hour_02, |n| {
+            event(p, 200 + n as u64)
+        });
+    }
+    ingest_to_end(&pairs);
     let run = |args: &[&str]| {
         let out = compact_command(&pairs, args, &[]).output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();

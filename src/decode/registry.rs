@@ -498,15 +498,30 @@ impl RegistryClient {
     /// Fetches `{url}/{path}` (a schema answer); errors name schema `id` (the one asked for, or
     /// the one whose reference is resolved).
     fn fetch_path(&self, path: &str, id: u32) -> Result<RegisteredSchema, RegistryError> {
+        self.retrying(
+            id,
+            |url| url.to_string(),
+            |url| self.fetch_once(url, path, id),
+        )
+    }
+
+    /// `once` on every URL in turn until one answers, `attempts` rounds with a doubling backoff
+    /// between them; a final error ends it at once. `label` names a URL in the last error kept.
+    fn retrying<T>(
+        &self,
+        id: u32,
+        label: impl Fn(&str) -> String,
+        once: impl Fn(&str) -> Result<T, Attempt>,
+    ) -> Result<T, RegistryError> {
         let attempts = self.config.attempts.max(1);
         let mut backoff = self.config.initial_backoff;
         let mut last = String::new();
         for round in 1..=attempts {
             for url in &self.config.urls {
-                match self.fetch_once(url, path, id) {
-                    Ok(schema) => return Ok(schema),
+                match once(url) {
+                    Ok(answer) => return Ok(answer),
                     Err(Attempt::Final(e)) => return Err(e),
-                    Err(Attempt::Retry(message)) => last = format!("{url}: {message}"),
+                    Err(Attempt::Retry(message)) => last = format!("{}: {message}", label(url)),
                 }
             }
             if round < attempts {
@@ -523,7 +538,20 @@ impl RegistryClient {
     }
 
     fn fetch_once(&self, url: &str, path: &str, id: u32) -> Result<RegisteredSchema, Attempt> {
-        let mut request = self.agent.get(format!("{url}/{path}")).header(
+        let body = self.get_once(url, &format!("/{path}"), id, url)?;
+        parse_schema(&body, id).map_err(|message| {
+            Attempt::Final(RegistryError::InvalidResponse {
+                url: url.to_string(),
+                id,
+                message,
+            })
+        })
+    }
+
+    /// One `GET {url}{path}`: the body of a `200` answer; `404` and other refusals are final,
+    /// timeouts, `429` and `5xx` retried. Errors name `shown` and schema `id`.
+    fn get_once(&self, url: &str, path: &str, id: u32, shown: &str) -> Result<String, Attempt> {
+        let mut request = self.agent.get(format!("{url}{path}")).header(
             "Accept",
             "application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json, application/json",
         );
@@ -538,11 +566,9 @@ impl RegistryClient {
             .limit(MAX_BODY_BYTES)
             .read_to_string()
             .map_err(|e| Attempt::Retry(format!("reading the answer: {e}")))?;
-        let url = url.to_string();
+        let url = shown.to_string();
         match status {
-            200 => parse_schema(&body, id).map_err(|message| {
-                Attempt::Final(RegistryError::InvalidResponse { url, id, message })
-            }),
+            200 => Ok(body),
             404 => Err(Attempt::Final(RegistryError::NotFound {
                 url,
                 id,
@@ -617,65 +643,11 @@ impl RegistryClient {
     /// with the same auth, TLS, URL failover, retries and backoff as schemas by id, and the same
     /// errors; `id` is the schema the request is made for (errors name it). Not cached.
     pub fn get_body(&self, path: &str, id: u32) -> Result<String, RegistryError> {
-        let attempts = self.config.attempts.max(1);
-        let mut backoff = self.config.initial_backoff;
-        let mut last = String::new();
-        for round in 1..=attempts {
-            for url in &self.config.urls {
-                match self.get_body_once(url, path, id) {
-                    Ok(body) => return Ok(body),
-                    Err(Attempt::Final(e)) => return Err(e),
-                    Err(Attempt::Retry(message)) => last = format!("{url}{path}: {message}"),
-                }
-            }
-            if round < attempts {
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(self.config.max_backoff);
-            }
-        }
-        Err(RegistryError::Unavailable {
+        self.retrying(
             id,
-            attempts,
-            urls: self.config.urls.len(),
-            last,
-        })
-    }
-
-    fn get_body_once(&self, url: &str, path: &str, id: u32) -> Result<String, Attempt> {
-        let mut request = self.agent.get(format!("{url}{path}")).header(
-            "Accept",
-            "application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json, application/json",
-        );
-        if let Some(auth) = &self.auth_header {
-            request = request.header("Authorization", auth);
-        }
-        let mut response = request.call().map_err(|e| classify(url, e))?;
-        let status = response.status().as_u16();
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_BODY_BYTES)
-            .read_to_string()
-            .map_err(|e| Attempt::Retry(format!("reading the answer: {e}")))?;
-        let shown = format!("{url}{path}");
-        match status {
-            200 => Ok(body),
-            404 => Err(Attempt::Final(RegistryError::NotFound {
-                url: shown,
-                id,
-                message: error_message(&body),
-            })),
-            408 | 429 | 500..=599 => Err(Attempt::Retry(format!(
-                "HTTP {status}: {}",
-                error_message(&body)
-            ))),
-            _ => Err(Attempt::Final(RegistryError::Refused {
-                url: shown,
-                id,
-                status,
-                message: error_message(&body),
-            })),
-        }
+            |url| format!("{url}{path}"),
+            |url| self.get_once(url, path, id, &format!("{url}{path}")),
+        )
     }
 }
 
