@@ -5,8 +5,7 @@
 //! ```text
 //!  list _streamx/commits/<topic>/<p>  ──► newest commit k of each partition ──► replay its publish
 //!  list _streamx/staging/**           ──► for each staged file of (topic, p, writer, seq):
-//!        seq <  k                          orphan (commit s names every file staged under s,
-//!                                          and was published before commit k was created)
+//!        seq <  k                          orphan (commit k was staged after k-1..0 were published)
 //!        seq == k, not named by commit k   orphan (a fenced writer's, or a crash before its create)
 //!        seq == k, named by commit k       kept (its publish is in flight or failed; recovery owns it)
 //!        seq >  k  or no commit yet        deleted only once older than staging.cleanup.age.ms

@@ -8,7 +8,7 @@
 //!     │                succeeded) => go on; another writer's => Fenced: delete our staging
 //!     │ 3. publish: rename staging -> <topics.dir>/<topic>/<partition path>/<topic>+<p>+<first>+<last>.<ext>
 //!     │             (idempotent; replayed by recovery and by the store-wide sweep, [`garbage`])
-//!     ▼ 4. prune:   delete commit record k - keep (best effort, alongside the publish)
+//!     ▼ 4. prune:   delete commit record k - keep (best effort)
 //!  Recovery on assignment: newest commit k -> check k starts at (k-1).end + 1 -> replay its
 //!  publish -> resume at end+1 with seq k+1
 //! ```
@@ -18,10 +18,8 @@
 //! [`Created::Retried`] is the retried create of step 2, [`Created::Lost`] the fence.
 //!
 //! Why only the newest commit is replayed: a writer publishes commit k completely before it
-//! creates commit k+1's record, and a recovering writer replays k before it writes anything, so
-//! every commit older than the newest was published by whoever created the one after it. Files of
-//! commit k+1 may be staged (under k+1, invisible) while commit k is in flight (group commit,
-//! [`crate::sink::committer`]); a file staged under seq s is named by commit s or by none.
+//! stages commit k+1, and a recovering writer replays k before it writes anything, so every commit
+//! older than the newest was published by whoever created the one after it.
 //!
 //! Everything before step 2 is invisible to readers (it lives under `_streamx`, a segment starting
 //! with `_` that Hive, Spark, DuckDB and DataFusion skip); everything after it is idempotent. The
@@ -29,7 +27,6 @@
 //! makes two writers of one partition unable to both commit the same sequence number.
 
 use bytes::Bytes;
-use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
@@ -244,9 +241,6 @@ pub const DEFAULT_KEEP_COMMITS: u64 = 10;
 /// a time.
 pub const PARTITIONS_AT_ONCE: usize = 32;
 
-/// Files of one commit moved to their final keys at once by its publish step.
-pub const PUBLISH_AT_ONCE: usize = 16;
-
 impl CommitLog {
     pub fn new(store: Store, topics_dir: &str, writer_id: &str) -> Self {
         CommitLog {
@@ -379,76 +373,47 @@ impl CommitLog {
             return Ok(CommitOutcome::Fenced { seq });
         }
         fault::point("commit.after_commit_object");
-        // 3. publish, and 4. prune at the same time: the record pruned (seq - keep, keep >= 2)
-        // is older than the two recovery reads, so the order of the two does not matter.
-        let prune = async {
-            if let Some(old) = seq.checked_sub(self.keep_commits) {
-                records.prune(old).await;
-            }
-        };
-        let path = records.path(seq);
-        let (published, ()) = futures::join!(self.publish(&record, &path), prune);
-        published?;
+        // 3. publish
+        self.publish(&record, &records.path(seq)).await?;
         fault::point("commit.after_publish");
+        if let Some(old) = seq.checked_sub(self.keep_commits) {
+            records.prune(old).await;
+        }
         Ok(CommitOutcome::Committed(record))
     }
 
-    /// Moves every staged file of `record` to its final key, [`PUBLISH_AT_ONCE`] at a time (a
-    /// group commit names many files; on S3 each move is a copy and a delete). Idempotent: a
-    /// file already moved (by us before a crash, or by another writer replaying the same commit)
-    /// is left as it is. Returns how many files it moved.
+    /// Moves every staged file of `record` to its final key. Idempotent: a file already moved
+    /// (by us before a crash, or by another writer replaying the same commit) is left as it is.
+    /// Returns how many files it moved.
     async fn publish(
         &self,
         record: &CommitRecord,
         commit_path: &Path,
     ) -> Result<usize, CommitError> {
-        // A loop rather than a stream combinator: closures over borrows in a spawned future
-        // trip the compiler's Send inference.
-        // After an error no further move starts, but those under way are let finish.
-        let mut files = record.files.iter();
-        let mut moves = futures::stream::FuturesUnordered::new();
-        let (mut moved, mut done, mut failed) = (0, 0, None);
-        loop {
-            while failed.is_none() && moves.len() < PUBLISH_AT_ONCE {
-                let Some(f) = files.next() else { break };
-                moves.push(self.publish_one(f, commit_path));
-            }
-            let Some(result) = moves.next().await else {
-                return failed.map_or(Ok(moved), Err);
-            };
-            match result {
-                Ok(was_moved) => moved += usize::from(was_moved),
-                Err(e) => {
-                    failed.get_or_insert(e);
+        let mut moved = 0;
+        for (i, f) in record.files.iter().enumerate() {
+            let from = self.store.path(&f.staging);
+            let to = self.store.path(&f.final_path);
+            match self.store.inner.rename(&from, &to).await {
+                Ok(()) => moved += 1,
+                Err(object_store::Error::NotFound { .. }) => {
+                    if let Err(source) = self.store.inner.head(&to).await {
+                        return Err(match source {
+                            object_store::Error::NotFound { .. } => CommitError::MissingFile {
+                                commit: commit_path.to_string(),
+                                file: f.final_path.clone(),
+                            },
+                            source => store_err("head (publish)", &to, source),
+                        });
+                    }
                 }
+                Err(source) => return Err(store_err("rename (publish)", &from, source)),
             }
-            if done == 0 {
+            if i == 0 {
                 fault::point("commit.after_first_publish");
             }
-            done += 1;
         }
-    }
-
-    /// Moves one staged file to its final key; false when it was there already.
-    async fn publish_one(
-        &self,
-        f: &CommittedFile,
-        commit_path: &Path,
-    ) -> Result<bool, CommitError> {
-        let from = self.store.path(&f.staging);
-        let to = self.store.path(&f.final_path);
-        match self.store.inner.rename(&from, &to).await {
-            Ok(()) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => match self.store.inner.head(&to).await {
-                Ok(_) => Ok(false),
-                Err(object_store::Error::NotFound { .. }) => Err(CommitError::MissingFile {
-                    commit: commit_path.to_string(),
-                    file: f.final_path.clone(),
-                }),
-                Err(source) => Err(store_err("head (publish)", &to, source)),
-            },
-            Err(source) => Err(store_err("rename (publish)", &from, source)),
-        }
+        Ok(moved)
     }
 
     /// Best effort: a fenced writer removes its staged files (they are invisible either way).

@@ -10,18 +10,16 @@
 //!                                   ▼                                   │ (pause), Resume, Failed
 //!          ┌──── worker 0 .. N-1 ([`workers`], one per core) ──────────┴──┐
 //!          │ PartitionWriter per owned partition: decode ─► SQL ─► encode │
-//!          │ ─► rotate ─► seal files + offsets ──► committer task of the ─┼──► object store
-//!          │ every 100 ms: idle / schedule rotation, fenced backoff,      │  partition (I/O
-//!          │ commits done by the committers                               │  runtime: uploads,
-//!          └──────────────────────────────────────────────────────────────┘  commit chain)
+//!          │ ─► rotate ─► stage + commit ─────────────────────────────────┼──► object store
+//!          │ every 100 ms: idle / schedule rotation, fenced backoff       │      (I/O runtime)
+//!          └──────────────────────────────────────────────────────────────┘
 //! ```
 //!
 //! The consumer thread only polls, copies each record once into a per-partition chunk and routes
 //! chunks to the worker that owns the partition (fixed per partition, so order is kept). Each
-//! worker decodes, transforms, partitions and encodes its partitions; each partition's uploads
-//! and commits run on a small tokio runtime in its committer task
-//! ([`crate::sink::committer`], group commit), so they overlap with encoding and with other
-//! partitions' commits, and a partition's commits stay in order. Hand-offs are bounded: chunks of `decode.batch.records` records or
+//! worker decodes, transforms, partitions, encodes and commits its partitions; store calls run on
+//! a small tokio runtime through `block_on`, so a worker waiting for the store holds up only its
+//! own partitions. Hand-offs are bounded: chunks of `decode.batch.records` records or
 //! [`router::CHUNK_BYTES`], at most [`workers::COMMAND_QUEUE`] queued per worker, after which the
 //! consumer thread waits (and librdkafka's prefetch, itself bounded, fills). Queued chunks and
 //! open files are bounded together by `memory.budget.bytes` (past it a worker flushes its largest
@@ -275,7 +273,6 @@ fn sink_context(
         memory,
         listener,
         registry: crate::decode::registry_for(config)?,
-        group_commit: true,
     })
 }
 

@@ -12,11 +12,8 @@
 //!   worker's one FIFO channel, so the worker applies it in the order the router consumed it:
 //!   records keep their offset order and never reach a writer of another assignment.
 //! - A worker owns its writers: only it pushes, ticks (idle / schedule rotation), spills and
-//!   seals them. Each writer's commits run in its partition's committer task on the I/O runtime
-//!   ([`crate::sink::committer`]), one at a time and in order, while the worker goes on
-//!   encoding; the worker picks up what they committed after every chunk and tick. Commits run
-//!   the store protocol of [`crate::commit`]; exactly-once does not depend on which thread
-//!   commits, only on the store's conditional create and the chain's order.
+//!   commits them. Commits run the store protocol of [`crate::commit`]; exactly-once does not
+//!   depend on which thread commits, only on the store's conditional create.
 //! - The command channel is bounded ([`COMMAND_QUEUE`] chunks of at most
 //!   [`super::router::CHUNK_BYTES`] each): a worker that falls behind blocks the router, which
 //!   stops polling (librdkafka's own prefetch is bounded by its `queued.max.messages.kbytes`).
@@ -25,19 +22,15 @@
 //!   is unbounded: events are a few per commit and the router drains it on every loop.
 //! - Revocation drops, it does not drain: the router marks the partition's [`Ownership`] as
 //!   given up before it sends [`Command::Revoke`], so chunks still queued ahead of the revoke are
-//!   dropped unwritten and no commit of the partition starts after that; the worker closes the
-//!   partition's committer before it answers the revoke (commits without a record yet are
-//!   abandoned, a create under way is waited for), and the router waits for that answer
+//!   dropped unwritten and no commit of the partition starts after that; the router then waits
+//!   for the worker's answer to the revoke (any commit already under way has ended by then)
 //!   before it lets librdkafka unassign the partition. So the old owner never commits after the
 //!   group handed the partition to a new owner, which would fence the new one.
 //! - A worker reports commits (for the advisory Kafka offset commit), fences (the router pauses
 //!   the partition), fenced partitions whose backoff is over (the router recovers, seeks and
 //!   sends [`Command::Reset`]) and its own failure, after which it stops.
 //! - The memory budget is shared: a worker that finds it exceeded after a chunk flushes the
-//!   largest open files of its own writers, and if it is still exceeded waits for its files
-//!   being uploaded (they count in the budget until their upload ends).
-//! - [`Command::RotateAll`] (end of input, shutdown) seals what is open and waits until every
-//!   seal of the worker's writers is committed before it answers.
+//!   largest open files of its own writers.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -161,10 +154,7 @@ pub fn run(
         let result = match commands.recv_timeout(TICK) {
             Ok(command) => worker.apply(command),
             Err(RecvTimeoutError::Timeout) => Ok(()),
-            Err(RecvTimeoutError::Disconnected) => {
-                worker.close_all();
-                return;
-            }
+            Err(RecvTimeoutError::Disconnected) => return,
         };
         let now = Instant::now();
         let result = result.and_then(|()| {
@@ -175,7 +165,6 @@ pub fn run(
             worker.tick(now)
         });
         if let Err(e) = result {
-            worker.close_all();
             let _ = worker.events.send(Event::Failed(e));
             return;
         }
@@ -209,10 +198,7 @@ impl Worker<'_> {
             }
             Command::Revoke(tp, done) => {
                 self.resume_asked.remove(&tp);
-                if let Some(mut owned) = self.writers.remove(&tp) {
-                    // Abandons or finishes the commit in flight: none is made after the answer.
-                    owned.writer.close();
-                }
+                self.writers.remove(&tp);
                 let _ = done.send(());
             }
             Command::RotateAll(reason, done) => {
@@ -236,7 +222,6 @@ impl Worker<'_> {
             return Ok(());
         }
         let committed = owned.writer.push_chunk(self.ctx, buffer)?;
-        let committed = committed.then(owned.writer.take_commits()?);
         self.report(tp, committed)
     }
 
@@ -258,8 +243,7 @@ impl Worker<'_> {
             if !ownership.holds() {
                 continue;
             }
-            let ticked = writer.tick(self.ctx, now, wall)?;
-            outcomes.push((tp.clone(), ticked.then(writer.take_commits()?)));
+            outcomes.push((tp.clone(), writer.tick(self.ctx, now, wall)?));
             if let Some(since) = writer.fenced_since() {
                 if now.duration_since(since) >= self.ctx.config.fenced_backoff
                     && self.resume_asked.insert(tp.clone())
@@ -274,25 +258,12 @@ impl Worker<'_> {
         Ok(())
     }
 
-    /// Stops every writer's committer (see [`PartitionWriter::close`]).
-    fn close_all(&mut self) {
-        for owned in self.writers.values_mut() {
-            owned.writer.close();
-        }
-    }
-
     fn rotate_all(&mut self, reason: RotateReason) -> Result<(), IngestError> {
         let mut outcomes = Vec::new();
         for (tp, Owned { writer, ownership }) in &mut self.writers {
-            if !ownership.holds() {
-                continue;
+            if ownership.holds() && writer.has_open_records() {
+                outcomes.push((tp.clone(), writer.rotate(self.ctx, reason)?));
             }
-            let mut committed = Committed::Nothing;
-            if writer.has_open_records() {
-                committed = writer.rotate(self.ctx, reason)?;
-            }
-            // Group commit: what is sealed is durable before the answer.
-            outcomes.push((tp.clone(), committed.then(writer.flush_commits()?)));
         }
         for (tp, committed) in outcomes {
             self.report(&tp, committed)?;
@@ -324,12 +295,6 @@ impl Worker<'_> {
             if let Some(owned) = self.writers.get_mut(&tp) {
                 owned.writer.spill(self.ctx, &dir)?;
                 flushed += 1;
-            }
-        }
-        // Files waiting for their upload hold memory too: consumption waits for them.
-        if self.ctx.memory.over() {
-            for owned in self.writers.values().filter(|o| o.writer.uploading()) {
-                owned.writer.wait_uploads();
             }
         }
         tracing::debug!(
@@ -399,76 +364,6 @@ mod tests {
         );
         let recovered = runtime.block_on(ctx.commit_log.recover("t", 0)).unwrap();
         assert_eq!(recovered.next_offset, Some(10));
-    }
-
-    /// Group commit: a revocation answered while the partition's commits are in flight (a
-    /// store 50 ms away) is followed by no store call at all: the committer abandoned what had
-    /// no record yet and finished a create under way before the answer, so it cannot fence the
-    /// next owner. What the store holds is a whole chain: a prefix of the offsets, each once.
-    #[test]
-    fn no_store_call_after_a_revocation_answered_with_commits_in_flight() {
-        use crate::commit::CommitLog;
-        use crate::store::{delayed::DelayedStore, Store};
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let mut ctx = context(dir.path(), &runtime, &[]);
-        let local = ctx.commit_log.store().clone();
-        let delay = Duration::from_millis(50);
-        let delayed = Arc::new(DelayedStore::new(local.inner.clone(), delay));
-        let store = Store {
-            inner: delayed.clone(),
-            ..local
-        };
-        ctx.commit_log = CommitLog::new(store, "topics", "w1");
-        ctx.group_commit = true;
-        let (commands, queue) = std::sync::mpsc::sync_channel(COMMAND_QUEUE);
-        let (events_tx, events) = std::sync::mpsc::channel();
-        let (spent_tx, _spent) = std::sync::mpsc::channel();
-        let tp: TopicPartition = (Arc::from("t"), 0);
-        let fresh = Recovered {
-            next_seq: 0,
-            next_offset: None,
-        };
-        let calls_at_answer = std::thread::scope(|scope| {
-            scope.spawn(|| run(&ctx, queue, events_tx, spent_tx));
-            let ownership = Ownership::new();
-            let assign = Command::Assign(tp.clone(), fresh, ownership.clone());
-            commands.send(assign).unwrap();
-            for n in 0..10 {
-                let offsets: Vec<i64> = (n * 10..n * 10 + 10).collect();
-                let queued = Queued::new(chunk(&offsets), &ctx.memory);
-                commands.send(Command::Records(tp.clone(), queued)).unwrap();
-            }
-            // The first commit is made; the next one (the files sealed meanwhile, uploaded
-            // during the first) is being created when the partition is revoked.
-            let deadline = std::time::Instant::now() + Duration::from_secs(30);
-            while !matches!(events.try_recv(), Ok(Event::Committed(..))) {
-                assert!(std::time::Instant::now() < deadline, "a first commit");
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            ownership.give_up();
-            let (done, answer) = std::sync::mpsc::sync_channel(1);
-            commands.send(Command::Revoke(tp.clone(), done)).unwrap();
-            answer.recv().expect("the worker answers the revoke");
-            let calls = delayed.calls();
-            // Not a synchronisation: a window (10 store delays) in which nothing may happen.
-            std::thread::sleep(delay * 10);
-            drop(commands);
-            calls
-        });
-        assert_eq!(
-            delayed.calls(),
-            calls_at_answer,
-            "store calls were made after the revocation was answered"
-        );
-        let recovered = runtime.block_on(ctx.commit_log.recover("t", 0)).unwrap();
-        let through = recovered.next_offset.unwrap_or(0);
-        let written: Vec<i64> = written(dir.path()).into_iter().flatten().collect();
-        assert_eq!(written, (0..through).collect::<Vec<i64>>());
-        eprintln!(
-            "committed through {through} in {} commits",
-            recovered.next_seq
-        );
     }
 
     #[test]

@@ -17,20 +17,12 @@
 //! Under memory pressure ([`memory`]) the largest open files are staged early
 //! ([`PartitionWriter::spill`]) and join the next commit of their partition.
 //!
-//! With [`SinkContext::group_commit`] (the ingest's setting), a rotation does not wait for the
-//! store: its files and offsets go to the partition's [`committer`] task, which uploads and
-//! commits them on the I/O runtime while the writer goes on encoding, and puts files sealed
-//! during a commit into the next commit together ([`group`]). Without it (unit tests), every
-//! commit is made in line, as below.
-//!
 //! Writer states ([`WriterState`]): `Active` while it owns the partition; `Fenced` after it lost a
 //! commit race (another process committed the same sequence number): it drops what it buffered
 //! and accepts nothing until the ingest loop recovers it from the store.
 
 mod chunk;
-pub mod committer;
 mod encode;
-mod group;
 pub mod memory;
 pub mod pipeline;
 pub mod rotation;
@@ -167,9 +159,6 @@ pub struct SinkContext {
     pub memory: Arc<BudgetShare>,
     /// Receives every commit (Hive registration); `None` when nothing listens.
     pub listener: Option<Arc<dyn CommitListener>>,
-    /// Commits run on the I/O runtime, overlapping encoding, one partition's in order
-    /// ([`committer`]); false: every commit is made in line by the writer's thread.
-    pub group_commit: bool,
     /// The Schema Registry client every Avro decoder of the process shares.
     pub registry: Option<crate::decode::registry::RegistryClient>,
 }
@@ -228,10 +217,6 @@ struct Active {
     files: BTreeMap<String, OpenFile>,
     /// Files of the open commit already staged under memory pressure.
     staged: Vec<CommittedFile>,
-    /// With group commit: the partition's committer, and the bytes of files spilled into the
-    /// open commit (handed to it, not in `staged`).
-    committer: Option<committer::Committer>,
-    spilled_bytes: u64,
     /// When the oldest of `staged` was staged: a writer commits before half of
     /// `staging.cleanup.age.ms` and never names a file older than three quarters of it.
     first_staged: Option<Instant>,
@@ -268,7 +253,7 @@ pub enum Committed {
 
 impl Committed {
     /// The later of two outcomes of one call (a fence wins).
-    pub(crate) fn then(self, next: Committed) -> Committed {
+    fn then(self, next: Committed) -> Committed {
         match (self, next) {
             (Committed::Fenced, _) | (_, Committed::Fenced) => Committed::Fenced,
             (c, Committed::Nothing) => c,
@@ -320,10 +305,6 @@ impl PartitionWriter {
             None
         };
         let sampling = inferred.clone().filter(|schema| schema.version() == 0);
-        self.close();
-        let committer = ctx.group_commit.then(|| {
-            committer::Committer::start(ctx, &self.topic, self.partition, recovered.next_seq)
-        });
         self.state = WriterState::Active(Box::new(Active {
             seq: recovered.next_seq,
             range_start: recovered.next_offset,
@@ -338,8 +319,6 @@ impl PartitionWriter {
             pipeline: None,
             files: BTreeMap::new(),
             staged: Vec::new(),
-            committer,
-            spilled_bytes: 0,
             first_staged: None,
             redelivery_warned: false,
             rotation: RotationState::new(&ctx.policy.config, Instant::now(), wall_ms()),
@@ -422,7 +401,7 @@ impl PartitionWriter {
             }
             if let WriterState::Active(a) = &self.state {
                 let size: usize = a.files.values().map(|f| f.writer.estimated_size()).sum();
-                let staged: u64 = a.staged.iter().map(|f| f.bytes).sum::<u64>() + a.spilled_bytes;
+                let staged: u64 = a.staged.iter().map(|f| f.bytes).sum();
                 if ctx.policy.after_batch(size as u64 + staged).is_some() {
                     return Ok(result.then(self.rotate(ctx, RotateReason::Size)?));
                 }
@@ -506,13 +485,6 @@ impl PartitionWriter {
         let pending = finish_file(ctx, &self.topic, self.partition, dir, file)?;
         // Before the upload: the store's clock starts the file's age no earlier than this.
         a.first_staged.get_or_insert_with(Instant::now);
-        if let Some(committer) = &a.committer {
-            a.spilled_bytes += pending.data.len() as u64;
-            let held = group::held(ctx, &pending);
-            committer.upload(pending, held);
-            Metrics::add(&ctx.metrics.files_spilled, 1);
-            return Ok(());
-        }
         let staged = ctx
             .runtime
             .block_on(
@@ -543,9 +515,6 @@ impl PartitionWriter {
         let Some(start) = a.range_start.filter(|&s| s <= end) else {
             return Ok(Committed::Nothing);
         };
-        if a.committer.is_some() {
-            return self.seal_through(ctx, start, end, reason);
-        }
         let began = Instant::now();
         let (topic, partition) = (self.topic.clone(), self.partition);
         let commit_err = |source| SinkError::Commit {
@@ -587,15 +556,7 @@ impl PartitionWriter {
                 tracing::debug!(%topic, partition, seq = record.seq, start, end, ?reason, files = record.files.len(), "committed");
                 count_commit(&ctx.metrics, &record, rows_total, began.elapsed());
                 if let Some(listener) = &ctx.listener {
-                    let columns = a.pipeline.as_ref().map(|p| p.partition_columns());
-                    let schema = a.pipeline.as_ref().map(|p| p.output_schema().clone());
-                    let info = commit_info(
-                        &ctx.config.topics_dir,
-                        &record,
-                        columns.unwrap_or_default(),
-                        schema,
-                    );
-                    listener.committed(info);
+                    listener.committed(commit_info(ctx, &topic, partition, &record, a));
                 }
                 a.seq += 1;
                 a.range_start = Some(end + 1);
@@ -699,16 +660,15 @@ fn stage_open_files(
     Ok(())
 }
 
-/// The [`CommitInfo`] of a commit record, written with the pipeline's partition columns and
-/// output schema.
+/// The [`CommitInfo`] of a commit record.
 fn commit_info(
-    topics_dir: &str,
+    ctx: &SinkContext,
+    topic: &str,
+    partition: i32,
     record: &crate::commit::CommitRecord,
-    partition_columns: Vec<Option<String>>,
-    schema: Option<SchemaRef>,
+    a: &Active,
 ) -> CommitInfo {
-    let topic = &record.topic;
-    let prefix = format!("{}/{topic}/", topics_dir.trim_matches('/'));
+    let prefix = format!("{}/{topic}/", ctx.config.topics_dir.trim_matches('/'));
     let mut dirs: Vec<String> = record
         .files
         .iter()
@@ -721,10 +681,14 @@ fn commit_info(
     dirs.dedup();
     CommitInfo {
         topic: topic.to_string(),
-        partition: record.partition,
+        partition,
         dirs,
-        partition_columns,
-        schema,
+        partition_columns: a
+            .pipeline
+            .as_ref()
+            .map(|p| p.partition_columns())
+            .unwrap_or_default(),
+        schema: a.pipeline.as_ref().map(|p| p.output_schema().clone()),
     }
 }
 

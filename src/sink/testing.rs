@@ -48,7 +48,6 @@ pub fn context(
         compiler: crate::expr::SqlCompiler::new(),
         memory: BudgetShare::new(&MemoryBudget::new(1 << 30)),
         listener: None,
-        group_commit: false,
         registry: None,
     }
 }
