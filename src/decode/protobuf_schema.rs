@@ -55,21 +55,7 @@ pub trait ProtoSchemas: Send + Sync {
 
 impl ProtoSchemas for RegistryClient {
     fn by_id(&self, id: u32) -> Result<ProtoSchemaText, RegistryError> {
-        let registered = self.schema_by_id(id)?;
-        let references = registered
-            .references
-            .iter()
-            .map(|r| Reference {
-                name: r.name.clone(),
-                subject: r.subject.clone(),
-                version: r.version,
-            })
-            .collect();
-        Ok(ProtoSchemaText {
-            schema: registered.schema.clone(),
-            schema_type: registered.schema_type.clone(),
-            references,
-        })
+        Ok(proto_text(&*self.schema_by_id(id)?))
     }
 
     fn by_subject(
@@ -78,61 +64,31 @@ impl ProtoSchemas for RegistryClient {
         version: i64,
         for_id: u32,
     ) -> Result<ProtoSchemaText, RegistryError> {
-        use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-        let path = format!(
-            "/subjects/{}/versions/{version}",
-            utf8_percent_encode(subject, NON_ALPHANUMERIC)
-        );
-        let body = self.get_body(&path, for_id)?;
-        parse_answer(&body).map_err(|message| {
-            invalid(
-                self,
-                for_id,
-                format!("reference {subject} version {version}: {message}"),
-            )
+        let reference = crate::decode::registry::SchemaReference {
+            name: subject.to_string(),
+            subject: subject.to_string(),
+            version,
+        };
+        Ok(proto_text(&*self.referenced(for_id, &reference)?))
+    }
+}
+
+/// A registry answer as the Protobuf compiler takes it.
+fn proto_text(registered: &crate::decode::registry::RegisteredSchema) -> ProtoSchemaText {
+    let references = registered
+        .references
+        .iter()
+        .map(|r| Reference {
+            name: r.name.clone(),
+            subject: r.subject.clone(),
+            version: r.version,
         })
-    }
-}
-
-fn invalid(client: &RegistryClient, id: u32, message: String) -> RegistryError {
-    RegistryError::InvalidResponse {
-        url: client.config().urls.join(","),
-        id,
-        message,
-    }
-}
-
-/// Parses a registry answer with `schema`, `schemaType` and `references`.
-pub fn parse_answer(body: &str) -> Result<ProtoSchemaText, String> {
-    let v: serde_json::Value = serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
-    let schema = v
-        .get("schema")
-        .and_then(|s| s.as_str())
-        .ok_or("no string field 'schema'")?;
-    let schema_type = v
-        .get("schemaType")
-        .and_then(|s| s.as_str())
-        .unwrap_or("AVRO")
-        .to_ascii_uppercase();
-    let mut references = Vec::new();
-    for r in v
-        .get("references")
-        .and_then(|r| r.as_array())
-        .into_iter()
-        .flatten()
-    {
-        let field = |k: &str| r.get(k).ok_or(format!("a reference has no '{k}': {r}"));
-        references.push(Reference {
-            name: field("name")?.as_str().unwrap_or_default().to_string(),
-            subject: field("subject")?.as_str().unwrap_or_default().to_string(),
-            version: field("version")?.as_i64().unwrap_or(-1),
-        });
-    }
-    Ok(ProtoSchemaText {
-        schema: schema.to_string(),
-        schema_type,
+        .collect();
+    ProtoSchemaText {
+        schema: registered.schema.clone(),
+        schema_type: registered.schema_type.clone(),
         references,
-    })
+    }
 }
 
 /// Protobuf schemas held in memory (tests, benchmarks).

@@ -638,19 +638,6 @@ fn url_encode(s: &str) -> String {
         .collect()
 }
 
-impl RegistryClient {
-    /// The body of a `200` answer to `GET {url}{path}` (e.g. `/subjects/a.proto/versions/1`),
-    /// with the same auth, TLS, URL failover, retries and backoff as schemas by id, and the same
-    /// errors; `id` is the schema the request is made for (errors name it). Not cached.
-    pub fn get_body(&self, path: &str, id: u32) -> Result<String, RegistryError> {
-        self.retrying(
-            id,
-            |url| format!("{url}{path}"),
-            |url| self.get_once(url, path, id, &format!("{url}{path}")),
-        )
-    }
-}
-
 /// A failed call: TLS failures are final (retrying cannot fix a certificate), the rest retried.
 /// rustls reports handshake failures as I/O errors of kind `InvalidData` on an https URL.
 fn classify(url: &str, e: ureq::Error) -> Attempt {
