@@ -281,12 +281,14 @@ impl CommitLog {
         &self.writer_id
     }
 
+    /// Read-only access to this log (what recovery and tools read).
+    pub fn reader(&self) -> reader::Reader {
+        reader::Reader::with_layout(self.store.clone(), self.layout.clone())
+    }
+
     /// The commit records of a Kafka partition.
     fn records(&self, topic: &str, partition: i32) -> RecordLog<CommitRecord> {
-        RecordLog::new(
-            self.store.clone(),
-            self.layout.commit_keys(topic, partition),
-        )
+        self.reader().records(topic, partition)
     }
 
     /// Key of commit `seq` of a Kafka partition.
@@ -473,9 +475,7 @@ impl CommitLog {
         topic: &str,
         partition: i32,
     ) -> Result<Option<CommitRecord>, CommitError> {
-        // Pruned between listing and reading: a newer one exists; the log lists again.
-        let newest = self.records(topic, partition).newest().await?;
-        Ok(newest.map(|(_, record)| record))
+        self.reader().newest_commit(topic, partition).await
     }
 
     /// Sequence numbers of the commit records of a partition, ascending.
@@ -536,7 +536,7 @@ impl CommitLog {
 
     /// Reads and parses one commit object.
     pub async fn read_commit(&self, path: &Path) -> Result<CommitRecord, CommitError> {
-        Ok(record_log::read_path(&self.store, path).await?)
+        self.reader().read_commit(path).await
     }
 
     /// Every commit of a Kafka partition, oldest first (for tests, `query` and tools).

@@ -26,11 +26,17 @@ impl Reader {
         }
     }
 
+    /// The reader of a writer's store and layout ([`super::CommitLog`] reads through it).
+    pub(super) fn with_layout(store: Store, layout: Layout) -> Self {
+        Reader { store, layout }
+    }
+
     pub fn layout(&self) -> &Layout {
         &self.layout
     }
 
-    fn records(&self, topic: &str, partition: i32) -> RecordLog<CommitRecord> {
+    /// The commit records of a Kafka partition.
+    pub(super) fn records(&self, topic: &str, partition: i32) -> RecordLog<CommitRecord> {
         RecordLog::new(
             self.store.clone(),
             self.layout.commit_keys(topic, partition),
@@ -70,6 +76,7 @@ impl Reader {
         topic: &str,
         partition: i32,
     ) -> Result<Option<CommitRecord>, CommitError> {
+        // Pruned between listing and reading: a newer one exists; the log lists again.
         let newest = self.records(topic, partition).newest().await?;
         Ok(newest.map(|(_, record)| record))
     }
